@@ -1,0 +1,198 @@
+//! The login, refresh, logout and "me" operations the gateway exposes, composed from the
+//! resolver, the sessions store and the token service.
+
+use crate::error::{CoreError, CoreResult};
+use crate::identity::{LoginAttempt, Outcome, Resolver};
+use crate::model::{Binding, User, UserId};
+use crate::secret::Secret;
+use crate::store::Db;
+use crate::token::{AccessClaims, Sessions, TokenService};
+use sqlx::Row;
+use std::sync::Arc;
+
+/// The contract's login response, before it is serialised.
+#[derive(Debug)]
+pub struct LoginGrant {
+    pub access_token: Secret,
+    pub expires_in: u64,
+    pub refresh_token: Secret,
+    pub claims: AccessClaims,
+    pub user: User,
+    pub is_new: bool,
+    /// Sessions a merge revoked during this login.
+    pub revoked_sessions: Vec<String>,
+}
+
+#[derive(Clone)]
+pub struct AuthService {
+    db: Db,
+    resolver: Resolver,
+    sessions: Sessions,
+    tokens: Arc<TokenService>,
+}
+
+impl AuthService {
+    pub fn new(db: Db, resolver: Resolver, sessions: Sessions, tokens: Arc<TokenService>) -> Self {
+        Self {
+            db,
+            resolver,
+            sessions,
+            tokens,
+        }
+    }
+
+    pub fn tokens(&self) -> &Arc<TokenService> {
+        &self.tokens
+    }
+
+    pub fn sessions(&self) -> &Sessions {
+        &self.sessions
+    }
+
+    pub fn resolver(&self) -> &Resolver {
+        &self.resolver
+    }
+
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    /// Resolves the attempt to a user and starts a fresh session (never reusing one from before
+    /// the login: no session fixation).
+    pub async fn login(&self, attempt: &LoginAttempt) -> CoreResult<LoginGrant> {
+        let outcome = self.resolver.resolve(attempt).await?;
+        let (appid, openid) = match &attempt.wechat {
+            Some(w) => (Some(w.appid.as_str()), Some(w.openid.as_str())),
+            None => (None, None),
+        };
+        let grant = self
+            .sessions
+            .create(&outcome.user.id, &attempt.channel, appid, openid)
+            .await?;
+        self.grant(
+            outcome,
+            &grant.session.id,
+            &attempt.channel,
+            openid,
+            grant.refresh_token,
+        )
+    }
+
+    fn grant(
+        &self,
+        outcome: Outcome,
+        session_id: &str,
+        channel: &str,
+        openid: Option<&str>,
+        refresh_token: Secret,
+    ) -> CoreResult<LoginGrant> {
+        let user = outcome.user;
+        let (access, claims) = self
+            .tokens
+            .issue_access(
+                user.id.as_str(),
+                session_id,
+                channel,
+                openid,
+                user.unionid.as_deref(),
+                user.phone.as_ref().map(|p| p.as_str()),
+            )
+            .map_err(|e| CoreError::Keys(e.to_string()))?;
+        Ok(LoginGrant {
+            access_token: Secret::new(access),
+            expires_in: self.tokens.access_ttl().as_secs(),
+            refresh_token,
+            claims,
+            user,
+            is_new: outcome.is_new,
+            revoked_sessions: outcome.revoked_sessions,
+        })
+    }
+
+    /// Rotates a refresh token and issues a new access token with the user's current facts.
+    pub async fn refresh(&self, refresh_token: &str) -> CoreResult<LoginGrant> {
+        let grant = self.sessions.rotate(refresh_token).await?;
+        let user = self
+            .user(&grant.session.user_id)
+            .await?
+            .ok_or(CoreError::InvalidRefreshToken)?;
+        let session = grant.session;
+        let (access, claims) = self
+            .tokens
+            .issue_access(
+                user.id.as_str(),
+                &session.id,
+                &session.channel,
+                session.openid.as_deref(),
+                user.unionid.as_deref(),
+                user.phone.as_ref().map(|p| p.as_str()),
+            )
+            .map_err(|e| CoreError::Keys(e.to_string()))?;
+        Ok(LoginGrant {
+            access_token: Secret::new(access),
+            expires_in: self.tokens.access_ttl().as_secs(),
+            refresh_token: grant.refresh_token,
+            claims,
+            user,
+            is_new: false,
+            revoked_sessions: Vec::new(),
+        })
+    }
+
+    pub async fn logout(&self, session_id: &str) -> CoreResult<()> {
+        self.sessions.revoke(session_id, "logout").await
+    }
+
+    /// A user by id, following merge aliases.
+    pub async fn user(&self, id: &UserId) -> CoreResult<Option<User>> {
+        let mut current = id.0.clone();
+        for _ in 0..8 {
+            let q = self.db.sql(
+                "SELECT id, unionid, phone, nickname, created_at, merged_into FROM users WHERE id = ?",
+            );
+            let Some(row) = sqlx::query(&q)
+                .bind(&current)
+                .fetch_optional(self.db.pool())
+                .await?
+            else {
+                return Ok(None);
+            };
+            if let Some(next) = row.try_get::<Option<String>, _>("merged_into")? {
+                current = next;
+                continue;
+            }
+            return Ok(Some(User {
+                id: UserId(row.try_get("id")?),
+                unionid: row.try_get("unionid")?,
+                phone: row
+                    .try_get::<Option<String>, _>("phone")?
+                    .map(crate::model::Phone::from_stored),
+                nickname: row.try_get("nickname")?,
+                created_at: row.try_get("created_at")?,
+            }));
+        }
+        Ok(None)
+    }
+
+    /// The WeChat identities bound to a user.
+    pub async fn bindings(&self, user: &UserId) -> CoreResult<Vec<Binding>> {
+        let q = self.db.sql(
+            "SELECT channel, appid, openid, unionid FROM identities WHERE user_id = ? ORDER BY created_at, appid",
+        );
+        let rows = sqlx::query(&q)
+            .bind(user.as_str())
+            .fetch_all(self.db.pool())
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(Binding {
+                    channel: r.try_get("channel")?,
+                    appid: r.try_get("appid")?,
+                    openid: r.try_get("openid")?,
+                    unionid: r.try_get("unionid")?,
+                })
+            })
+            .collect::<Result<Vec<_>, sqlx::Error>>()
+            .map_err(CoreError::from)
+    }
+}

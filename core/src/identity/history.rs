@@ -1,0 +1,66 @@
+//! Reading the audit log and phone history (operators' look-ups and tests).
+
+use super::{AuditEvent, PhoneHistoryEntry};
+use crate::error::{CoreError, CoreResult};
+use crate::model::Phone;
+use crate::store::Db;
+use sqlx::Row;
+
+/// Audit events that name `user_id` on either side, oldest first.
+pub async fn audit_events_for(db: &Db, user_id: &str) -> CoreResult<Vec<AuditEvent>> {
+    let q = db.sql(
+        "SELECT at, kind, user_id, other_user_id, channel, appid, openid, phone FROM audit_events \
+         WHERE user_id = ? OR other_user_id = ? ORDER BY id",
+    );
+    let rows = sqlx::query(&q)
+        .bind(user_id)
+        .bind(user_id)
+        .fetch_all(db.pool())
+        .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(AuditEvent {
+                at: r.try_get("at")?,
+                kind: r.try_get("kind")?,
+                user_id: r.try_get("user_id")?,
+                other_user_id: r.try_get("other_user_id")?,
+                channel: r.try_get("channel")?,
+                appid: r.try_get("appid")?,
+                openid: r.try_get("openid")?,
+                phone: r.try_get("phone")?,
+            })
+        })
+        .collect::<Result<Vec<_>, sqlx::Error>>()
+        .map_err(CoreError::from)
+}
+
+/// Every owner a phone has had, oldest first.
+pub async fn phone_history(db: &Db, phone: &Phone) -> CoreResult<Vec<PhoneHistoryEntry>> {
+    let q = db.sql(
+        "SELECT phone, user_id, bound_at, unbound_at, reason FROM phone_history WHERE phone = ? ORDER BY id",
+    );
+    let rows = sqlx::query(&q)
+        .bind(phone.as_str())
+        .fetch_all(db.pool())
+        .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(PhoneHistoryEntry {
+                phone: r.try_get("phone")?,
+                user_id: r.try_get("user_id")?,
+                bound_at: r.try_get("bound_at")?,
+                unbound_at: r.try_get("unbound_at")?,
+                reason: r.try_get("reason")?,
+            })
+        })
+        .collect::<Result<Vec<_>, sqlx::Error>>()
+        .map_err(CoreError::from)
+}
+
+/// Users that are not merge aliases.
+pub async fn count_live_users(db: &Db) -> CoreResult<i64> {
+    let row = sqlx::query("SELECT COUNT(*) AS n FROM users WHERE merged_into IS NULL")
+        .fetch_one(db.pool())
+        .await?;
+    Ok(row.try_get("n")?)
+}

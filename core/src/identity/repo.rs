@@ -1,0 +1,472 @@
+//! The SQL of identity resolution. Every function runs inside the caller's transaction.
+
+use crate::model::{Phone, User, UserId};
+use crate::store::Db;
+use sqlx::{AnyConnection, Row};
+
+pub(crate) type TxResult<T> = Result<T, sqlx::Error>;
+
+/// A transaction in progress, with the facts every write records.
+pub(crate) struct Tx<'a> {
+    pub conn: &'a mut AnyConnection,
+    pub db: &'a Db,
+    pub now: i64,
+    pub channel: &'a str,
+}
+
+/// An audit event before it is written.
+#[derive(Default)]
+pub(crate) struct Audit<'a> {
+    pub kind: &'a str,
+    pub user: Option<&'a UserId>,
+    pub other: Option<&'a UserId>,
+    pub appid: Option<&'a str>,
+    pub openid: Option<&'a str>,
+    pub phone: Option<&'a Phone>,
+    pub detail: Option<&'a str>,
+}
+
+fn user_from_row(row: &sqlx::any::AnyRow) -> TxResult<(User, Option<String>)> {
+    let user = User {
+        id: UserId(row.try_get("id")?),
+        unionid: row.try_get("unionid")?,
+        phone: row
+            .try_get::<Option<String>, _>("phone")?
+            .map(Phone::from_stored),
+        nickname: row.try_get("nickname")?,
+        created_at: row.try_get("created_at")?,
+    };
+    Ok((user, row.try_get("merged_into")?))
+}
+
+impl Tx<'_> {
+    /// A user by id, following merge aliases to the surviving user.
+    pub async fn user(&mut self, id: &UserId) -> TxResult<Option<User>> {
+        let mut id = id.0.clone();
+        // Merges re-point older aliases, so a chain is at most a couple of hops; the bound only
+        // guards against a corrupted cycle.
+        for _ in 0..8 {
+            let q = self
+                .db
+                .sql("SELECT id, unionid, phone, nickname, created_at, merged_into FROM users WHERE id = ?");
+            let Some(row) = sqlx::query(&q)
+                .bind(&id)
+                .fetch_optional(&mut *self.conn)
+                .await?
+            else {
+                return Ok(None);
+            };
+            let (user, merged_into) = user_from_row(&row)?;
+            match merged_into {
+                Some(next) => id = next,
+                None => return Ok(Some(user)),
+            }
+        }
+        Ok(None)
+    }
+
+    pub async fn user_by_identity(&mut self, appid: &str, openid: &str) -> TxResult<Option<User>> {
+        let q = self
+            .db
+            .sql("SELECT user_id FROM identities WHERE appid = ? AND openid = ?");
+        let row = sqlx::query(&q)
+            .bind(appid)
+            .bind(openid)
+            .fetch_optional(&mut *self.conn)
+            .await?;
+        match row {
+            Some(row) => self.user(&UserId(row.try_get("user_id")?)).await,
+            None => Ok(None),
+        }
+    }
+
+    pub async fn user_by_unionid(&mut self, unionid: &str) -> TxResult<Option<User>> {
+        self.user_where("unionid", unionid).await
+    }
+
+    pub async fn user_by_phone(&mut self, phone: &Phone) -> TxResult<Option<User>> {
+        self.user_where("phone", phone.as_str()).await
+    }
+
+    async fn user_where(&mut self, column: &'static str, value: &str) -> TxResult<Option<User>> {
+        let q = match column {
+            "unionid" => self.db.sql(
+                "SELECT id, unionid, phone, nickname, created_at, merged_into FROM users WHERE unionid = ?",
+            ),
+            _ => self.db.sql(
+                "SELECT id, unionid, phone, nickname, created_at, merged_into FROM users WHERE phone = ?",
+            ),
+        };
+        let row = sqlx::query(&q)
+            .bind(value)
+            .fetch_optional(&mut *self.conn)
+            .await?;
+        Ok(match row {
+            Some(row) => Some(user_from_row(&row)?.0),
+            None => None,
+        })
+    }
+
+    pub async fn create_user(
+        &mut self,
+        unionid: Option<&str>,
+        phone: Option<&Phone>,
+        nickname: Option<&str>,
+        avatar_url: Option<&str>,
+    ) -> TxResult<User> {
+        let id = UserId::generate();
+        let q = self.db.sql(
+            "INSERT INTO users (id, created_at, updated_at, unionid, phone, nickname, avatar_url) \
+             VALUES (?, ?, ?, ?, ?, ?, ?)",
+        );
+        sqlx::query(&q)
+            .bind(id.as_str())
+            .bind(self.now)
+            .bind(self.now)
+            .bind(unionid)
+            .bind(phone.map(Phone::as_str))
+            .bind(nickname)
+            .bind(avatar_url)
+            .execute(&mut *self.conn)
+            .await?;
+        self.audit(Audit {
+            kind: "user_created",
+            user: Some(&id),
+            ..Audit::default()
+        })
+        .await?;
+        if let Some(phone) = phone {
+            self.open_phone_history(&id, phone).await?;
+            self.audit(Audit {
+                kind: "phone_set",
+                user: Some(&id),
+                phone: Some(phone),
+                ..Audit::default()
+            })
+            .await?;
+        }
+        Ok(User {
+            id,
+            unionid: unionid.map(str::to_string),
+            phone: phone.cloned(),
+            nickname: nickname.map(str::to_string),
+            created_at: self.now,
+        })
+    }
+
+    pub async fn insert_binding(
+        &mut self,
+        appid: &str,
+        openid: &str,
+        user: &UserId,
+        unionid: Option<&str>,
+    ) -> TxResult<()> {
+        let q = self.db.sql(
+            "INSERT INTO identities (appid, openid, user_id, channel, unionid, created_at, last_login_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?)",
+        );
+        sqlx::query(&q)
+            .bind(appid)
+            .bind(openid)
+            .bind(user.as_str())
+            .bind(self.channel)
+            .bind(unionid)
+            .bind(self.now)
+            .bind(self.now)
+            .execute(&mut *self.conn)
+            .await?;
+        self.audit(Audit {
+            kind: "bind",
+            user: Some(user),
+            appid: Some(appid),
+            openid: Some(openid),
+            ..Audit::default()
+        })
+        .await
+    }
+
+    /// Records a login through an existing binding, and the unionid when WeChat now reports one.
+    pub async fn touch_binding(
+        &mut self,
+        appid: &str,
+        openid: &str,
+        unionid: Option<&str>,
+    ) -> TxResult<()> {
+        let q = self.db.sql(
+            "UPDATE identities SET last_login_at = ?, unionid = COALESCE(?, unionid) \
+             WHERE appid = ? AND openid = ?",
+        );
+        sqlx::query(&q)
+            .bind(self.now)
+            .bind(unionid)
+            .bind(appid)
+            .bind(openid)
+            .execute(&mut *self.conn)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn move_binding(
+        &mut self,
+        appid: &str,
+        openid: &str,
+        from: &UserId,
+        to: &UserId,
+    ) -> TxResult<()> {
+        let q = self
+            .db
+            .sql("UPDATE identities SET user_id = ? WHERE appid = ? AND openid = ?");
+        sqlx::query(&q)
+            .bind(to.as_str())
+            .bind(appid)
+            .bind(openid)
+            .execute(&mut *self.conn)
+            .await?;
+        self.audit(Audit {
+            kind: "move",
+            user: Some(to),
+            other: Some(from),
+            appid: Some(appid),
+            openid: Some(openid),
+            ..Audit::default()
+        })
+        .await
+    }
+
+    pub async fn count_identities(&mut self, user: &UserId) -> TxResult<i64> {
+        let q = self
+            .db
+            .sql("SELECT COUNT(*) AS n FROM identities WHERE user_id = ?");
+        let row = sqlx::query(&q)
+            .bind(user.as_str())
+            .fetch_one(&mut *self.conn)
+            .await?;
+        row.try_get("n")
+    }
+
+    pub async fn set_unionid(&mut self, user: &UserId, unionid: Option<&str>) -> TxResult<()> {
+        let q = self
+            .db
+            .sql("UPDATE users SET unionid = ?, updated_at = ? WHERE id = ?");
+        sqlx::query(&q)
+            .bind(unionid)
+            .bind(self.now)
+            .bind(user.as_str())
+            .execute(&mut *self.conn)
+            .await?;
+        if let Some(unionid) = unionid {
+            self.audit(Audit {
+                kind: "unionid_set",
+                user: Some(user),
+                detail: Some(unionid),
+                ..Audit::default()
+            })
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// Gives `user` the phone, closing the history of the one it had.
+    pub async fn set_phone(
+        &mut self,
+        user: &UserId,
+        phone: &Phone,
+        previous: Option<&Phone>,
+    ) -> TxResult<()> {
+        if let Some(previous) = previous {
+            self.close_phone_history(user, previous, "replaced").await?;
+        }
+        self.write_phone(user, Some(phone)).await?;
+        self.open_phone_history(user, phone).await?;
+        self.audit(Audit {
+            kind: "phone_set",
+            user: Some(user),
+            phone: Some(phone),
+            detail: previous.map(Phone::as_str),
+            ..Audit::default()
+        })
+        .await
+    }
+
+    /// Takes the phone away from `user` (it moved to someone else, or the user was merged).
+    pub async fn release_phone(
+        &mut self,
+        user: &UserId,
+        phone: &Phone,
+        reason: &str,
+    ) -> TxResult<()> {
+        self.write_phone(user, None).await?;
+        self.close_phone_history(user, phone, reason).await?;
+        self.audit(Audit {
+            kind: "phone_unset",
+            user: Some(user),
+            phone: Some(phone),
+            detail: Some(reason),
+            ..Audit::default()
+        })
+        .await
+    }
+
+    async fn write_phone(&mut self, user: &UserId, phone: Option<&Phone>) -> TxResult<()> {
+        let q = self
+            .db
+            .sql("UPDATE users SET phone = ?, updated_at = ? WHERE id = ?");
+        sqlx::query(&q)
+            .bind(phone.map(Phone::as_str))
+            .bind(self.now)
+            .bind(user.as_str())
+            .execute(&mut *self.conn)
+            .await?;
+        Ok(())
+    }
+
+    async fn open_phone_history(&mut self, user: &UserId, phone: &Phone) -> TxResult<()> {
+        let q = self
+            .db
+            .sql("INSERT INTO phone_history (phone, user_id, bound_at) VALUES (?, ?, ?)");
+        sqlx::query(&q)
+            .bind(phone.as_str())
+            .bind(user.as_str())
+            .bind(self.now)
+            .execute(&mut *self.conn)
+            .await?;
+        Ok(())
+    }
+
+    async fn close_phone_history(
+        &mut self,
+        user: &UserId,
+        phone: &Phone,
+        reason: &str,
+    ) -> TxResult<()> {
+        let q = self.db.sql(
+            "UPDATE phone_history SET unbound_at = ?, reason = ? \
+             WHERE phone = ? AND user_id = ? AND unbound_at IS NULL",
+        );
+        sqlx::query(&q)
+            .bind(self.now)
+            .bind(reason)
+            .bind(phone.as_str())
+            .bind(user.as_str())
+            .execute(&mut *self.conn)
+            .await?;
+        Ok(())
+    }
+
+    /// Folds `absorbed` into `survivor`: identities, unionid and phone move over, the absorbed
+    /// id stays as an alias, and its sessions are revoked. Returns the revoked session ids.
+    pub async fn merge_into(&mut self, survivor: &User, absorbed: &User) -> TxResult<Vec<String>> {
+        let (s, x) = (&survivor.id, &absorbed.id);
+        let q = self
+            .db
+            .sql("UPDATE identities SET user_id = ? WHERE user_id = ?");
+        sqlx::query(&q)
+            .bind(s.as_str())
+            .bind(x.as_str())
+            .execute(&mut *self.conn)
+            .await?;
+
+        // Unique columns must be vacated on the absorbed row before the survivor takes them.
+        if let Some(unionid) = &absorbed.unionid {
+            self.set_unionid(x, None).await?;
+            if survivor.unionid.is_none() {
+                self.set_unionid(s, Some(unionid)).await?;
+            }
+        }
+        if let Some(phone) = &absorbed.phone {
+            self.release_phone(x, phone, "merged").await?;
+            if survivor.phone.is_none() {
+                self.set_phone(s, phone, None).await?;
+            }
+        }
+
+        let q = self.db.sql(
+            "UPDATE users SET merged_into = ?, updated_at = ? WHERE id = ? OR merged_into = ?",
+        );
+        sqlx::query(&q)
+            .bind(s.as_str())
+            .bind(self.now)
+            .bind(x.as_str())
+            .bind(x.as_str())
+            .execute(&mut *self.conn)
+            .await?;
+
+        let revoked = self.revoke_user_sessions(x, "merged").await?;
+        self.audit(Audit {
+            kind: "merge",
+            user: Some(s),
+            other: Some(x),
+            ..Audit::default()
+        })
+        .await?;
+        Ok(revoked)
+    }
+
+    async fn revoke_user_sessions(&mut self, user: &UserId, reason: &str) -> TxResult<Vec<String>> {
+        let q = self
+            .db
+            .sql("SELECT id FROM sessions WHERE user_id = ? AND revoked_at IS NULL");
+        let rows = sqlx::query(&q)
+            .bind(user.as_str())
+            .fetch_all(&mut *self.conn)
+            .await?;
+        let ids = rows
+            .iter()
+            .map(|r| r.try_get::<String, _>("id"))
+            .collect::<Result<Vec<_>, _>>()?;
+        let q = self.db.sql(
+            "UPDATE sessions SET revoked_at = ?, revoke_reason = ? \
+             WHERE user_id = ? AND revoked_at IS NULL",
+        );
+        sqlx::query(&q)
+            .bind(self.now)
+            .bind(reason)
+            .bind(user.as_str())
+            .execute(&mut *self.conn)
+            .await?;
+        Ok(ids)
+    }
+
+    pub async fn update_profile(
+        &mut self,
+        user: &UserId,
+        nickname: Option<&str>,
+        avatar: Option<&str>,
+    ) -> TxResult<()> {
+        if nickname.is_none() && avatar.is_none() {
+            return Ok(());
+        }
+        let q = self.db.sql(
+            "UPDATE users SET nickname = COALESCE(?, nickname), avatar_url = COALESCE(?, avatar_url), \
+             updated_at = ? WHERE id = ?",
+        );
+        sqlx::query(&q)
+            .bind(nickname)
+            .bind(avatar)
+            .bind(self.now)
+            .bind(user.as_str())
+            .execute(&mut *self.conn)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn audit(&mut self, e: Audit<'_>) -> TxResult<()> {
+        let q = self.db.sql(
+            "INSERT INTO audit_events (at, kind, user_id, other_user_id, channel, appid, openid, phone, detail) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        );
+        sqlx::query(&q)
+            .bind(self.now)
+            .bind(e.kind)
+            .bind(e.user.map(UserId::as_str))
+            .bind(e.other.map(UserId::as_str))
+            .bind(self.channel)
+            .bind(e.appid)
+            .bind(e.openid)
+            .bind(e.phone.map(Phone::as_str))
+            .bind(e.detail)
+            .execute(&mut *self.conn)
+            .await?;
+        Ok(())
+    }
+}

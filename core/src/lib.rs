@@ -1,0 +1,12 @@
+//! wxgate's core: the identity model and its unification rules, token issuing and verification,
+//! and storage on SQLite, PostgreSQL and MySQL. Knows nothing of HTTP or Pingora.
+
+pub mod auth;
+pub mod clock;
+pub mod error;
+pub mod identity;
+pub mod model;
+pub mod policy;
+pub mod secret;
+pub mod store;
+pub mod token;

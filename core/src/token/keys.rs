@@ -1,0 +1,350 @@
+//! Signing keys, kept as files in `keys_dir` so every replica that mounts the same directory
+//! signs and verifies with the same keys and publishes the same JWKS.
+//!
+//! ```text
+//! keys_dir/access/<created_ms>-<kid>.key      32 random bytes, base64: HS256 for access tokens
+//! keys_dir/assertion/<created_ms>-<kid>.pem   P-256 PKCS#8: ES256 for X-Auth-Assertion
+//! ```
+//! The newest key of each kind signs; the newest two verify (and are published), so a rotation
+//! never breaks a live token. Files are created `0600`, written to a temporary name and renamed,
+//! and the first start of several replicas at once elects one creator through an exclusive lock
+//! file, so they never end up with different key sets.
+
+use crate::error::{CoreError, CoreResult};
+use aws_lc_rs::signature::{EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::Engine;
+use rand::RngCore;
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// How many keys of a kind stay valid: the signer and the one before it.
+const KEEP: usize = 2;
+const ACCESS: &str = "access";
+const ASSERTION: &str = "assertion";
+
+/// An HS256 key for access tokens.
+#[derive(Clone)]
+pub struct HmacKey {
+    pub kid: String,
+    pub secret: Vec<u8>,
+}
+
+impl std::fmt::Debug for HmacKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "HmacKey({}, ***)", self.kid)
+    }
+}
+
+/// An ES256 key for assertions: the private key as PKCS#8 and the public point for the JWKS.
+#[derive(Clone)]
+pub struct EcKey {
+    pub kid: String,
+    pub pkcs8_pem: String,
+    /// base64url of the 32-byte X and Y coordinates.
+    pub x: String,
+    pub y: String,
+}
+
+impl std::fmt::Debug for EcKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "EcKey({}, ***)", self.kid)
+    }
+}
+
+/// The keys in force, newest first.
+#[derive(Debug, Clone)]
+pub struct KeySet {
+    pub access: Vec<HmacKey>,
+    pub assertion: Vec<EcKey>,
+}
+
+impl KeySet {
+    /// Reads `dir`, creating the first keys when it holds none.
+    pub fn load_or_create(dir: &Path, now_ms: i64) -> CoreResult<Self> {
+        fs::create_dir_all(dir.join(ACCESS)).map_err(|e| io_error(dir, e))?;
+        fs::create_dir_all(dir.join(ASSERTION)).map_err(|e| io_error(dir, e))?;
+        if !has_keys(dir)? {
+            initialise(dir, now_ms)?;
+        }
+        Self::load(dir)
+    }
+
+    /// Reads the keys in `dir` without creating any.
+    pub fn load(dir: &Path) -> CoreResult<Self> {
+        let access = newest_files(&dir.join(ACCESS), "key")?
+            .into_iter()
+            .map(|(kid, path)| {
+                let text = fs::read_to_string(&path).map_err(|e| io_error(&path, e))?;
+                let secret = STANDARD
+                    .decode(text.trim())
+                    .map_err(|_| CoreError::Keys(format!("{}: not base64", path.display())))?;
+                if secret.len() < 32 {
+                    return Err(CoreError::Keys(format!(
+                        "{}: an HS256 key needs at least 32 bytes",
+                        path.display()
+                    )));
+                }
+                Ok(HmacKey { kid, secret })
+            })
+            .collect::<CoreResult<Vec<_>>>()?;
+        let assertion = newest_files(&dir.join(ASSERTION), "pem")?
+            .into_iter()
+            .map(|(kid, path)| {
+                let pem = fs::read_to_string(&path).map_err(|e| io_error(&path, e))?;
+                ec_key_from_pem(kid, pem)
+                    .map_err(|m| CoreError::Keys(format!("{}: {m}", path.display())))
+            })
+            .collect::<CoreResult<Vec<_>>>()?;
+        if access.is_empty() || assertion.is_empty() {
+            return Err(CoreError::Keys(format!(
+                "{} holds no keys; start the gateway once or run `wxgate keys rotate`",
+                dir.display()
+            )));
+        }
+        Ok(Self { access, assertion })
+    }
+
+    /// Adds a new signing key of each kind and deletes the ones no longer kept.
+    pub fn rotate(dir: &Path, now_ms: i64) -> CoreResult<Self> {
+        fs::create_dir_all(dir.join(ACCESS)).map_err(|e| io_error(dir, e))?;
+        fs::create_dir_all(dir.join(ASSERTION)).map_err(|e| io_error(dir, e))?;
+        write_new_keys(dir, now_ms)?;
+        for kind in [ACCESS, ASSERTION] {
+            let ext = if kind == ACCESS { "key" } else { "pem" };
+            let all = key_files(&dir.join(kind), ext)?;
+            for (_, path) in all.iter().skip(KEEP) {
+                fs::remove_file(path).map_err(|e| io_error(path, e))?;
+            }
+        }
+        Self::load(dir)
+    }
+
+    pub fn access_signer(&self) -> &HmacKey {
+        &self.access[0]
+    }
+
+    pub fn assertion_signer(&self) -> &EcKey {
+        &self.assertion[0]
+    }
+
+    /// The public JWKS of the assertion keys (signer first).
+    pub fn jwks(&self) -> serde_json::Value {
+        let keys: Vec<_> = self
+            .assertion
+            .iter()
+            .map(|k| {
+                serde_json::json!({
+                    "kty": "EC", "crv": "P-256", "alg": "ES256", "use": "sig",
+                    "kid": k.kid, "x": k.x, "y": k.y,
+                })
+            })
+            .collect();
+        serde_json::json!({ "keys": keys })
+    }
+}
+
+fn has_keys(dir: &Path) -> CoreResult<bool> {
+    Ok(!key_files(&dir.join(ACCESS), "key")?.is_empty()
+        && !key_files(&dir.join(ASSERTION), "pem")?.is_empty())
+}
+
+/// First start: one process creates the keys; any other waits for them.
+fn initialise(dir: &Path, now_ms: i64) -> CoreResult<()> {
+    let lock = dir.join(".init.lock");
+    match fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&lock)
+    {
+        Ok(_) => {
+            let result = write_new_keys(dir, now_ms);
+            let _ = fs::remove_file(&lock);
+            result
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            for _ in 0..100 {
+                if has_keys(dir)? {
+                    return Ok(());
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            Err(CoreError::Keys(format!(
+                "another process is creating keys in {} (remove {} if none is)",
+                dir.display(),
+                lock.display()
+            )))
+        }
+        Err(e) => Err(io_error(&lock, e)),
+    }
+}
+
+fn write_new_keys(dir: &Path, now_ms: i64) -> CoreResult<()> {
+    let mut secret = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut secret);
+    write_key_file(&dir.join(ACCESS), now_ms, "key", &STANDARD.encode(secret))?;
+
+    let pkcs8 = EcdsaKeyPair::generate_pkcs8(
+        &ECDSA_P256_SHA256_FIXED_SIGNING,
+        &aws_lc_rs::rand::SystemRandom::new(),
+    )
+    .map_err(|_| CoreError::Keys("could not generate a P-256 key".into()))?;
+    write_key_file(&dir.join(ASSERTION), now_ms, "pem", &to_pem(pkcs8.as_ref()))
+}
+
+fn write_key_file(dir: &Path, now_ms: i64, ext: &str, content: &str) -> CoreResult<()> {
+    let mut kid_bytes = [0u8; 8];
+    rand::rngs::OsRng.fill_bytes(&mut kid_bytes);
+    let kid = hex::encode(kid_bytes);
+    let name = format!("{now_ms:013}-{kid}.{ext}");
+    let tmp = dir.join(format!(".tmp-{kid}"));
+    let mut options = fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(&tmp).map_err(|e| io_error(&tmp, e))?;
+    file.write_all(content.as_bytes())
+        .and_then(|()| file.sync_all())
+        .map_err(|e| io_error(&tmp, e))?;
+    fs::rename(&tmp, dir.join(name)).map_err(|e| io_error(&tmp, e))
+}
+
+/// Key files of one kind, newest first, as `(kid, path)`.
+fn key_files(dir: &Path, ext: &str) -> CoreResult<Vec<(String, PathBuf)>> {
+    let mut out = Vec::new();
+    for entry in fs::read_dir(dir).map_err(|e| io_error(dir, e))? {
+        let path = entry.map_err(|e| io_error(dir, e))?.path();
+        let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+            continue;
+        };
+        let Some(stem) = name.strip_suffix(&format!(".{ext}")) else {
+            continue;
+        };
+        let Some((created, kid)) = stem.split_once('-') else {
+            continue;
+        };
+        let kid_ok = !kid.is_empty()
+            && kid.len() <= 64
+            && kid
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+        if created.bytes().all(|b| b.is_ascii_digit()) && kid_ok {
+            out.push((created.to_string(), kid.to_string(), path));
+        }
+    }
+    // Name order is creation order (zero-padded milliseconds), then kid.
+    out.sort_by(|a, b| (&b.0, &b.1).cmp(&(&a.0, &a.1)));
+    Ok(out.into_iter().map(|(_, kid, path)| (kid, path)).collect())
+}
+
+fn newest_files(dir: &Path, ext: &str) -> CoreResult<Vec<(String, PathBuf)>> {
+    let mut files = key_files(dir, ext)?;
+    files.truncate(KEEP);
+    Ok(files)
+}
+
+fn ec_key_from_pem(kid: String, pem: String) -> Result<EcKey, String> {
+    let der = from_pem(&pem).ok_or("not a PKCS#8 PEM private key")?;
+    let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &der)
+        .map_err(|_| "not a P-256 private key")?;
+    let point = pair.public_key().as_ref();
+    // Uncompressed SEC1 point: 0x04 || X (32) || Y (32).
+    if point.len() != 65 || point[0] != 4 {
+        return Err("unexpected public key encoding".into());
+    }
+    Ok(EcKey {
+        kid,
+        pkcs8_pem: pem,
+        x: URL_SAFE_NO_PAD.encode(&point[1..33]),
+        y: URL_SAFE_NO_PAD.encode(&point[33..65]),
+    })
+}
+
+fn to_pem(der: &[u8]) -> String {
+    let b64 = STANDARD.encode(der);
+    let mut out = String::from("-----BEGIN PRIVATE KEY-----\n");
+    for chunk in b64.as_bytes().chunks(64) {
+        out.push_str(std::str::from_utf8(chunk).unwrap_or_default());
+        out.push('\n');
+    }
+    out.push_str("-----END PRIVATE KEY-----\n");
+    out
+}
+
+fn from_pem(pem: &str) -> Option<Vec<u8>> {
+    let body = pem
+        .trim()
+        .strip_prefix("-----BEGIN PRIVATE KEY-----")?
+        .strip_suffix("-----END PRIVATE KEY-----")?;
+    let b64: String = body.split_whitespace().collect();
+    STANDARD.decode(b64).ok()
+}
+
+fn io_error(path: &Path, e: std::io::Error) -> CoreError {
+    CoreError::Keys(format!("{}: {e}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp_dir() -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("wxgate-keys-{}", uuid::Uuid::new_v4()));
+        fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    #[test]
+    fn first_start_creates_keys_and_a_second_load_sees_the_same() {
+        let dir = temp_dir();
+        let a = KeySet::load_or_create(&dir, 1_000).unwrap();
+        let b = KeySet::load_or_create(&dir, 2_000).unwrap();
+        assert_eq!(a.access_signer().kid, b.access_signer().kid);
+        assert_eq!(a.jwks(), b.jwks());
+        assert_eq!(a.access_signer().secret.len(), 32);
+    }
+
+    #[test]
+    fn rotation_keeps_the_previous_key_published_and_drops_older_ones() {
+        let dir = temp_dir();
+        let first = KeySet::load_or_create(&dir, 1_000).unwrap();
+        let second = KeySet::rotate(&dir, 2_000).unwrap();
+        assert_ne!(first.assertion_signer().kid, second.assertion_signer().kid);
+        let kids: Vec<_> = second.assertion.iter().map(|k| k.kid.clone()).collect();
+        assert_eq!(
+            kids,
+            vec![
+                second.assertion_signer().kid.clone(),
+                first.assertion_signer().kid.clone()
+            ]
+        );
+        let third = KeySet::rotate(&dir, 3_000).unwrap();
+        let kids: Vec<_> = third.assertion.iter().map(|k| k.kid.clone()).collect();
+        assert!(!kids.contains(&first.assertion_signer().kid));
+        assert_eq!(third.jwks()["keys"].as_array().unwrap().len(), 2);
+        assert_eq!(fs::read_dir(dir.join(ASSERTION)).unwrap().count(), 2);
+    }
+
+    #[test]
+    fn short_hmac_keys_are_refused() {
+        let dir = temp_dir();
+        KeySet::load_or_create(&dir, 1_000).unwrap();
+        write_key_file(&dir.join(ACCESS), 5_000, "key", &STANDARD.encode([7u8; 16])).unwrap();
+        let err = KeySet::load(&dir).unwrap_err().to_string();
+        assert!(err.contains("at least 32 bytes"), "{err}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn key_files_are_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = temp_dir();
+        KeySet::load_or_create(&dir, 1_000).unwrap();
+        for (_, path) in key_files(&dir.join(ACCESS), "key").unwrap() {
+            let mode = fs::metadata(path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o077, 0);
+        }
+    }
+}

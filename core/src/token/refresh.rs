@@ -1,0 +1,351 @@
+//! Sessions and their refresh tokens. A refresh token is 256 random bits, handed out once and
+//! stored only as its SHA-256. Every use rotates it; presenting a used token again is treated as
+//! theft and revokes the whole family (the session), as RFC 9700 §4.14.2 advises.
+
+use crate::clock::SharedClock;
+use crate::error::{CoreError, CoreResult};
+use crate::model::UserId;
+use crate::secret::Secret;
+use crate::store::{is_retryable, Db};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+use sqlx::Row;
+use std::time::Duration;
+
+/// A session as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRecord {
+    pub id: String,
+    pub user_id: UserId,
+    pub channel: String,
+    pub appid: Option<String>,
+    pub openid: Option<String>,
+    pub expires_at: i64,
+    pub revoked_at: Option<i64>,
+}
+
+/// A successful rotation: the session and the new refresh token.
+#[derive(Debug)]
+pub struct RefreshGrant {
+    pub session: SessionRecord,
+    pub refresh_token: Secret,
+}
+
+#[derive(Clone)]
+pub struct Sessions {
+    db: Db,
+    clock: SharedClock,
+    refresh_ttl: Duration,
+}
+
+/// Refresh tokens look like `rt_<43 base64url chars>`; anything else is refused unparsed.
+const PREFIX: &str = "rt_";
+
+fn new_token() -> Secret {
+    let mut bytes = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    Secret::new(format!("{PREFIX}{}", URL_SAFE_NO_PAD.encode(bytes)))
+}
+
+fn hash(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+fn well_formed(token: &str) -> bool {
+    token.len() == PREFIX.len() + 43
+        && token.starts_with(PREFIX)
+        && token[PREFIX.len()..]
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+fn session_from_row(row: &sqlx::any::AnyRow) -> Result<SessionRecord, sqlx::Error> {
+    Ok(SessionRecord {
+        id: row.try_get("id")?,
+        user_id: UserId(row.try_get("user_id")?),
+        channel: row.try_get("channel")?,
+        appid: row.try_get("appid")?,
+        openid: row.try_get("openid")?,
+        expires_at: row.try_get("expires_at")?,
+        revoked_at: row.try_get("revoked_at")?,
+    })
+}
+
+enum RotateStop {
+    Db(sqlx::Error),
+    Rejected,
+    /// A used token came back: the family is revoked inside the transaction, which must commit.
+    Reused,
+}
+
+impl From<sqlx::Error> for RotateStop {
+    fn from(e: sqlx::Error) -> Self {
+        RotateStop::Db(e)
+    }
+}
+
+impl Sessions {
+    pub fn new(db: Db, clock: SharedClock, refresh_ttl: Duration) -> Self {
+        Self {
+            db,
+            clock,
+            refresh_ttl,
+        }
+    }
+
+    fn ttl_ms(&self) -> i64 {
+        i64::try_from(self.refresh_ttl.as_millis()).unwrap_or(i64::MAX)
+    }
+
+    /// Starts a session (a new refresh family) for a fresh login.
+    pub async fn create(
+        &self,
+        user: &UserId,
+        channel: &str,
+        appid: Option<&str>,
+        openid: Option<&str>,
+    ) -> CoreResult<RefreshGrant> {
+        let now = self.clock.now_ms();
+        let session = SessionRecord {
+            id: format!("s_{}", uuid::Uuid::new_v4().simple()),
+            user_id: user.clone(),
+            channel: channel.to_string(),
+            appid: appid.map(str::to_string),
+            openid: openid.map(str::to_string),
+            expires_at: now.saturating_add(self.ttl_ms()),
+            revoked_at: None,
+        };
+        let token = new_token();
+        let mut tx = self.db.begin().await?;
+        let q = self.db.sql(
+            "INSERT INTO sessions (id, user_id, channel, appid, openid, created_at, expires_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?)",
+        );
+        sqlx::query(&q)
+            .bind(&session.id)
+            .bind(user.as_str())
+            .bind(channel)
+            .bind(appid)
+            .bind(openid)
+            .bind(now)
+            .bind(session.expires_at)
+            .execute(&mut *tx)
+            .await?;
+        self.insert_token(&mut tx, &token, &session.id, None, now)
+            .await?;
+        tx.commit().await?;
+        Ok(RefreshGrant {
+            session,
+            refresh_token: token,
+        })
+    }
+
+    async fn insert_token(
+        &self,
+        conn: &mut sqlx::AnyConnection,
+        token: &Secret,
+        session_id: &str,
+        parent: Option<&str>,
+        now: i64,
+    ) -> Result<(), sqlx::Error> {
+        let q = self.db.sql(
+            "INSERT INTO refresh_tokens (hash, session_id, parent_hash, created_at, expires_at) \
+             VALUES (?, ?, ?, ?, ?)",
+        );
+        sqlx::query(&q)
+            .bind(hash(token.expose()))
+            .bind(session_id)
+            .bind(parent)
+            .bind(now)
+            .bind(now.saturating_add(self.ttl_ms()))
+            .execute(&mut *conn)
+            .await?;
+        Ok(())
+    }
+
+    /// Exchanges a refresh token for a new one. Exactly one of any number of concurrent
+    /// presentations of the same token wins (one conditional UPDATE); a later presentation
+    /// revokes the family.
+    pub async fn rotate(&self, presented: &str) -> CoreResult<RefreshGrant> {
+        if !well_formed(presented) {
+            return Err(CoreError::InvalidRefreshToken);
+        }
+        let presented_hash = hash(presented);
+        for n in 1..=crate::store::retry::MAX_ATTEMPTS {
+            let mut tx = self.db.begin().await?;
+            let result = self.rotate_once(&mut tx, &presented_hash).await;
+            let retry = match result {
+                Ok(grant) => match tx.commit().await {
+                    Ok(()) => return Ok(grant),
+                    Err(e) if is_retryable(&e) => e,
+                    Err(e) => return Err(e.into()),
+                },
+                Err(RotateStop::Reused) => {
+                    tx.commit().await?;
+                    return Err(CoreError::InvalidRefreshToken);
+                }
+                Err(RotateStop::Rejected) => return Err(CoreError::InvalidRefreshToken),
+                Err(RotateStop::Db(e)) if is_retryable(&e) => {
+                    drop(tx);
+                    e
+                }
+                Err(RotateStop::Db(e)) => return Err(e.into()),
+            };
+            tracing::debug!(attempt = n, error = %retry, "refresh rotation conflicted; retrying");
+            tokio::time::sleep(crate::store::retry::backoff(n)).await;
+        }
+        Err(CoreError::Contention)
+    }
+
+    async fn rotate_once(
+        &self,
+        conn: &mut sqlx::AnyConnection,
+        presented_hash: &str,
+    ) -> Result<RefreshGrant, RotateStop> {
+        let now = self.clock.now_ms();
+        let q = self.db.sql(
+            "UPDATE refresh_tokens SET used_at = ? \
+             WHERE hash = ? AND used_at IS NULL AND expires_at > ?",
+        );
+        let won = sqlx::query(&q)
+            .bind(now)
+            .bind(presented_hash)
+            .bind(now)
+            .execute(&mut *conn)
+            .await?
+            .rows_affected()
+            == 1;
+
+        let q = self
+            .db
+            .sql("SELECT session_id, used_at FROM refresh_tokens WHERE hash = ?");
+        let Some(row) = sqlx::query(&q)
+            .bind(presented_hash)
+            .fetch_optional(&mut *conn)
+            .await?
+        else {
+            return Err(RotateStop::Rejected);
+        };
+        let session_id: String = row.try_get("session_id")?;
+        if !won {
+            let used: Option<i64> = row.try_get("used_at")?;
+            if used.is_some() {
+                tracing::warn!(session = %session_id, "refresh token reused; revoking its family");
+                self.revoke_in(conn, &session_id, "refresh_reuse", now)
+                    .await?;
+                return Err(RotateStop::Reused);
+            }
+            return Err(RotateStop::Rejected); // Expired.
+        }
+
+        let q = self.db.sql(
+            "SELECT id, user_id, channel, appid, openid, expires_at, revoked_at FROM sessions WHERE id = ?",
+        );
+        let Some(row) = sqlx::query(&q)
+            .bind(&session_id)
+            .fetch_optional(&mut *conn)
+            .await?
+        else {
+            return Err(RotateStop::Rejected);
+        };
+        let session = session_from_row(&row)?;
+        if session.revoked_at.is_some() || session.expires_at <= now {
+            return Err(RotateStop::Rejected);
+        }
+        let token = new_token();
+        self.insert_token(conn, &token, &session.id, Some(presented_hash), now)
+            .await?;
+        Ok(RefreshGrant {
+            session,
+            refresh_token: token,
+        })
+    }
+
+    /// Revokes a session (logout): its refresh tokens stop working at once, its access tokens as
+    /// soon as each replica's revocation list catches up.
+    pub async fn revoke(&self, session_id: &str, reason: &str) -> CoreResult<()> {
+        let now = self.clock.now_ms();
+        let mut conn = self.db.pool().acquire().await?;
+        self.revoke_in(&mut conn, session_id, reason, now).await?;
+        Ok(())
+    }
+
+    async fn revoke_in(
+        &self,
+        conn: &mut sqlx::AnyConnection,
+        session_id: &str,
+        reason: &str,
+        now: i64,
+    ) -> Result<(), sqlx::Error> {
+        let q = self.db.sql(
+            "UPDATE sessions SET revoked_at = ?, revoke_reason = ? WHERE id = ? AND revoked_at IS NULL",
+        );
+        sqlx::query(&q)
+            .bind(now)
+            .bind(reason)
+            .bind(session_id)
+            .execute(&mut *conn)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn get(&self, session_id: &str) -> CoreResult<Option<SessionRecord>> {
+        let q = self.db.sql(
+            "SELECT id, user_id, channel, appid, openid, expires_at, revoked_at FROM sessions WHERE id = ?",
+        );
+        let row = sqlx::query(&q)
+            .bind(session_id)
+            .fetch_optional(self.db.pool())
+            .await?;
+        Ok(match row {
+            Some(row) => Some(session_from_row(&row)?),
+            None => None,
+        })
+    }
+
+    /// Sessions revoked at or after `since_ms` and not yet expired: what a replica's revocation
+    /// list polls for.
+    pub async fn revoked_since(&self, since_ms: i64) -> CoreResult<Vec<(String, i64)>> {
+        let q = self
+            .db
+            .sql("SELECT id, revoked_at FROM sessions WHERE revoked_at >= ? AND expires_at > ?");
+        let rows = sqlx::query(&q)
+            .bind(since_ms)
+            .bind(self.clock.now_ms())
+            .fetch_all(self.db.pool())
+            .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("id")?, r.try_get("revoked_at")?)))
+            .collect::<Result<Vec<_>, sqlx::Error>>()
+            .map_err(CoreError::from)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_are_well_formed_and_distinct() {
+        let a = new_token();
+        let b = new_token();
+        assert!(well_formed(a.expose()), "{}", a.expose().len());
+        assert_ne!(a.expose(), b.expose());
+        assert_eq!(hash(a.expose()).len(), 64);
+    }
+
+    #[test]
+    fn malformed_tokens_are_refused_before_any_lookup() {
+        for bad in [
+            "",
+            "rt_",
+            "rt_short",
+            "eyJhbGciOiJIUzI1NiJ9.e30.x",
+            "rt_'; DROP TABLE users;--aaaaaaaaaaaaaaaaaaaaa",
+        ] {
+            assert!(!well_formed(bad), "{bad}");
+        }
+    }
+}

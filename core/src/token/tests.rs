@@ -1,0 +1,255 @@
+//! Forged and tampered tokens: every one is refused (security doc cases C1–C6).
+
+use super::*;
+use crate::clock::{Clock, ManualClock};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use jsonwebtoken::{decode, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation};
+
+const START_MS: i64 = 1_767_225_600_000;
+
+fn service(dir: &std::path::Path, issuer: &str, clock: &ManualClock) -> TokenService {
+    TokenService::open(
+        issuer.into(),
+        Duration::from_secs(900),
+        dir.to_path_buf(),
+        Arc::new(clock.clone()),
+    )
+    .unwrap()
+}
+
+fn fixture() -> (TokenService, ManualClock, std::path::PathBuf) {
+    let dir = std::env::temp_dir().join(format!("wxgate-tok-{}", uuid::Uuid::new_v4()));
+    let clock = ManualClock::new(START_MS);
+    (service(&dir, "wxgate", &clock), clock, dir)
+}
+
+fn issue(s: &TokenService) -> String {
+    s.issue_access("u_1", "s_1", "mp", Some("oA"), None, Some("+8613800138000"))
+        .unwrap()
+        .0
+}
+
+fn parts(token: &str) -> (String, String, String) {
+    let mut it = token.split('.');
+    let h = it.next().unwrap().to_string();
+    let p = it.next().unwrap().to_string();
+    let s = it.next().unwrap().to_string();
+    (h, p, s)
+}
+
+fn b64(json: &serde_json::Value) -> String {
+    URL_SAFE_NO_PAD.encode(serde_json::to_vec(json).unwrap())
+}
+
+#[test]
+fn a_fresh_token_verifies_with_its_claims() {
+    let (s, _, _) = fixture();
+    let claims = s.verify_access(&issue(&s)).unwrap();
+    assert_eq!(claims.sub, "u_1");
+    assert_eq!(claims.sid, "s_1");
+    assert_eq!(claims.oid.as_deref(), Some("oA"));
+    assert_eq!(claims.phn.as_deref(), Some("+8613800138000"));
+    assert_eq!(claims.aud, ACCESS_AUDIENCE);
+}
+
+#[test]
+fn expired_tokens_are_refused() {
+    let (s, clock, _) = fixture();
+    let token = issue(&s);
+    clock.advance_ms(899_000);
+    assert!(s.verify_access(&token).is_ok());
+    clock.advance_ms(7_000);
+    assert_eq!(s.verify_access(&token), Err(TokenError::Expired));
+}
+
+#[test]
+fn a_changed_payload_breaks_the_signature() {
+    let (s, _, _) = fixture();
+    let (h, p, sig) = parts(&issue(&s));
+    let mut claims: serde_json::Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(p).unwrap()).unwrap();
+    claims["sub"] = "u_admin".into();
+    let forged = format!("{h}.{}.{sig}", b64(&claims));
+    assert_eq!(s.verify_access(&forged), Err(TokenError::Invalid));
+}
+
+#[test]
+fn alg_none_and_other_algorithms_are_refused() {
+    let (s, _, _) = fixture();
+    let (h, p, _) = parts(&issue(&s));
+    let mut header: serde_json::Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(&h).unwrap()).unwrap();
+    for alg in ["none", "NONE"] {
+        header["alg"] = alg.into();
+        let forged = format!("{}.{p}.", b64(&header));
+        assert!(s.verify_access(&forged).is_err(), "{alg}");
+    }
+    // HS512, correctly signed with the real secret: still refused (the algorithm is pinned).
+    let keys = s.keys();
+    let signer = keys.access_signer();
+    let claims: serde_json::Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(&p).unwrap()).unwrap();
+    let mut header = Header::new(Algorithm::HS512);
+    header.typ = Some("at+jwt".into());
+    header.kid = Some(signer.kid.clone());
+    let hs512 = encode(&header, &claims, &EncodingKey::from_secret(&signer.secret)).unwrap();
+    assert_eq!(s.verify_access(&hs512), Err(TokenError::BadHeader));
+}
+
+#[test]
+fn hs256_signed_with_the_public_key_is_refused() {
+    let (s, _, _) = fixture();
+    let keys = s.keys();
+    let public = format!("{}{}", keys.assertion_signer().x, keys.assertion_signer().y);
+    let claims = s.verify_access(&issue(&s)).unwrap();
+    let mut header = Header::new(Algorithm::HS256);
+    header.typ = Some("at+jwt".into());
+    header.kid = Some(keys.assertion_signer().kid.clone());
+    let forged = encode(
+        &header,
+        &claims,
+        &EncodingKey::from_secret(public.as_bytes()),
+    )
+    .unwrap();
+    assert_eq!(s.verify_access(&forged), Err(TokenError::UnknownKey));
+}
+
+#[test]
+fn hostile_kids_and_embedded_keys_are_refused() {
+    let (s, _, _) = fixture();
+    let keys = s.keys();
+    let claims = s.verify_access(&issue(&s)).unwrap();
+    for kid in ["../../../dev/null", "' OR 1=1--", ""] {
+        let mut header = Header::new(Algorithm::HS256);
+        header.typ = Some("at+jwt".into());
+        header.kid = Some(kid.into());
+        let t = encode(
+            &header,
+            &claims,
+            &EncodingKey::from_secret(&keys.access_signer().secret),
+        )
+        .unwrap();
+        assert_eq!(s.verify_access(&t), Err(TokenError::UnknownKey), "{kid}");
+    }
+    let mut header = Header::new(Algorithm::HS256);
+    header.typ = Some("at+jwt".into());
+    header.kid = Some(keys.access_signer().kid.clone());
+    header.jku = Some("https://evil.example/jwks".into());
+    let t = encode(
+        &header,
+        &claims,
+        &EncodingKey::from_secret(&keys.access_signer().secret),
+    )
+    .unwrap();
+    assert_eq!(s.verify_access(&t), Err(TokenError::BadHeader));
+}
+
+#[test]
+fn wrong_issuer_type_or_audience_is_refused() {
+    let (s, clock, dir) = fixture();
+    let staging = service(&dir, "wxgate-staging", &clock);
+    assert_eq!(s.verify_access(&issue(&staging)), Err(TokenError::Invalid));
+
+    let keys = s.keys();
+    let mut claims = s.verify_access(&issue(&s)).unwrap();
+    let mut header = Header::new(Algorithm::HS256);
+    header.kid = Some(keys.access_signer().kid.clone());
+    let untyped = encode(
+        &header,
+        &claims,
+        &EncodingKey::from_secret(&keys.access_signer().secret),
+    )
+    .unwrap();
+    assert_eq!(s.verify_access(&untyped), Err(TokenError::BadHeader));
+
+    header.typ = Some("at+jwt".into());
+    claims.aud = "/api/".into();
+    let other_aud = encode(
+        &header,
+        &claims,
+        &EncodingKey::from_secret(&keys.access_signer().secret),
+    )
+    .unwrap();
+    assert_eq!(s.verify_access(&other_aud), Err(TokenError::Invalid));
+}
+
+#[test]
+fn string_typed_times_and_future_iat_are_refused() {
+    let (s, clock, _) = fixture();
+    let keys = s.keys();
+    let mut header = Header::new(Algorithm::HS256);
+    header.typ = Some("at+jwt".into());
+    header.kid = Some(keys.access_signer().kid.clone());
+    let key = EncodingKey::from_secret(&keys.access_signer().secret);
+    let now = clock.now_secs();
+    let base = serde_json::json!({"iss": "wxgate", "aud": ACCESS_AUDIENCE, "sub": "u", "sid": "s", "chn": "mp", "iat": now, "exp": now + 60});
+    let mut never = base.clone();
+    never["exp"] = "never".into();
+    assert!(s
+        .verify_access(&encode(&header, &never, &key).unwrap())
+        .is_err());
+    let mut missing = base.clone();
+    missing.as_object_mut().unwrap().remove("exp");
+    assert!(s
+        .verify_access(&encode(&header, &missing, &key).unwrap())
+        .is_err());
+    let mut future = base.clone();
+    future["iat"] = (now + 3600).into();
+    future["exp"] = (now + 3700).into();
+    assert_eq!(
+        s.verify_access(&encode(&header, &future, &key).unwrap()),
+        Err(TokenError::BadTimes)
+    );
+    let mut long = base;
+    long["exp"] = (now + 86_400).into();
+    assert_eq!(
+        s.verify_access(&encode(&header, &long, &key).unwrap()),
+        Err(TokenError::BadTimes)
+    );
+}
+
+#[test]
+fn rotation_keeps_old_tokens_valid_and_other_replicas_agree() {
+    let (s, clock, dir) = fixture();
+    let before = issue(&s);
+    keys::KeySet::rotate(&dir, clock.now_ms() + 1).unwrap();
+    // A second replica on the same keys_dir, and this one after a reload.
+    let replica = service(&dir, "wxgate", &clock);
+    assert!(s.reload().unwrap());
+    assert!(
+        replica.verify_access(&before).is_ok(),
+        "previous key still verifies"
+    );
+    let after = issue(&s);
+    assert!(replica.verify_access(&after).is_ok());
+    assert_eq!(replica.jwks(), s.jwks());
+}
+
+#[test]
+fn assertions_verify_with_the_published_jwks() {
+    let (s, _, _) = fixture();
+    let (token, _) = s
+        .sign_assertion("/api/", "u_1", "mp", Some("oA"), Some("oU"), None)
+        .unwrap();
+    let jwks = s.jwks();
+    let header = jsonwebtoken::decode_header(&token).unwrap();
+    let jwk = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["kid"].as_str() == header.kid.as_deref())
+        .expect("kid published");
+    let key =
+        DecodingKey::from_ec_components(jwk["x"].as_str().unwrap(), jwk["y"].as_str().unwrap())
+            .unwrap();
+    let mut v = Validation::new(Algorithm::ES256);
+    v.set_audience(&["/api/"]);
+    v.set_issuer(&["wxgate"]);
+    v.validate_exp = false;
+    let data = decode::<AssertionClaims>(&token, &key, &v).unwrap();
+    assert_eq!(data.claims.sub, "u_1");
+    assert_eq!(data.claims.unionid.as_deref(), Some("oU"));
+    // An assertion is never an access token.
+    assert!(s.verify_access(&token).is_err());
+}

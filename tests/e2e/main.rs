@@ -1,0 +1,4 @@
+//! wxgate's one integration test binary: every suite is a module here, so the workspace links a
+//! single test executable.
+
+mod storage;

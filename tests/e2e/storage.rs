@@ -1,0 +1,551 @@
+//! The storage conformance suite: the same identity, session and concurrency tests against
+//! SQLite, PostgreSQL and MariaDB.
+
+use wxgate_core::error::CoreError;
+use wxgate_core::identity::history::{audit_events_for, count_live_users, phone_history};
+use wxgate_core::identity::{Change, LoginAttempt};
+use wxgate_core::model::{Phone, UserId, WechatIdentity};
+use wxgate_core::policy::{Anchor, IdentityPolicy, OnPhoneConflict};
+use wxgate_tests::TestDb;
+
+/// Instantiates each listed test once per backend.
+macro_rules! conformance {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                if let Some(t) = wxgate_tests::TestDb::new(wxgate_tests::Backend::Sqlite).await { super::$name(t).await }
+            })*
+        }
+        mod postgres {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                if let Some(t) = wxgate_tests::TestDb::new(wxgate_tests::Backend::Postgres).await { super::$name(t).await }
+            })*
+        }
+        mod mysql {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                if let Some(t) = wxgate_tests::TestDb::new(wxgate_tests::Backend::Mysql).await { super::$name(t).await }
+            })*
+        }
+    };
+}
+
+conformance!(
+    first_login_creates_then_finds,
+    unionid_joins_apps_of_one_open_platform,
+    verified_phone_links_a_new_wechat_identity,
+    unverified_phone_links_nothing,
+    late_unionid_merges_users_older_survives,
+    phone_change_under_wechat_anchor_keeps_history,
+    phone_conflict_reject_changes_nothing,
+    phone_conflict_move_takes_the_phone,
+    phone_conflict_merge_joins_the_accounts,
+    phone_anchor_user_without_phone_takes_it,
+    phone_anchor_rebind_moves_identity_to_the_phone_user,
+    phone_anchor_empty_user_merges_into_receiver,
+    sms_login_creates_then_finds,
+    refresh_rotates_and_reuse_revokes_the_family,
+    parallel_refreshes_have_one_winner,
+    logout_revokes_the_session,
+    concurrent_logins_from_two_apps_make_one_user,
+    concurrent_logins_of_one_openid_make_one_binding,
+    concurrent_sms_logins_of_one_phone_make_one_user,
+);
+
+const MP: &str = "wx0000000000000001";
+const MP2: &str = "wx0000000000000004";
+
+fn wechat(channel: &str, appid: &str, openid: &str, unionid: Option<&str>) -> LoginAttempt {
+    LoginAttempt {
+        channel: channel.into(),
+        wechat: Some(WechatIdentity {
+            appid: appid.into(),
+            openid: openid.into(),
+            unionid: unionid.map(str::to_string),
+        }),
+        verified_phone: None,
+        profile: None,
+    }
+}
+
+fn with_phone(mut a: LoginAttempt, phone: &str) -> LoginAttempt {
+    a.verified_phone = Some(phone_of(phone));
+    a
+}
+
+fn phone_of(p: &str) -> Phone {
+    Phone::parse(p, "86").expect("valid phone")
+}
+
+fn sms(phone: &str) -> LoginAttempt {
+    LoginAttempt {
+        channel: "sms".into(),
+        wechat: None,
+        verified_phone: Some(phone_of(phone)),
+        profile: None,
+    }
+}
+
+fn policy(anchor: Anchor, on_phone_conflict: OnPhoneConflict) -> IdentityPolicy {
+    IdentityPolicy {
+        anchor,
+        on_phone_conflict,
+    }
+}
+
+fn kinds(events: &[wxgate_core::identity::AuditEvent]) -> Vec<&str> {
+    events.iter().map(|e| e.kind.as_str()).collect()
+}
+
+async fn first_login_creates_then_finds(t: TestDb) {
+    let r = t.resolver(IdentityPolicy::default());
+    let first = r.resolve(&wechat("mp", MP, "oA1", None)).await.unwrap();
+    assert!(first.is_new);
+    assert!(first
+        .changes
+        .contains(&Change::UserCreated(first.user.id.clone())));
+    t.clock.advance_ms(1000);
+    let second = r.resolve(&wechat("mp", MP, "oA1", None)).await.unwrap();
+    assert!(!second.is_new);
+    assert_eq!(second.user.id, first.user.id);
+    assert!(second.changes.is_empty(), "{:?}", second.changes);
+    assert_eq!(count_live_users(&t.db).await.unwrap(), 1);
+    let events = audit_events_for(&t.db, first.user.id.as_str())
+        .await
+        .unwrap();
+    assert_eq!(kinds(&events), ["user_created", "bind"]);
+    assert_eq!(events[1].appid.as_deref(), Some(MP));
+    assert_eq!(events[1].openid.as_deref(), Some("oA1"));
+}
+
+async fn unionid_joins_apps_of_one_open_platform(t: TestDb) {
+    let r = t.resolver(IdentityPolicy::default());
+    let a = r
+        .resolve(&wechat("mp", MP, "oA", Some("oU1")))
+        .await
+        .unwrap();
+    let b = r
+        .resolve(&wechat("mp2", MP2, "oB", Some("oU1")))
+        .await
+        .unwrap();
+    assert!(a.is_new && !b.is_new);
+    assert_eq!(a.user.id, b.user.id);
+    assert_eq!(b.user.unionid.as_deref(), Some("oU1"));
+    // Same openid string from another app is another identity (openids are per appid).
+    let c = r.resolve(&wechat("mp2", MP2, "oA", None)).await.unwrap();
+    assert_ne!(c.user.id, a.user.id);
+    assert_eq!(count_live_users(&t.db).await.unwrap(), 2);
+}
+
+async fn verified_phone_links_a_new_wechat_identity(t: TestDb) {
+    let r = t.resolver(IdentityPolicy::default());
+    let by_sms = r.resolve(&sms("13800138000")).await.unwrap();
+    let by_wx = r
+        .resolve(&with_phone(
+            wechat("mp", MP, "oA", Some("oU")),
+            "13800138000",
+        ))
+        .await
+        .unwrap();
+    assert_eq!(by_wx.user.id, by_sms.user.id);
+    assert!(!by_wx.is_new);
+    assert_eq!(
+        by_wx.user.unionid.as_deref(),
+        Some("oU"),
+        "the unionid is recorded on the user"
+    );
+    // From now on the binding alone finds the user.
+    let again = r.resolve(&wechat("mp", MP, "oA", None)).await.unwrap();
+    assert_eq!(again.user.id, by_sms.user.id);
+}
+
+async fn unverified_phone_links_nothing(t: TestDb) {
+    let r = t.resolver(IdentityPolicy::default());
+    let by_sms = r.resolve(&sms("13800138000")).await.unwrap();
+    // A WeChat login without a verified phone never reaches the phone holder.
+    let by_wx = r.resolve(&wechat("mp", MP, "oA", None)).await.unwrap();
+    assert_ne!(by_wx.user.id, by_sms.user.id);
+    assert!(by_wx.user.phone.is_none());
+}
+
+async fn late_unionid_merges_users_older_survives(t: TestDb) {
+    let r = t.resolver(IdentityPolicy::default());
+    let auth = t.auth(IdentityPolicy::default());
+    // Two identities, unionid unknown at first: two users.
+    let older = auth.login(&wechat("mp", MP, "oA", None)).await.unwrap();
+    t.clock.advance_ms(1000);
+    let younger = auth
+        .login(&wechat("mp2", MP2, "oB", Some("oU")))
+        .await
+        .unwrap();
+    assert_ne!(older.user.id, younger.user.id);
+    t.clock.advance_ms(1000);
+    // The first app now reports the unionid: same person.
+    let out = r
+        .resolve(&wechat("mp", MP, "oA", Some("oU")))
+        .await
+        .unwrap();
+    assert_eq!(out.user.id, older.user.id, "the older user survives");
+    assert_eq!(out.user.unionid.as_deref(), Some("oU"));
+    assert!(out.changes.contains(&Change::Merged {
+        survivor: older.user.id.clone(),
+        absorbed: younger.user.id.clone()
+    }));
+    assert_eq!(out.revoked_sessions, vec![younger.claims.sid.clone()]);
+    // The absorbed id stays resolvable, to the survivor.
+    let alias = auth.user(&younger.user.id).await.unwrap().unwrap();
+    assert_eq!(alias.id, older.user.id);
+    // Both identities now find the survivor; the absorbed user's refresh token is dead.
+    let b = r
+        .resolve(&wechat("mp2", MP2, "oB", Some("oU")))
+        .await
+        .unwrap();
+    assert_eq!(b.user.id, older.user.id);
+    assert!(matches!(
+        auth.refresh(younger.refresh_token.expose()).await,
+        Err(CoreError::InvalidRefreshToken)
+    ));
+    assert!(auth.refresh(older.refresh_token.expose()).await.is_ok());
+    let events = audit_events_for(&t.db, younger.user.id.as_str())
+        .await
+        .unwrap();
+    assert!(kinds(&events).contains(&"merge"), "{:?}", kinds(&events));
+    assert_eq!(count_live_users(&t.db).await.unwrap(), 1);
+    let identities = auth.bindings(&older.user.id).await.unwrap();
+    assert_eq!(identities.len(), 2);
+}
+
+async fn phone_change_under_wechat_anchor_keeps_history(t: TestDb) {
+    let r = t.resolver(IdentityPolicy::default());
+    let first = r
+        .resolve(&with_phone(wechat("mp", MP, "oA", None), "13800138000"))
+        .await
+        .unwrap();
+    assert_eq!(first.user.phone, Some(phone_of("13800138000")));
+    t.clock.advance_ms(1000);
+    let changed = r
+        .resolve(&with_phone(wechat("mp", MP, "oA", None), "13900139000"))
+        .await
+        .unwrap();
+    assert_eq!(changed.user.id, first.user.id);
+    assert_eq!(changed.user.phone, Some(phone_of("13900139000")));
+    assert!(changed.changes.contains(&Change::PhoneSet {
+        user: first.user.id.clone(),
+        phone: phone_of("13900139000"),
+        previous: Some(phone_of("13800138000")),
+    }));
+    let old = phone_history(&t.db, &phone_of("13800138000"))
+        .await
+        .unwrap();
+    assert_eq!(old.len(), 1);
+    assert!(old[0].unbound_at.is_some(), "P1 went to history");
+    assert_eq!(old[0].reason.as_deref(), Some("replaced"));
+    // The old phone is free again: an SMS login with it is somebody new.
+    let sms_user = r.resolve(&sms("13800138000")).await.unwrap();
+    assert!(sms_user.is_new);
+    assert_ne!(sms_user.user.id, first.user.id);
+}
+
+async fn phone_conflict_reject_changes_nothing(t: TestDb) {
+    let r = t.resolver(policy(Anchor::Wechat, OnPhoneConflict::Reject));
+    let holder = r.resolve(&sms("13800138000")).await.unwrap();
+    let wx = r.resolve(&wechat("mp", MP, "oA", None)).await.unwrap();
+    let err = r
+        .resolve(&with_phone(wechat("mp", MP, "oA", None), "13800138000"))
+        .await
+        .unwrap_err();
+    match err {
+        CoreError::PhoneConflict { holder: h } => assert_eq!(h, holder.user.id),
+        other => panic!("expected a phone conflict, got {other:?}"),
+    }
+    let again = r.resolve(&wechat("mp", MP, "oA", None)).await.unwrap();
+    assert_eq!(again.user.id, wx.user.id);
+    assert!(again.user.phone.is_none());
+    let still = r.resolve(&sms("13800138000")).await.unwrap();
+    assert_eq!(still.user.id, holder.user.id);
+}
+
+async fn phone_conflict_move_takes_the_phone(t: TestDb) {
+    let r = t.resolver(policy(Anchor::Wechat, OnPhoneConflict::Move));
+    let holder = r.resolve(&sms("13800138000")).await.unwrap();
+    r.resolve(&wechat("mp", MP, "oA", None)).await.unwrap();
+    let moved = r
+        .resolve(&with_phone(wechat("mp", MP, "oA", None), "13800138000"))
+        .await
+        .unwrap();
+    assert_ne!(moved.user.id, holder.user.id);
+    assert_eq!(moved.user.phone, Some(phone_of("13800138000")));
+    assert!(moved
+        .changes
+        .iter()
+        .any(|c| matches!(c, Change::PhoneMoved { from, .. } if *from == holder.user.id)));
+    let history = phone_history(&t.db, &phone_of("13800138000"))
+        .await
+        .unwrap();
+    assert_eq!(history.len(), 2);
+    assert_eq!(history[0].user_id, holder.user.id.0);
+    assert_eq!(history[0].reason.as_deref(), Some("moved"));
+    assert_eq!(history[1].user_id, moved.user.id.0);
+    assert_eq!(count_live_users(&t.db).await.unwrap(), 2);
+}
+
+async fn phone_conflict_merge_joins_the_accounts(t: TestDb) {
+    let r = t.resolver(policy(Anchor::Wechat, OnPhoneConflict::Merge));
+    let old_account = r.resolve(&sms("13800138000")).await.unwrap();
+    t.clock.advance_ms(1000);
+    let newcomer = r
+        .resolve(&wechat("mp", MP, "oA", Some("oU")))
+        .await
+        .unwrap();
+    t.clock.advance_ms(1000);
+    let merged = r
+        .resolve(&with_phone(
+            wechat("mp", MP, "oA", Some("oU")),
+            "13800138000",
+        ))
+        .await
+        .unwrap();
+    assert_eq!(
+        merged.user.id, old_account.user.id,
+        "the older user survives"
+    );
+    assert_eq!(merged.user.phone, Some(phone_of("13800138000")));
+    assert_eq!(
+        merged.user.unionid.as_deref(),
+        Some("oU"),
+        "the unionid moved over"
+    );
+    assert!(merged.changes.contains(&Change::Merged {
+        survivor: old_account.user.id.clone(),
+        absorbed: newcomer.user.id.clone()
+    }));
+    assert_eq!(count_live_users(&t.db).await.unwrap(), 1);
+    let by_sms = r.resolve(&sms("13800138000")).await.unwrap();
+    assert_eq!(by_sms.user.id, old_account.user.id);
+}
+
+async fn phone_anchor_user_without_phone_takes_it(t: TestDb) {
+    let r = t.resolver(policy(Anchor::Phone, OnPhoneConflict::Reject));
+    let wx = r.resolve(&wechat("mp", MP, "oA", None)).await.unwrap();
+    let with = r
+        .resolve(&with_phone(wechat("mp", MP, "oA", None), "13800138000"))
+        .await
+        .unwrap();
+    assert_eq!(with.user.id, wx.user.id);
+    assert_eq!(with.user.phone, Some(phone_of("13800138000")));
+}
+
+async fn phone_anchor_rebind_moves_identity_to_the_phone_user(t: TestDb) {
+    let r = t.resolver(policy(Anchor::Phone, OnPhoneConflict::Reject));
+    let p1 = r
+        .resolve(&with_phone(wechat("mp", MP, "oA", None), "13800138000"))
+        .await
+        .unwrap();
+    // The WeChat account now proves another phone nobody holds: a new user for P2 receives
+    // the identity; the old user keeps P1.
+    let p2 = r
+        .resolve(&with_phone(wechat("mp", MP, "oA", None), "13900139000"))
+        .await
+        .unwrap();
+    assert_ne!(p2.user.id, p1.user.id);
+    assert!(p2.is_new);
+    assert_eq!(p2.user.phone, Some(phone_of("13900139000")));
+    assert!(p2
+        .changes
+        .iter()
+        .any(|c| matches!(c, Change::Moved { from, .. } if *from == p1.user.id)));
+    let old = r.resolve(&sms("13800138000")).await.unwrap();
+    assert_eq!(old.user.id, p1.user.id, "the old user keeps P1");
+    let now = r.resolve(&wechat("mp", MP, "oA", None)).await.unwrap();
+    assert_eq!(now.user.id, p2.user.id, "the binding follows the phone");
+    // Back to P1 (held by the old user): the identity moves back to it.
+    let back = r
+        .resolve(&with_phone(wechat("mp", MP, "oA", None), "13800138000"))
+        .await
+        .unwrap();
+    assert_eq!(back.user.id, p1.user.id);
+    let events = audit_events_for(&t.db, p1.user.id.as_str()).await.unwrap();
+    assert!(kinds(&events).contains(&"move"));
+}
+
+async fn phone_anchor_empty_user_merges_into_receiver(t: TestDb) {
+    let r = t.resolver(policy(Anchor::Phone, OnPhoneConflict::Reject));
+    let holder = r.resolve(&sms("13800138000")).await.unwrap();
+    let wx = r.resolve(&wechat("mp", MP, "oA", None)).await.unwrap();
+    assert_ne!(wx.user.id, holder.user.id);
+    let out = r
+        .resolve(&with_phone(wechat("mp", MP, "oA", None), "13800138000"))
+        .await
+        .unwrap();
+    assert_eq!(out.user.id, holder.user.id);
+    assert!(out.changes.contains(&Change::Merged {
+        survivor: holder.user.id.clone(),
+        absorbed: wx.user.id.clone()
+    }));
+    assert_eq!(count_live_users(&t.db).await.unwrap(), 1);
+}
+
+async fn sms_login_creates_then_finds(t: TestDb) {
+    let r = t.resolver(IdentityPolicy::default());
+    let a = r.resolve(&sms("13800138000")).await.unwrap();
+    let b = r.resolve(&sms("+8613800138000")).await.unwrap();
+    assert!(a.is_new && !b.is_new);
+    assert_eq!(a.user.id, b.user.id);
+    let history = phone_history(&t.db, &phone_of("13800138000"))
+        .await
+        .unwrap();
+    assert_eq!(history.len(), 1);
+    assert!(history[0].unbound_at.is_none());
+    let events = audit_events_for(&t.db, a.user.id.as_str()).await.unwrap();
+    assert_eq!(kinds(&events), ["user_created", "phone_set"]);
+}
+
+async fn refresh_rotates_and_reuse_revokes_the_family(t: TestDb) {
+    let auth = t.auth(IdentityPolicy::default());
+    let login = auth.login(&wechat("mp", MP, "oA", None)).await.unwrap();
+    let r1 = login.refresh_token.expose().to_string();
+    let second = auth.refresh(&r1).await.unwrap();
+    let r2 = second.refresh_token.expose().to_string();
+    assert_ne!(r1, r2);
+    assert_eq!(second.user.id, login.user.id);
+    assert_eq!(second.claims.sid, login.claims.sid, "same family");
+    // R1 again: theft. The family dies, R2 included.
+    assert!(matches!(
+        auth.refresh(&r1).await,
+        Err(CoreError::InvalidRefreshToken)
+    ));
+    assert!(matches!(
+        auth.refresh(&r2).await,
+        Err(CoreError::InvalidRefreshToken)
+    ));
+    let session = auth
+        .sessions()
+        .get(&login.claims.sid)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(session.revoked_at.is_some());
+    // Unknown and malformed tokens are plain rejections.
+    assert!(matches!(
+        auth.refresh("rt_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")
+            .await,
+        Err(CoreError::InvalidRefreshToken)
+    ));
+    assert!(matches!(
+        auth.refresh(login.access_token.expose()).await,
+        Err(CoreError::InvalidRefreshToken)
+    ));
+    // An expired refresh token is refused too.
+    let other = auth.login(&wechat("mp", MP, "oB", None)).await.unwrap();
+    t.clock.advance_ms(31 * 86_400_000);
+    assert!(matches!(
+        auth.refresh(other.refresh_token.expose()).await,
+        Err(CoreError::InvalidRefreshToken)
+    ));
+}
+
+async fn parallel_refreshes_have_one_winner(t: TestDb) {
+    let auth = t.auth(IdentityPolicy::default());
+    let login = auth.login(&wechat("mp", MP, "oA", None)).await.unwrap();
+    let token = login.refresh_token.expose().to_string();
+    let mut tasks = Vec::new();
+    for _ in 0..20 {
+        // Each racer has its own pool, as a separate replica would.
+        let db = TestDb::connect(&t.url, 1).await;
+        let sessions = wxgate_core::token::Sessions::new(
+            db,
+            t.shared_clock(),
+            std::time::Duration::from_secs(86_400),
+        );
+        let token = token.clone();
+        tasks.push(tokio::spawn(async move {
+            sessions.rotate(&token).await.is_ok()
+        }));
+    }
+    let wins = futures::future::join_all(tasks)
+        .await
+        .into_iter()
+        .filter(|r| *r.as_ref().unwrap())
+        .count();
+    assert_eq!(wins, 1, "exactly one concurrent refresh may win");
+}
+
+async fn logout_revokes_the_session(t: TestDb) {
+    let auth = t.auth(IdentityPolicy::default());
+    let a = auth.login(&wechat("mp", MP, "oA", None)).await.unwrap();
+    let b = auth.login(&wechat("mp", MP, "oA", None)).await.unwrap();
+    assert_ne!(
+        a.claims.sid, b.claims.sid,
+        "every login starts a new session"
+    );
+    let before = wxgate_core::clock::Clock::now_ms(&t.clock);
+    auth.logout(&a.claims.sid).await.unwrap();
+    assert!(matches!(
+        auth.refresh(a.refresh_token.expose()).await,
+        Err(CoreError::InvalidRefreshToken)
+    ));
+    assert!(
+        auth.refresh(b.refresh_token.expose()).await.is_ok(),
+        "other sessions live on"
+    );
+    let revoked = auth.sessions().revoked_since(before).await.unwrap();
+    assert_eq!(
+        revoked
+            .iter()
+            .map(|(sid, _)| sid.clone())
+            .collect::<Vec<_>>(),
+        vec![a.claims.sid.clone()]
+    );
+}
+
+/// Races `n` resolves, each on its own single-connection pool (a replica of its own).
+async fn race(t: &TestDb, n: usize, attempt: impl Fn(usize) -> LoginAttempt) -> Vec<UserId> {
+    let mut tasks = Vec::new();
+    for i in 0..n {
+        let db = TestDb::connect(&t.url, 1).await;
+        let resolver =
+            wxgate_core::identity::Resolver::new(db, IdentityPolicy::default(), t.shared_clock());
+        let a = attempt(i);
+        tasks.push(tokio::spawn(async move { resolver.resolve(&a).await }));
+    }
+    futures::future::join_all(tasks)
+        .await
+        .into_iter()
+        .map(|r| r.expect("task").expect("resolve succeeds").user.id)
+        .collect()
+}
+
+async fn concurrent_logins_from_two_apps_make_one_user(t: TestDb) {
+    let ids = race(&t, 20, |i| {
+        if i % 2 == 0 {
+            wechat("mp", MP, "oA", Some("oU"))
+        } else {
+            wechat("mp2", MP2, "oB", Some("oU"))
+        }
+    })
+    .await;
+    assert!(ids.windows(2).all(|w| w[0] == w[1]), "{ids:?}");
+    assert_eq!(count_live_users(&t.db).await.unwrap(), 1);
+    let auth = t.auth(IdentityPolicy::default());
+    assert_eq!(auth.bindings(&ids[0]).await.unwrap().len(), 2);
+}
+
+async fn concurrent_logins_of_one_openid_make_one_binding(t: TestDb) {
+    let ids = race(&t, 20, |_| wechat("mp", MP, "oA", None)).await;
+    assert!(ids.windows(2).all(|w| w[0] == w[1]), "{ids:?}");
+    assert_eq!(count_live_users(&t.db).await.unwrap(), 1);
+    let events = audit_events_for(&t.db, ids[0].as_str()).await.unwrap();
+    assert_eq!(
+        kinds(&events),
+        ["user_created", "bind"],
+        "one creation, one binding"
+    );
+}
+
+async fn concurrent_sms_logins_of_one_phone_make_one_user(t: TestDb) {
+    let ids = race(&t, 20, |_| sms("13800138000")).await;
+    assert!(ids.windows(2).all(|w| w[0] == w[1]), "{ids:?}");
+    assert_eq!(count_live_users(&t.db).await.unwrap(), 1);
+}
