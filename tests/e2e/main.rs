@@ -1,4 +1,5 @@
 //! wxgate's one integration test binary: every suite is a module here, so the workspace links a
 //! single test executable.
 
+mod proxy;
 mod storage;

@@ -6,5 +6,6 @@
 //! except under `CI=true`, where an unreachable database fails the run.
 
 pub mod db;
+pub mod gateway;
 
 pub use db::{Backend, TestDb};

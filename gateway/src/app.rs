@@ -1,0 +1,268 @@
+//! Start-up: open the database and keys on a control runtime, start the background tasks
+//! (revocation sync, key reload, metrics), then hand the listener to Pingora.
+
+use crate::config::Config;
+use crate::headers::IdentityHeaders;
+use crate::metrics::Metrics;
+use crate::proxy::GatewayProxy;
+use crate::revocation::RevocationList;
+use crate::routes::RouteTable;
+use crate::state::Gateway;
+use anyhow::Context;
+use std::sync::Arc;
+use std::time::Duration;
+use wxgate_core::auth::AuthService;
+use wxgate_core::clock::{SharedClock, SystemClock};
+use wxgate_core::identity::Resolver;
+use wxgate_core::store::Db;
+use wxgate_core::token::{Sessions, TokenService};
+
+/// Tunables that are not part of the TOML contract.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Pingora worker threads (default: the number of CPUs).
+    pub threads: usize,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        Self {
+            threads: std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2),
+        }
+    }
+}
+
+/// Builds the shared state on `rt` (which must outlive the server: it drives the database
+/// connections and the background tasks).
+pub fn build(config: &Config, rt: &tokio::runtime::Runtime) -> anyhow::Result<Arc<Gateway>> {
+    let clock: SharedClock = Arc::new(SystemClock);
+    let routes = RouteTable::compile(&config.routes)?;
+    let (db, tokens) = rt.block_on(async {
+        let db = Db::connect(&config.database.url).await.with_context(|| {
+            format!(
+                "connecting to the database ({})",
+                redact_url(&config.database.url)
+            )
+        })?;
+        db.migrate().await.context("applying migrations")?;
+        let tokens = TokenService::open(
+            config.tokens.issuer.clone(),
+            config.tokens.access_ttl,
+            config.tokens.keys_dir.clone(),
+            clock.clone(),
+        )
+        .context("loading signing keys")?;
+        anyhow::Ok((db, Arc::new(tokens)))
+    })?;
+    let resolver = Resolver::new(db.clone(), config.identity, clock.clone());
+    let sessions = Sessions::new(db.clone(), clock.clone(), config.tokens.refresh_ttl);
+    let auth = AuthService::new(db, resolver, sessions, tokens.clone());
+    let https = config.server.public_url.starts_with("https://");
+    let gateway = Arc::new(Gateway {
+        auth_prefix: config.server.auth_prefix.clone(),
+        routes,
+        auth,
+        tokens,
+        revocations: Arc::new(RevocationList::default()),
+        assertions: moka::sync::Cache::builder()
+            .max_capacity(100_000)
+            .time_to_live(Duration::from_secs(45))
+            .build(),
+        headers: IdentityHeaders::default(),
+        cookie_name: if https { "__Host-wxgate" } else { "wxgate" }.to_string(),
+        trusted_proxies: config.server.trusted_proxies.clone(),
+        metrics: Arc::new(Metrics::new()?),
+        upstream_connect_timeout: Duration::from_secs(2),
+        upstream_read_timeout: Duration::from_secs(30),
+    });
+    spawn_background(rt, &gateway, config.tokens.revocation_sync);
+    if let Some(addr) = config.server.metrics_listen {
+        let metrics = gateway.metrics.clone();
+        let listener = rt
+            .block_on(tokio::net::TcpListener::bind(addr))
+            .with_context(|| format!("binding metrics_listen {addr}"))?;
+        tracing::info!(%addr, "metrics listening");
+        rt.spawn(serve_metrics(listener, metrics));
+    }
+    Ok(gateway)
+}
+
+fn spawn_background(rt: &tokio::runtime::Runtime, g: &Arc<Gateway>, every: Duration) {
+    let gateway = g.clone();
+    rt.spawn(async move {
+        let clock = gateway.tokens.clock().clone();
+        let ttl_ms = i64::try_from(gateway.tokens.access_ttl().as_millis()).unwrap_or(i64::MAX / 2);
+        let overlap = i64::try_from(every.as_millis()).unwrap_or(5_000).max(1_000) * 2;
+        // At start, every session revoked within one access-token lifetime still matters.
+        let mut since = clock.now_ms() - ttl_ms;
+        let mut ticker = tokio::time::interval(every);
+        loop {
+            ticker.tick().await;
+            let started = clock.now_ms();
+            match gateway.auth.sessions().revoked_since(since).await {
+                Ok(revoked) => {
+                    for (sid, at) in revoked {
+                        gateway
+                            .revocations
+                            .insert(sid, gateway.revocation_horizon_ms(at));
+                    }
+                    // Overlap the windows: replicas' clocks differ a little.
+                    since = started - overlap;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "revocation sync failed; keeping the current list")
+                }
+            }
+            gateway.revocations.prune(started);
+        }
+    });
+    let gateway = g.clone();
+    rt.spawn(async move {
+        let mut ticker = tokio::time::interval(Duration::from_secs(30));
+        loop {
+            ticker.tick().await;
+            match gateway.tokens.reload() {
+                Ok(true) => tracing::info!("signing keys reloaded after a rotation"),
+                Ok(false) => {}
+                Err(e) => tracing::warn!(error = %e, "could not reload signing keys"),
+            }
+        }
+    });
+}
+
+async fn serve_metrics(listener: tokio::net::TcpListener, metrics: Arc<Metrics>) {
+    use axum::routing::get;
+    let app = axum::Router::new().route(
+        "/metrics",
+        get(move || {
+            let metrics = metrics.clone();
+            async move { metrics.render() }
+        }),
+    );
+    if let Err(e) = axum::serve(listener, app).await {
+        tracing::error!(error = %e, "metrics server stopped");
+    }
+}
+
+/// Runs the gateway until it is signalled to stop.
+pub fn run(config: Config, options: RunOptions) -> anyhow::Result<()> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("wxgate-control")
+        .enable_all()
+        .build()?;
+    let gateway = build(&config, &rt)?;
+    serve(gateway, &config, options, rt)
+}
+
+/// Hands the listener to Pingora; never returns while serving.
+pub fn serve(
+    gateway: Arc<Gateway>,
+    config: &Config,
+    options: RunOptions,
+    control: tokio::runtime::Runtime,
+) -> anyhow::Result<()> {
+    use pingora::server::configuration::ServerConf;
+    use pingora::server::Server;
+    let run_dir = std::env::temp_dir().join(format!("wxgate-{}", std::process::id()));
+    std::fs::create_dir_all(&run_dir)?;
+    let mut conf = ServerConf {
+        threads: options.threads.max(1),
+        work_stealing: true,
+        upstream_keepalive_pool_size: 256,
+        grace_period_seconds: Some(0),
+        graceful_shutdown_timeout_seconds: Some(1),
+        ..ServerConf::default()
+    };
+    conf.pid_file = run_dir.join("wxgate.pid").display().to_string();
+    conf.upgrade_sock = run_dir.join("upgrade.sock").display().to_string();
+    let mut server = Server::new_with_opt_and_conf(None, conf);
+    server.bootstrap();
+    let mut service =
+        pingora::proxy::http_proxy_service(&server.configuration, GatewayProxy(gateway));
+    let listen = config.server.listen.to_string();
+    service.add_tcp(&listen);
+    server.add_service(service);
+    tracing::info!(addr = %listen, threads = options.threads, "gateway listening");
+    // The control runtime must stay alive for as long as the server runs.
+    let _control = control;
+    server.run_forever()
+}
+
+/// A database URL without its password, for messages.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let creds = &url[scheme_end + 3..at];
+            let user = creds.split(':').next().unwrap_or("");
+            format!("{}://{user}:***@{}", &url[..scheme_end], &url[at + 1..])
+        }
+        _ => url.to_string(),
+    }
+}
+
+/// `wxgate dev`: the WeChat simulator (seeded with demo apps and users) on 127.0.0.1:9200, the
+/// demo upstream that echoes the identity headers on 127.0.0.1:9000, and the gateway on
+/// `config/dev.toml` (SQLite under `data/`).
+pub fn dev(options: RunOptions) -> anyhow::Result<()> {
+    let env: std::collections::HashMap<String, String> = [
+        ("WXGATE_MP_SECRET", "demo-mp-secret"),
+        ("WXGATE_MP2_SECRET", "demo-mp2-secret"),
+        ("WXGATE_OA_SECRET", "demo-oa-secret"),
+        ("WXGATE_WEB_SECRET", "demo-web-secret"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let config = crate::config::load_str(
+        include_str!("../../config/dev.toml"),
+        "config/dev.toml",
+        &env,
+    )
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("wxgate-control")
+        .enable_all()
+        .build()?;
+    let (sim, upstream) = rt.block_on(async {
+        let sim = wxgate_sim::Simulator::new();
+        sim.seed_demo();
+        let sim = sim
+            .serve("127.0.0.1:9200".parse()?)
+            .await
+            .context("starting the WeChat simulator on 127.0.0.1:9200")?;
+        let upstream = wxgate_sim::serve_echo_upstream("127.0.0.1:9000".parse()?)
+            .await
+            .context("starting the demo upstream on 127.0.0.1:9000")?;
+        anyhow::Ok((sim, upstream))
+    })?;
+    tracing::info!(simulator = %sim.base_url(), upstream = %upstream.base_url(), "dev services up");
+    let gateway = build(&config, &rt)?;
+    let base = format!("http://{}", config.server.listen);
+    println!(
+        "\nwxgate dev is up.\n  gateway    {base}\n  simulator  {}\n  upstream   {}\n\nTry:\n  curl -s {base}/_auth/healthz\n  curl -s {base}/pub/hello\n  curl -si {base}/api/hello     # 401 without a token\n  see README.md for a mini-program login with the simulator\n",
+        sim.base_url(),
+        upstream.base_url()
+    );
+    // The simulator and upstream handles stop their servers when dropped: keep them.
+    let _keep = (sim, upstream);
+    serve(gateway, &config, options, rt)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn passwords_never_reach_messages() {
+        assert_eq!(
+            super::redact_url("postgres://app:s3cret@db:5432/wx"),
+            "postgres://app:***@db:5432/wx"
+        );
+        assert_eq!(
+            super::redact_url("sqlite://data/x.db"),
+            "sqlite://data/x.db"
+        );
+    }
+}

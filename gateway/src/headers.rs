@@ -1,0 +1,324 @@
+//! Header hygiene and identity injection: the only code that removes or writes identity
+//! headers. Order matters: framing checks, then hop-by-hop headers (including every header the
+//! client names in `Connection`), then the identity namespace, and only after all of that does
+//! [`inject`] add the gateway's own values, so no client header can remove or shadow them.
+
+use pingora::http::RequestHeader;
+
+/// Upstream header names for the identity facts (configurable; contract defaults).
+#[derive(Debug, Clone)]
+pub struct IdentityHeaders {
+    pub user: String,
+    pub channel: String,
+    pub openid: String,
+    pub unionid: String,
+    pub phone: String,
+    pub assertion: String,
+}
+
+impl Default for IdentityHeaders {
+    fn default() -> Self {
+        Self {
+            user: "X-Auth-User".into(),
+            channel: "X-Auth-Channel".into(),
+            openid: "X-Auth-Openid".into(),
+            unionid: "X-Auth-Unionid".into(),
+            phone: "X-Auth-Phone".into(),
+            assertion: "X-Auth-Assertion".into(),
+        }
+    }
+}
+
+/// The identity a verified token carries, ready to inject.
+#[derive(Debug, Clone)]
+pub struct Identity<'a> {
+    pub user: &'a str,
+    pub channel: &'a str,
+    pub openid: Option<&'a str>,
+    pub unionid: Option<&'a str>,
+    pub phone: Option<&'a str>,
+    pub assertion: &'a str,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum FramingError {
+    #[error("request carries both Content-Length and Transfer-Encoding")]
+    LengthAndChunked,
+    #[error("request carries several Content-Length headers")]
+    SeveralLengths,
+    #[error("only 'Transfer-Encoding: chunked' is accepted")]
+    UnsupportedTransferEncoding,
+}
+
+/// Hop-by-hop headers a proxy never forwards (RFC 9110 §7.6.1). `Transfer-Encoding` is framing
+/// and stays Pingora's business.
+const HOP_BY_HOP: &[&str] = &[
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "upgrade",
+    "proxy-authorization",
+];
+
+/// Refuses ambiguous body framing (request smuggling).
+pub fn check_framing(req: &RequestHeader) -> Result<(), FramingError> {
+    let lengths = req
+        .headers
+        .get_all(http::header::CONTENT_LENGTH)
+        .iter()
+        .count();
+    let encodings: Vec<_> = req
+        .headers
+        .get_all(http::header::TRANSFER_ENCODING)
+        .iter()
+        .collect();
+    if lengths > 0 && !encodings.is_empty() {
+        return Err(FramingError::LengthAndChunked);
+    }
+    if lengths > 1 {
+        return Err(FramingError::SeveralLengths);
+    }
+    if encodings.len() > 1
+        || encodings
+            .first()
+            .is_some_and(|v| !v.as_bytes().eq_ignore_ascii_case(b"chunked"))
+    {
+        return Err(FramingError::UnsupportedTransferEncoding);
+    }
+    Ok(())
+}
+
+/// True for a name in the identity namespace: lower-cased, with `_` and `.` read as `-`, it
+/// starts with `x-auth-` (so `X_Auth_User` and `x.auth.phone` count).
+pub fn is_identity_header(name: &str) -> bool {
+    const PREFIX: &[u8] = b"x-auth-";
+    let b = name.as_bytes();
+    b.len() >= PREFIX.len()
+        && b[..PREFIX.len()].iter().zip(PREFIX).all(|(&c, &p)| {
+            let c = match c.to_ascii_lowercase() {
+                b'_' | b'.' => b'-',
+                c => c,
+            };
+            c == p
+        })
+}
+
+/// Removes hop-by-hop headers (and whatever `Connection` names), every identity header the
+/// client sent, the bearer token and the gateway's session cookie.
+pub fn strip(req: &mut RequestHeader, session_cookie: &str) {
+    let mut doomed: Vec<String> = Vec::new();
+    for value in req.headers.get_all(http::header::CONNECTION) {
+        if let Ok(v) = value.to_str() {
+            doomed.extend(
+                v.split(',')
+                    .map(|t| t.trim().to_ascii_lowercase())
+                    .filter(|t| !t.is_empty() && !t.eq_ignore_ascii_case("transfer-encoding")),
+            );
+        }
+    }
+    doomed.extend(HOP_BY_HOP.iter().map(|s| s.to_string()));
+    doomed.extend(
+        req.headers
+            .keys()
+            .map(|k| k.as_str())
+            .filter(|k| is_identity_header(k))
+            .map(str::to_string),
+    );
+    let bearer = req
+        .headers
+        .get(http::header::AUTHORIZATION)
+        .is_some_and(|v| bearer_token(v.as_bytes()).is_some());
+    if bearer {
+        doomed.push("authorization".into());
+    }
+    for name in doomed {
+        req.remove_header(name.as_str());
+    }
+    remove_cookie(req, session_cookie);
+}
+
+/// Sets the identity headers (after [`strip`]).
+pub fn inject(
+    req: &mut RequestHeader,
+    names: &IdentityHeaders,
+    id: &Identity<'_>,
+) -> pingora::Result<()> {
+    req.insert_header(names.user.clone(), id.user)?;
+    req.insert_header(names.channel.clone(), id.channel)?;
+    if let Some(v) = id.openid {
+        req.insert_header(names.openid.clone(), v)?;
+    }
+    if let Some(v) = id.unionid {
+        req.insert_header(names.unionid.clone(), v)?;
+    }
+    if let Some(v) = id.phone {
+        req.insert_header(names.phone.clone(), v)?;
+    }
+    req.insert_header(names.assertion.clone(), id.assertion)?;
+    Ok(())
+}
+
+/// The token of an `Authorization: Bearer <token>` value.
+pub fn bearer_token(value: &[u8]) -> Option<&str> {
+    let v = std::str::from_utf8(value).ok()?.trim();
+    let (scheme, token) = v.split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
+
+/// The value of cookie `name` in the request's `Cookie` headers.
+pub fn cookie<'a>(req: &'a RequestHeader, name: &str) -> Option<&'a str> {
+    req.headers
+        .get_all(http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.trim())
+}
+
+fn remove_cookie(req: &mut RequestHeader, name: &str) {
+    let values: Vec<String> = req
+        .headers
+        .get_all(http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok().map(str::to_string))
+        .collect();
+    if values.is_empty() || !values.iter().any(|v| v.contains(name)) {
+        return;
+    }
+    let kept: Vec<&str> = values
+        .iter()
+        .flat_map(|v| v.split(';'))
+        .map(str::trim)
+        .filter(|pair| !pair.is_empty() && pair.split_once('=').map(|(k, _)| k) != Some(name))
+        .collect();
+    req.remove_header("cookie");
+    if !kept.is_empty() {
+        // Infallible: the pairs came from valid header values.
+        let _ = req.insert_header("cookie", kept.join("; "));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(headers: &[(&str, &str)]) -> RequestHeader {
+        let mut req = RequestHeader::build("GET", b"/api/x", None).unwrap();
+        for (k, v) in headers {
+            req.append_header(k.to_string(), *v).unwrap();
+        }
+        req
+    }
+
+    fn names(req: &RequestHeader) -> Vec<String> {
+        let mut n: Vec<_> = req.headers.keys().map(|k| k.as_str().to_string()).collect();
+        n.sort();
+        n
+    }
+
+    #[test]
+    fn identity_namespace_is_read_with_underscores_dots_and_any_case() {
+        for name in [
+            "X-Auth-User",
+            "x-auth-user",
+            "X_Auth_User",
+            "x.auth.phone",
+            "X-AUTH-ASSERTION",
+            "x_auth-",
+            "x-auth-",
+        ] {
+            assert!(is_identity_header(name), "{name}");
+        }
+        for name in [
+            "x-authuser",
+            "x-auth",
+            "authorization",
+            "x-forwarded-for",
+            "xx-auth-user",
+        ] {
+            assert!(!is_identity_header(name), "{name}");
+        }
+    }
+
+    #[test]
+    fn spoofed_identity_and_hop_by_hop_headers_are_stripped() {
+        let mut req = request(&[
+            ("X-Auth-User", "admin"),
+            ("X_Auth_User", "admin"),
+            ("X.Auth.Phone", "+8613800138000"),
+            ("x-auth-assertion", "forged"),
+            ("Connection", "close, X-Request-Trace"),
+            ("X-Request-Trace", "1"),
+            ("Keep-Alive", "timeout=5"),
+            ("Upgrade", "websocket"),
+            ("Authorization", "Bearer abc.def.ghi"),
+            ("Cookie", "a=1; wxgate_session=tok; b=2"),
+            ("Accept", "*/*"),
+        ]);
+        strip(&mut req, "wxgate_session");
+        assert_eq!(names(&req), vec!["accept", "cookie"]);
+        assert_eq!(req.headers["cookie"], "a=1; b=2");
+    }
+
+    #[test]
+    fn injected_headers_survive_a_connection_header_naming_them() {
+        let mut req = request(&[
+            ("Connection", "X-Auth-User, x_auth_phone"),
+            ("X-Auth-User", "admin"),
+        ]);
+        strip(&mut req, "wxgate_session");
+        let id = Identity {
+            user: "u_42",
+            channel: "mp",
+            openid: Some("oA"),
+            unionid: None,
+            phone: Some("+8613800138000"),
+            assertion: "eyJ...",
+        };
+        inject(&mut req, &IdentityHeaders::default(), &id).unwrap();
+        assert_eq!(req.headers["x-auth-user"], "u_42");
+        assert_eq!(req.headers.get_all("x-auth-user").iter().count(), 1);
+        assert_eq!(req.headers["x-auth-phone"], "+8613800138000");
+        assert!(req.headers.get("x-auth-unionid").is_none());
+        assert!(req.headers.get("connection").is_none());
+    }
+
+    #[test]
+    fn non_bearer_authorization_passes_through() {
+        let mut req = request(&[("Authorization", "Basic dXNlcjpwdw==")]);
+        strip(&mut req, "wxgate_session");
+        assert!(req.headers.get("authorization").is_some());
+    }
+
+    #[test]
+    fn ambiguous_framing_is_refused() {
+        let ok = request(&[("Content-Length", "5")]);
+        assert_eq!(check_framing(&ok), Ok(()));
+        let both = request(&[("Content-Length", "5"), ("Transfer-Encoding", "chunked")]);
+        assert_eq!(check_framing(&both), Err(FramingError::LengthAndChunked));
+        let two = request(&[("Content-Length", "5"), ("Content-Length", "6")]);
+        assert_eq!(check_framing(&two), Err(FramingError::SeveralLengths));
+        let odd = request(&[("Transfer-Encoding", "chunked, x")]);
+        assert_eq!(
+            check_framing(&odd),
+            Err(FramingError::UnsupportedTransferEncoding)
+        );
+    }
+
+    #[test]
+    fn bearer_and_cookie_extraction() {
+        assert_eq!(bearer_token(b"Bearer abc"), Some("abc"));
+        assert_eq!(bearer_token(b"bearer   abc "), Some("abc"));
+        assert_eq!(bearer_token(b"Basic abc"), None);
+        assert_eq!(bearer_token(b"Bearer "), None);
+        let req = request(&[("Cookie", "x=1; wxgate_session=tok"), ("Cookie", "y=2")]);
+        assert_eq!(cookie(&req, "wxgate_session"), Some("tok"));
+        assert_eq!(cookie(&req, "y"), Some("2"));
+        assert_eq!(cookie(&req, "nope"), None);
+    }
+}

@@ -1,0 +1,99 @@
+//! `wxgate`: run the gateway, check a config, or start the local development setup.
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use wxgate::config::{self, ProcessEnv};
+
+#[derive(Parser)]
+#[command(
+    name = "wxgate",
+    version,
+    about = "Authentication gateway for services inside WeChat"
+)]
+struct Cli {
+    /// The TOML config to run with.
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    /// Pingora worker threads (default: number of CPUs).
+    #[arg(long, global = true)]
+    threads: Option<usize>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Validate a config file and exit.
+    Check,
+    /// Start the gateway on config/dev.toml with the WeChat simulator and a demo upstream.
+    Dev,
+    /// Signing keys.
+    Keys {
+        #[command(subcommand)]
+        action: KeysAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysAction {
+    /// Add a new signing key of each kind; the previous one stays valid and published.
+    Rotate,
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new("info,pingora_core=warn,pingora_proxy=warn")
+    });
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .init();
+}
+
+fn load(path: Option<&PathBuf>) -> Result<config::Config, String> {
+    let path = path.ok_or("--config FILE is required")?;
+    config::load_file(path, &ProcessEnv).map_err(|e| e.to_string())
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    let mut options = wxgate::app::RunOptions::default();
+    if let Some(t) = cli.threads {
+        options.threads = t;
+    }
+    let result = match cli.command {
+        Some(Command::Check) => load(cli.config.as_ref()).map(|c| {
+            println!(
+                "config ok: {} channel(s), {} route(s)",
+                c.channels.len(),
+                c.routes.len()
+            );
+        }),
+        Some(Command::Keys {
+            action: KeysAction::Rotate,
+        }) => load(cli.config.as_ref()).and_then(|c| {
+            let now = wxgate_core::clock::Clock::now_ms(&wxgate_core::clock::SystemClock);
+            wxgate_core::token::keys::KeySet::rotate(&c.tokens.keys_dir, now)
+                .map(|k| {
+                    println!(
+                        "new signing keys: access {}, assertion {}",
+                        k.access_signer().kid,
+                        k.assertion_signer().kid
+                    )
+                })
+                .map_err(|e| e.to_string())
+        }),
+        Some(Command::Dev) => wxgate::app::dev(options).map_err(|e| format!("{e:#}")),
+        None => load(cli.config.as_ref())
+            .and_then(|c| wxgate::app::run(c, options).map_err(|e| format!("{e:#}"))),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("wxgate: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}

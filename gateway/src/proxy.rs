@@ -1,0 +1,423 @@
+//! The Pingora service: normalise, strip, verify, inject, forward — one hook per step.
+
+use crate::endpoints;
+use crate::headers::{self, Identity};
+use crate::path;
+use crate::rescue::{write_empty, write_error, ApiError};
+use crate::state::Gateway;
+use async_trait::async_trait;
+use pingora::http::RequestHeader;
+use pingora::prelude::HttpPeer;
+use pingora::proxy::{FailToProxy, ProxyHttp, Session};
+use pingora::{Error, ErrorType};
+use std::sync::Arc;
+use std::time::Instant;
+use wxgate_core::token::{AccessClaims, TokenError};
+
+pub struct GatewayProxy(pub Arc<Gateway>);
+
+/// Per-request state.
+#[derive(Default)]
+pub struct RequestCtx {
+    route: Option<usize>,
+    /// Set only after a successful verification on a route that carries identity.
+    identity: Option<AccessClaims>,
+    assertion: Option<Arc<str>>,
+    upstream_started: Option<Instant>,
+    handled_by_gateway: bool,
+}
+
+/// Why a token did not verify, as a metric label.
+fn outcome_label(e: TokenError) -> &'static str {
+    match e {
+        TokenError::Expired => "expired",
+        _ => "invalid",
+    }
+}
+
+impl GatewayProxy {
+    /// Verifies the bearer token or session cookie. `Ok(None)`: none presented.
+    fn verify(&self, req: &RequestHeader) -> Result<Option<AccessClaims>, &'static str> {
+        let g = &self.0;
+        let token = match req.headers.get(http::header::AUTHORIZATION) {
+            Some(v) => headers::bearer_token(v.as_bytes()),
+            None => None,
+        }
+        .or_else(|| headers::cookie(req, &g.cookie_name));
+        let Some(token) = token else {
+            return Ok(None);
+        };
+        let claims = g.tokens.verify_access(token).map_err(outcome_label)?;
+        if g.revocations.is_revoked(&claims.sid) {
+            return Err("revoked");
+        }
+        Ok(Some(claims))
+    }
+
+    fn assertion_for(&self, claims: &AccessClaims, route: usize) -> pingora::Result<Arc<str>> {
+        let g = &self.0;
+        let key = (claims.sid.clone(), claims.iat, route);
+        if let Some(hit) = g.assertions.get(&key) {
+            return Ok(hit);
+        }
+        let aud = g
+            .routes
+            .get(route)
+            .map(|r| r.prefix.as_str())
+            .unwrap_or("/");
+        let (token, _) = g
+            .tokens
+            .sign_assertion(
+                aud,
+                &claims.sub,
+                &claims.chn,
+                claims.oid.as_deref(),
+                claims.uid.as_deref(),
+                claims.phn.as_deref(),
+            )
+            .map_err(|e| Error::explain(ErrorType::InternalError, e.to_string()))?;
+        let token: Arc<str> = Arc::from(token);
+        g.assertions.insert(key, token.clone());
+        Ok(token)
+    }
+
+    /// 401, or a redirect to the route's login channel for a browser.
+    async fn deny(
+        &self,
+        session: &mut Session,
+        route: usize,
+        reason: &str,
+    ) -> pingora::Result<bool> {
+        let g = &self.0;
+        let wants_html = session
+            .req_header()
+            .headers
+            .get(http::header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.contains("text/html"));
+        let login = g.routes.get(route).and_then(|r| r.login_channel.clone());
+        if let (true, Some(channel)) = (wants_html, login) {
+            let uri = &session.req_header().uri;
+            let return_to = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+            let location = format!(
+                "{}/{channel}/authorize?return_to={}",
+                g.auth_prefix,
+                percent_encode(return_to)
+            );
+            write_empty(session, 302, &[("location", location)]).await?;
+            return Ok(true);
+        }
+        let message = match reason {
+            "missing" => "a valid access token is required",
+            "expired" => "the access token has expired",
+            "revoked" => "the session has ended",
+            _ => "the access token is not valid",
+        };
+        write_error(session, &ApiError::unauthorized(message)).await?;
+        Ok(true)
+    }
+}
+
+#[async_trait]
+impl ProxyHttp for GatewayProxy {
+    type CTX = RequestCtx;
+
+    fn new_ctx(&self) -> Self::CTX {
+        RequestCtx::default()
+    }
+
+    async fn request_filter(
+        &self,
+        session: &mut Session,
+        ctx: &mut Self::CTX,
+    ) -> pingora::Result<bool> {
+        let g = &self.0;
+        let framing = if raw_has_length_and_encoding(session) {
+            Err(headers::FramingError::LengthAndChunked)
+        } else {
+            headers::check_framing(session.req_header())
+        };
+        if let Err(e) = framing {
+            session.set_keepalive(None);
+            write_error(session, &ApiError::invalid_request(e.to_string())).await?;
+            return Ok(true);
+        }
+
+        // Normalise once; the same path is matched and forwarded.
+        let raw_path = session.req_header().uri.path().to_string();
+        let normalised = match path::normalise(&raw_path) {
+            Ok(p) => p,
+            Err(e) => {
+                write_error(session, &ApiError::invalid_request(e.to_string())).await?;
+                return Ok(true);
+            }
+        };
+        if normalised != raw_path {
+            let uri = rebuild_uri(&session.req_header().uri, &normalised)?;
+            session.req_header_mut().set_uri(uri);
+        }
+
+        if normalised == g.auth_prefix || normalised.starts_with(&format!("{}/", g.auth_prefix)) {
+            ctx.handled_by_gateway = true;
+            let sub = normalised[g.auth_prefix.len()..]
+                .trim_start_matches('/')
+                .to_string();
+            endpoints::handle(g, session, &sub).await?;
+            return Ok(true);
+        }
+
+        let Some(route) = g.routes.find(&normalised) else {
+            write_error(session, &ApiError::not_found("no route for this path")).await?;
+            return Ok(true);
+        };
+        let (route_index, auth) = (route.index, route.auth);
+        ctx.route = Some(route_index);
+
+        // Verify before stripping: the bearer token and cookie are removed by the strip.
+        let verdict = if auth == crate::config::RouteAuth::Public {
+            Ok(None)
+        } else {
+            self.verify(session.req_header())
+        };
+        headers::strip(session.req_header_mut(), &g.cookie_name);
+
+        use crate::config::RouteAuth;
+        match (auth, verdict) {
+            (RouteAuth::Public, _) => {}
+            (_, Ok(Some(claims))) => {
+                g.metrics.auth_outcomes.with_label_values(&["valid"]).inc();
+                ctx.assertion = Some(self.assertion_for(&claims, route_index)?);
+                ctx.identity = Some(claims);
+            }
+            (RouteAuth::Optional, Ok(None)) => {
+                g.metrics
+                    .auth_outcomes
+                    .with_label_values(&["missing"])
+                    .inc();
+            }
+            (RouteAuth::Optional, Err(reason)) => {
+                g.metrics.auth_outcomes.with_label_values(&[reason]).inc();
+            }
+            (RouteAuth::Required, Ok(None)) => {
+                g.metrics
+                    .auth_outcomes
+                    .with_label_values(&["missing"])
+                    .inc();
+                return self.deny(session, route_index, "missing").await;
+            }
+            (RouteAuth::Required, Err(reason)) => {
+                g.metrics.auth_outcomes.with_label_values(&[reason]).inc();
+                return self.deny(session, route_index, reason).await;
+            }
+        }
+        Ok(false)
+    }
+
+    async fn upstream_peer(
+        &self,
+        _session: &mut Session,
+        ctx: &mut Self::CTX,
+    ) -> pingora::Result<Box<HttpPeer>> {
+        let g = &self.0;
+        let route = ctx
+            .route
+            .and_then(|i| g.routes.get(i))
+            .ok_or_else(|| Error::explain(ErrorType::InternalError, "no route chosen"))?;
+        let mut peer = HttpPeer::new(route.addr, false, String::new());
+        peer.options.connection_timeout = Some(g.upstream_connect_timeout);
+        peer.options.read_timeout = Some(g.upstream_read_timeout);
+        peer.options.idle_timeout = Some(std::time::Duration::from_secs(60));
+        ctx.upstream_started = Some(Instant::now());
+        Ok(Box::new(peer))
+    }
+
+    async fn upstream_request_filter(
+        &self,
+        session: &mut Session,
+        upstream: &mut RequestHeader,
+        ctx: &mut Self::CTX,
+    ) -> pingora::Result<()> {
+        let g = &self.0;
+        forwarded_headers(g, session, upstream)?;
+        if let (Some(claims), Some(assertion)) = (&ctx.identity, &ctx.assertion) {
+            headers::inject(
+                upstream,
+                &g.headers,
+                &Identity {
+                    user: &claims.sub,
+                    channel: &claims.chn,
+                    openid: claims.oid.as_deref(),
+                    unionid: claims.uid.as_deref(),
+                    phone: claims.phn.as_deref(),
+                    assertion,
+                },
+            )?;
+        }
+        Ok(())
+    }
+
+    async fn fail_to_proxy(
+        &self,
+        session: &mut Session,
+        e: &Error,
+        _ctx: &mut Self::CTX,
+    ) -> FailToProxy {
+        let error = match e.etype() {
+            ErrorType::ConnectTimedout | ErrorType::ReadTimedout | ErrorType::WriteTimedout => {
+                Some(ApiError::new(
+                    504,
+                    "upstream_timeout",
+                    "the upstream service did not answer in time",
+                ))
+            }
+            ErrorType::HTTPStatus(code) => {
+                Some(ApiError::new(*code, "invalid_request", "request rejected"))
+            }
+            _ => match e.esource() {
+                pingora::ErrorSource::Upstream => Some(ApiError::new(
+                    502,
+                    "bad_gateway",
+                    "the upstream service is unavailable",
+                )),
+                pingora::ErrorSource::Downstream => match e.etype() {
+                    ErrorType::WriteError | ErrorType::ReadError | ErrorType::ConnectionClosed => {
+                        None
+                    }
+                    _ => Some(ApiError::invalid_request("malformed request")),
+                },
+                _ => Some(ApiError::internal()),
+            },
+        };
+        let code = match error {
+            Some(api) => {
+                if write_error(session, &api).await.is_err() {
+                    tracing::debug!("could not write the error response");
+                }
+                api.status
+            }
+            None => 0,
+        };
+        FailToProxy {
+            error_code: code,
+            can_reuse_downstream: false,
+        }
+    }
+
+    async fn logging(&self, session: &mut Session, _e: Option<&Error>, ctx: &mut Self::CTX) {
+        let g = &self.0;
+        let status = session.response_written().map_or(0, |r| r.status.as_u16());
+        let route = match ctx.route.and_then(|i| g.routes.get(i)) {
+            Some(r) => r.prefix.as_str(),
+            None if ctx.handled_by_gateway => g.auth_prefix.as_str(),
+            None => "none",
+        };
+        g.metrics
+            .requests
+            .with_label_values(&[route, status_label(status)])
+            .inc();
+        if let Some(started) = ctx.upstream_started {
+            g.metrics
+                .upstream_latency
+                .with_label_values(&[route])
+                .observe(started.elapsed().as_secs_f64());
+        }
+    }
+}
+
+fn status_label(status: u16) -> &'static str {
+    match status {
+        200 => "200",
+        204 => "204",
+        302 => "302",
+        400 => "400",
+        401 => "401",
+        403 => "403",
+        404 => "404",
+        409 => "409",
+        429 => "429",
+        500 => "500",
+        502 => "502",
+        503 => "503",
+        504 => "504",
+        0 => "0",
+        s if s < 300 => "2xx",
+        s if s < 400 => "3xx",
+        s if s < 500 => "4xx",
+        _ => "5xx",
+    }
+}
+
+/// `X-Forwarded-*`: believed from `trusted_proxies` only; otherwise replaced by what the
+/// gateway saw itself.
+fn forwarded_headers(
+    g: &Gateway,
+    session: &Session,
+    upstream: &mut RequestHeader,
+) -> pingora::Result<()> {
+    let peer = session
+        .client_addr()
+        .and_then(|a| a.as_inet())
+        .map(|a| a.ip());
+    let trusted = peer.is_some_and(|ip| g.trusted_proxies.iter().any(|net| net.contains(&ip)));
+    let peer_ip = peer.map(|ip| ip.to_string()).unwrap_or_default();
+    if trusted {
+        let chain = upstream
+            .headers
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok())
+            .map(|v| format!("{v}, {peer_ip}"))
+            .unwrap_or(peer_ip);
+        upstream.insert_header("x-forwarded-for", chain)?;
+    } else {
+        for name in [
+            "x-forwarded-for",
+            "x-forwarded-host",
+            "x-forwarded-proto",
+            "x-real-ip",
+            "forwarded",
+        ] {
+            upstream.remove_header(name);
+        }
+        upstream.insert_header("x-forwarded-for", peer_ip)?;
+        upstream.insert_header("x-forwarded-proto", "http")?;
+    }
+    Ok(())
+}
+
+/// Pingora drops `Content-Length` when `Transfer-Encoding` is present (RFC 9112 §6.3 allows it);
+/// the gateway refuses such requests outright, as nginx does, so it reads the raw header block.
+fn raw_has_length_and_encoding(session: &Session) -> bool {
+    let pingora::protocols::http::ServerSession::H1(h1) = session.as_downstream() else {
+        return false;
+    };
+    let raw = h1.get_headers_raw_bytes();
+    let has = |name: &[u8]| {
+        raw.split(|&b| b == b'\n')
+            .any(|line| line.len() > name.len() && line[..name.len()].eq_ignore_ascii_case(name))
+    };
+    has(b"transfer-encoding:") && has(b"content-length:")
+}
+
+fn rebuild_uri(uri: &http::Uri, path: &str) -> pingora::Result<http::Uri> {
+    let pq = match uri.query() {
+        Some(q) => format!("{path}?{q}"),
+        None => path.to_string(),
+    };
+    http::Uri::builder()
+        .path_and_query(pq)
+        .build()
+        .map_err(|e| Error::explain(ErrorType::InvalidHTTPHeader, e.to_string()))
+}
+
+/// Percent-encodes everything but unreserved characters and `/`.
+pub fn percent_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'/') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}

@@ -1,0 +1,37 @@
+//! Everything a request needs, built once at start-up and shared by every Pingora thread.
+
+use crate::headers::IdentityHeaders;
+use crate::metrics::Metrics;
+use crate::revocation::RevocationList;
+use crate::routes::RouteTable;
+use std::sync::Arc;
+use std::time::Duration;
+use wxgate_core::auth::AuthService;
+use wxgate_core::token::TokenService;
+
+pub struct Gateway {
+    /// `/_auth` (no trailing slash).
+    pub auth_prefix: String,
+    pub routes: RouteTable,
+    pub auth: AuthService,
+    pub tokens: Arc<TokenService>,
+    pub revocations: Arc<RevocationList>,
+    /// Signed assertions per (session, token issue time, route): signing ES256 on every request
+    /// would cost more than the rest of the request.
+    pub assertions: moka::sync::Cache<(String, i64, usize), Arc<str>>,
+    pub headers: IdentityHeaders,
+    /// The browser session cookie (`__Host-wxgate` behind https, `wxgate` on plain http).
+    pub cookie_name: String,
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    pub metrics: Arc<Metrics>,
+    pub upstream_connect_timeout: Duration,
+    pub upstream_read_timeout: Duration,
+}
+
+impl Gateway {
+    /// Milliseconds after which a revoked session's access tokens have all expired.
+    pub fn revocation_horizon_ms(&self, revoked_at_ms: i64) -> i64 {
+        let ttl = i64::try_from(self.tokens.access_ttl().as_millis()).unwrap_or(i64::MAX / 2);
+        revoked_at_ms.saturating_add(ttl).saturating_add(60_000)
+    }
+}

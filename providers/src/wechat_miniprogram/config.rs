@@ -1,0 +1,62 @@
+//! The `[[channel]]` table of a mini-program channel.
+
+use serde::Deserialize;
+use wxgate_core::secret::Secret;
+
+use crate::common::{self, FieldError};
+
+/// `kind = "wechat_miniprogram"`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Channel id; appears in endpoint paths (`{auth_prefix}/{id}/login`).
+    pub id: String,
+    /// The mini-program's AppID (WeChat admin console → Development → Development settings).
+    pub appid: String,
+    /// The AppSecret. Write it as `"${ENV_VAR}"` so it stays out of the file.
+    pub secret: Secret,
+    /// Base URL of WeChat's server API (`/sns/jscode2session`, `/cgi-bin/stable_token`,
+    /// `/wxa/business/getuserphonenumber`). Default `https://api.weixin.qq.com`; tests point it
+    /// at the simulator.
+    #[serde(default = "common::default_api_base")]
+    pub api_base: String,
+}
+
+impl Config {
+    /// Pure checks of this kind's own fields; keys are relative to the channel table.
+    pub fn validate(&self) -> Vec<FieldError> {
+        let mut out = Vec::new();
+        common::check_appid("appid", &self.appid, &mut out);
+        common::check_secret("secret", &self.secret, &mut out);
+        common::check_http_url("api_base", &self.api_base, &mut out);
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_and_validation() {
+        let c: Config = toml::from_str("id = \"mp\"\nappid = \"wx1\"\nsecret = \"s\"").unwrap();
+        assert_eq!(c.api_base, "https://api.weixin.qq.com");
+        assert!(c.validate().is_empty());
+
+        let bad = Config {
+            appid: String::new(),
+            secret: Secret::new(""),
+            api_base: "nope".into(),
+            ..c
+        };
+        let keys: Vec<_> = bad.validate().into_iter().map(|e| e.key).collect();
+        assert_eq!(keys, ["appid", "secret", "api_base"]);
+    }
+
+    #[test]
+    fn misspelt_key_is_named() {
+        let err =
+            toml::from_str::<Config>("id = \"mp\"\nappid = \"wx1\"\nsecrt = \"s\"").unwrap_err();
+        assert!(err.message().contains("unknown field `secrt`"), "{err}");
+    }
+}

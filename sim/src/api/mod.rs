@@ -1,0 +1,66 @@
+//! The WeChat-side routes: api.weixin.qq.com paths and the open.weixin.qq.com pages.
+
+mod login;
+mod pages;
+mod params;
+mod phone;
+mod session;
+mod sns;
+mod token;
+
+use std::sync::Arc;
+
+use axum::http::Uri;
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::Router;
+
+pub(crate) use login::JS_CODE_TTL;
+pub(crate) use params::Params;
+pub(crate) use phone::phone_json;
+
+use crate::wire::{self, Flavor, WxError};
+use crate::world::Shared;
+
+/// Routes are case-sensitive, like WeChat's; query-string APIs accept GET and POST.
+pub(crate) fn routes() -> Router<Arc<Shared>> {
+    Router::new()
+        .route(
+            "/sns/jscode2session",
+            get(login::jscode2session).post(login::jscode2session),
+        )
+        .route("/cgi-bin/token", get(token::token).post(token::token))
+        .route(
+            "/cgi-bin/stable_token",
+            post(token::stable_token).fallback(token::require_post),
+        )
+        .route(
+            "/wxa/business/getuserphonenumber",
+            post(phone::getuserphonenumber).fallback(token::require_post),
+        )
+        .route(
+            "/wxa/checksession",
+            get(session::checksession).post(session::checksession),
+        )
+        .route(
+            "/wxa/resetusersessionkey",
+            get(session::resetusersessionkey).post(session::resetusersessionkey),
+        )
+        .route("/connect/oauth2/authorize", get(pages::authorize))
+        .route("/connect/qrconnect", get(pages::qrconnect))
+        .route(
+            "/sns/oauth2/access_token",
+            get(sns::access_token).post(sns::access_token),
+        )
+        .route(
+            "/sns/oauth2/refresh_token",
+            get(sns::refresh_token).post(sns::refresh_token),
+        )
+        .route("/sns/userinfo", get(sns::userinfo).post(sns::userinfo))
+        .route("/sns/auth", get(sns::auth).post(sns::auth))
+}
+
+/// Any path WeChat does not serve, wrong case included.
+pub(crate) async fn invalid_url(uri: Uri) -> Response {
+    wire::reply(Flavor::for_path(uri.path()), Err(WxError(40066)))
+}

@@ -1,0 +1,130 @@
+//! Fault injection and the per-path call counter, applied in front of every WeChat path and `/sms`.
+//!
+//! Faults queue per path: the first matching fault fires, and one with `times` is dropped once spent,
+//! so "-1 once, then a slow answer" is two faults added in that order.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{Request, State};
+use axum::http::StatusCode;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::wire::{self, Flavor, WxError};
+use crate::world::Shared;
+
+/// The SMS webhook's path; it takes faults but is not a WeChat call.
+pub(crate) const SMS_PATH: &str = "/sms";
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Fault {
+    pub(crate) path: String,
+    /// Answer this errcode instead of serving (HTTP 500 on `/sms`).
+    #[serde(default)]
+    pub(crate) errcode: Option<i64>,
+    /// How many calls the fault affects; absent means every call.
+    #[serde(default)]
+    pub(crate) times: Option<u32>,
+    /// Answer this much later, to exercise client timeouts. Without `errcode` the request is
+    /// served first and the answer held back.
+    #[serde(default)]
+    pub(crate) delay_ms: Option<u64>,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Faults(Vec<Fault>);
+
+impl Faults {
+    pub(crate) fn add(&mut self, fault: Fault) {
+        self.0.push(fault);
+    }
+
+    pub(crate) fn clear(&mut self) {
+        self.0.clear();
+    }
+
+    pub(crate) fn list(&self) -> &[Fault] {
+        &self.0
+    }
+
+    /// Fires the first fault registered for `path`, spending one of its `times`.
+    fn fire(&mut self, path: &str) -> Option<Fault> {
+        let index = self.0.iter().position(|f| f.path == path)?;
+        let fault = self.0.get_mut(index)?;
+        let fired = fault.clone();
+        if let Some(times) = fault.times.as_mut() {
+            *times = times.saturating_sub(1);
+            if *times == 0 {
+                self.0.remove(index);
+            }
+        }
+        Some(fired)
+    }
+}
+
+/// Middleware: counts WeChat calls, then applies any fault before the real handler runs.
+pub(crate) async fn intercept(
+    State(shared): State<Arc<Shared>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let path = req.uri().path().to_owned();
+    if path == "/_sim" || path.starts_with("/_sim/") {
+        return next.run(req).await;
+    }
+    let fault = {
+        let mut world = shared.world();
+        if path != SMS_PATH {
+            *world.calls.entry(path.clone()).or_default() += 1;
+        }
+        world.faults.fire(&path)
+    };
+    let Some(fault) = fault else {
+        return next.run(req).await;
+    };
+    let delay = Duration::from_millis(fault.delay_ms.unwrap_or(0));
+    let Some(errcode) = fault.errcode else {
+        // A slow success: WeChat does the work (a code is spent) and only the answer is late, so
+        // a client that times out and retries meets 40163, as in production.
+        let response = next.run(req).await;
+        tokio::time::sleep(delay).await;
+        return response;
+    };
+    tokio::time::sleep(delay).await;
+    if path == SMS_PATH {
+        let body = Json(json!({"ok": false, "errcode": errcode}));
+        return (StatusCode::INTERNAL_SERVER_ERROR, body).into_response();
+    }
+    wire::respond(Flavor::for_path(&path), &WxError(errcode).body())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fault(path: &str, errcode: i64, times: Option<u32>) -> Fault {
+        Fault {
+            path: path.to_owned(),
+            errcode: Some(errcode),
+            times,
+            delay_ms: None,
+        }
+    }
+
+    #[test]
+    fn faults_fire_in_order_and_are_spent() {
+        let mut faults = Faults::default();
+        faults.add(fault("/a", -1, Some(2)));
+        faults.add(fault("/a", 45011, None));
+        let fired: Vec<_> = (0..4)
+            .map(|_| faults.fire("/a").and_then(|f| f.errcode))
+            .collect();
+        assert_eq!(fired, [Some(-1), Some(-1), Some(45011), Some(45011)]);
+        assert!(faults.fire("/b").is_none());
+    }
+}

@@ -1,0 +1,112 @@
+//! Random identifiers shaped like the real ones (wechat-api.md §1).
+//!
+//! None of these shapes is a contract, but mimicking them exercises the gateway's column sizes and
+//! log redaction the way production traffic would.
+
+use base64::Engine as _;
+use rand::distributions::Alphanumeric;
+use rand::Rng;
+
+/// Alphabet of openids, unionids and tokens: URL-safe base64 letters.
+const ID_ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-";
+
+/// Generation prefix of tokens (`69_0lLZ...` in the wild); the number is arbitrary.
+const TOKEN_GENERATION: &str = "86_";
+
+fn from_alphabet(len: usize) -> String {
+    let mut rng = rand::thread_rng();
+    (0..len)
+        .map(|_| char::from(ID_ALPHABET[rng.gen_range(0..ID_ALPHABET.len())]))
+        .collect()
+}
+
+fn alphanumeric(len: usize) -> String {
+    rand::thread_rng()
+        .sample_iter(Alphanumeric)
+        .take(len)
+        .map(char::from)
+        .collect()
+}
+
+fn lower_hex(bytes: usize) -> String {
+    let mut buf = vec![0u8; bytes];
+    rand::thread_rng().fill(buf.as_mut_slice());
+    buf.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// openid and unionid: 28 chars starting with `o`.
+pub(crate) fn open_id() -> String {
+    format!("o{}", from_alphabet(27))
+}
+
+/// wx.login `js_code` and OAuth `code`: 32 alphanumerics.
+pub(crate) fn auth_code() -> String {
+    alphanumeric(32)
+}
+
+/// getPhoneNumber `code`: 64 lowercase hex digits.
+pub(crate) fn phone_code() -> String {
+    lower_hex(32)
+}
+
+/// Interface `access_token`: about 136 chars with a generation prefix.
+pub(crate) fn interface_token() -> String {
+    format!("{TOKEN_GENERATION}{}", from_alphabet(133))
+}
+
+/// OAuth (sns) access and refresh tokens: about 100 chars, same style.
+pub(crate) fn sns_token() -> String {
+    format!("{TOKEN_GENERATION}{}", from_alphabet(97))
+}
+
+/// session_key: base64 of 16 random bytes (24 chars ending `==`).
+pub(crate) fn session_key() -> String {
+    base64::engine::general_purpose::STANDARD.encode(random_16())
+}
+
+pub(crate) fn random_16() -> [u8; 16] {
+    rand::thread_rng().gen()
+}
+
+/// The per-request `rid` WeChat appends to every errmsg: three groups of 8 hex digits.
+pub(crate) fn rid() -> String {
+    format!("{}-{}-{}", lower_hex(4), lower_hex(4), lower_hex(4))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn in_alphabet(s: &str) -> bool {
+        s.bytes().all(|b| ID_ALPHABET.contains(&b))
+    }
+
+    #[test]
+    fn shapes_match_the_reference() {
+        let openid = open_id();
+        assert_eq!(openid.len(), 28);
+        assert!(openid.starts_with('o') && in_alphabet(&openid));
+
+        let code = auth_code();
+        assert_eq!(code.len(), 32);
+        assert!(code.bytes().all(|b| b.is_ascii_alphanumeric()));
+
+        let phone = phone_code();
+        assert_eq!(phone.len(), 64);
+        assert!(phone
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)));
+
+        let token = interface_token();
+        assert_eq!(token.len(), 136);
+        assert!(token.starts_with("86_") && in_alphabet(&token));
+
+        let key = session_key();
+        assert_eq!(key.len(), 24);
+        assert!(key.ends_with("=="));
+
+        let rid = rid();
+        assert_eq!(rid.len(), 26);
+        assert_eq!(rid.matches('-').count(), 2);
+    }
+}

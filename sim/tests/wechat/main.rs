@@ -1,0 +1,11 @@
+//! Black-box tests of the simulator over HTTP: one binary, one harness (style.md §2.3 habit 8).
+
+mod harness;
+
+mod control;
+mod echo;
+mod login;
+mod oauth;
+mod ops;
+mod phone;
+mod tokens;

@@ -1,0 +1,397 @@
+//! The gateway binary on loopback with a real upstream: header hygiene, token checks, path
+//! normalisation, assertions, logout.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use std::net::SocketAddr;
+use wxgate_core::auth::LoginGrant;
+use wxgate_core::identity::LoginAttempt;
+use wxgate_core::model::{Phone, WechatIdentity};
+use wxgate_tests::gateway::{raw, RawResponse, TestGateway};
+use wxgate_tests::{Backend, TestDb};
+
+struct Setup {
+    gw: TestGateway,
+    _upstream: wxgate_sim::SimHandle,
+    _db: TestDb,
+}
+
+async fn setup() -> Setup {
+    let db = TestDb::new(Backend::Sqlite).await.expect("sqlite");
+    let upstream = wxgate_sim::serve_echo_upstream("127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let up = upstream.addr;
+    let routes = format!(
+        "[[route]]\nprefix = \"/pub/\"\nupstream = \"{up}\"\nauth = \"public\"\n\n\
+         [[route]]\nprefix = \"/opt/\"\nupstream = \"{up}\"\nauth = \"optional\"\n\n\
+         [[route]]\nprefix = \"/api/\"\nupstream = \"{up}\"\nauth = \"required\"\n\n\
+         [[route]]\nprefix = \"/down/\"\nupstream = \"127.0.0.1:1\"\nauth = \"public\"\n"
+    );
+    let gw = tokio::task::block_in_place(|| TestGateway::start(&db.url, &db.dir, &routes));
+    Setup {
+        gw,
+        _upstream: upstream,
+        _db: db,
+    }
+}
+
+async fn login(gw: &TestGateway) -> LoginGrant {
+    gw.auth()
+        .await
+        .login(&LoginAttempt {
+            channel: "mp".into(),
+            wechat: Some(WechatIdentity {
+                appid: "wx0000000000000001".into(),
+                openid: "oTestOpenid".into(),
+                unionid: Some("oTestUnionid".into()),
+            }),
+            verified_phone: Some(Phone::parse("13800138000", "86").unwrap()),
+            profile: None,
+        })
+        .await
+        .expect("login")
+}
+
+fn get(addr: SocketAddr, path: &str, extra: &[&str]) -> RawResponse {
+    let mut req = format!("GET {path} HTTP/1.1\r\nHost: test\r\n");
+    for h in extra {
+        req.push_str(h);
+        req.push_str("\r\n");
+    }
+    req.push_str("\r\n");
+    tokio::task::block_in_place(|| raw(addr, &req)).expect("request")
+}
+
+/// The headers the echo upstream received.
+fn seen(r: &RawResponse) -> serde_json::Map<String, serde_json::Value> {
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    r.json()["headers"].as_object().unwrap().clone()
+}
+
+const SPOOFS: &[&str] = &[
+    "X-Auth-User: admin",
+    "X_Auth_User: admin",
+    "X.Auth.Phone: +8613900139000",
+    "X-AUTH-UNIONID: forged",
+    "x-auth-assertion: forged",
+    "Connection: X-Auth-User, keep-alive",
+];
+
+fn assert_no_identity(h: &serde_json::Map<String, serde_json::Value>) {
+    for name in h.keys() {
+        let n = name.to_ascii_lowercase().replace(['_', '.'], "-");
+        assert!(
+            !n.starts_with("x-auth-"),
+            "identity header {name} reached the upstream"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spoofed_identity_headers_never_reach_the_upstream() {
+    let s = setup().await;
+    let grant = login(&s.gw).await;
+    let bearer = format!("Authorization: Bearer {}", grant.access_token.expose());
+
+    // Public: stripped, nothing injected, even with a valid token.
+    let mut with_token = SPOOFS.to_vec();
+    with_token.push(&bearer);
+    assert_no_identity(&seen(&get(s.gw.addr, "/pub/x", SPOOFS)));
+    let public = seen(&get(s.gw.addr, "/pub/x", &with_token));
+    assert_no_identity(&public);
+    assert!(
+        !public.contains_key("authorization"),
+        "the bearer token is not forwarded"
+    );
+
+    // Optional without a token: nothing. With one: exactly the gateway's values.
+    assert_no_identity(&seen(&get(s.gw.addr, "/opt/x", SPOOFS)));
+    for path in ["/opt/x", "/api/x"] {
+        let h = seen(&get(s.gw.addr, path, &with_token));
+        assert_eq!(h["x-auth-user"], grant.user.id.as_str(), "{path}");
+        assert_eq!(h["x-auth-channel"], "mp");
+        assert_eq!(h["x-auth-openid"], "oTestOpenid");
+        assert_eq!(h["x-auth-unionid"], "oTestUnionid");
+        assert_eq!(h["x-auth-phone"], "+8613800138000");
+        assert!(h.contains_key("x-auth-assertion"));
+        assert!(!h.contains_key("authorization"));
+        for (k, _) in &h {
+            let n = k.replace(['_', '.'], "-");
+            assert!(
+                n == *k || !n.starts_with("x-auth-"),
+                "client variant {k} survived"
+            );
+        }
+    }
+    // Required without a token never reaches the upstream.
+    assert_eq!(get(s.gw.addr, "/api/x", SPOOFS).status, 401);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_session_cookie_works_and_is_not_forwarded() {
+    let s = setup().await;
+    let grant = login(&s.gw).await;
+    let cookie = format!("Cookie: theme=dark; wxgate={}", grant.access_token.expose());
+    let h = seen(&get(s.gw.addr, "/api/x", &[&cookie]));
+    assert_eq!(h["x-auth-user"], grant.user.id.as_str());
+    assert_eq!(h["cookie"], "theme=dark");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forged_tokens_are_refused() {
+    let s = setup().await;
+    let grant = login(&s.gw).await;
+    let token = grant.access_token.expose().to_string();
+    let mut parts = token.split('.');
+    let (h, p, sig) = (
+        parts.next().unwrap(),
+        parts.next().unwrap(),
+        parts.next().unwrap(),
+    );
+    let mut claims: serde_json::Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(p).unwrap()).unwrap();
+    claims["sub"] = "u_admin".into();
+    let changed = format!("{h}.{}.{sig}", URL_SAFE_NO_PAD.encode(claims.to_string()));
+    let mut header: serde_json::Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(h).unwrap()).unwrap();
+    header["alg"] = "none".into();
+    let none = format!("{}.{p}.", URL_SAFE_NO_PAD.encode(header.to_string()));
+    header["alg"] = "HS512".into();
+    let switched = format!("{}.{p}.{sig}", URL_SAFE_NO_PAD.encode(header.to_string()));
+    let bad_sig = format!("{h}.{p}.{}", URL_SAFE_NO_PAD.encode([0u8; 32]));
+    // Expired: claims with exp in the past, correctly signed with the gateway's own key.
+    let keys = wxgate_core::token::keys::KeySet::load(&s.gw.keys_dir).unwrap();
+    let mut old = claims.clone();
+    old["sub"] = grant.user.id.as_str().into();
+    old["iat"] = (old["iat"].as_i64().unwrap() - 3600).into();
+    old["exp"] = (old["iat"].as_i64().unwrap() + 900).into();
+    let mut jh = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
+    jh.typ = Some("at+jwt".into());
+    jh.kid = Some(keys.access_signer().kid.clone());
+    let expired = jsonwebtoken::encode(
+        &jh,
+        &old,
+        &jsonwebtoken::EncodingKey::from_secret(&keys.access_signer().secret),
+    )
+    .unwrap();
+    for (name, forged) in [
+        ("changed payload", changed),
+        ("alg none", none),
+        ("alg switched", switched),
+        ("bad signature", bad_sig),
+        ("expired", expired),
+        (
+            "refresh token as bearer",
+            grant.refresh_token.expose().to_string(),
+        ),
+    ] {
+        let r = get(
+            s.gw.addr,
+            "/api/x",
+            &[&format!("Authorization: Bearer {forged}")],
+        );
+        assert_eq!(r.status, 401, "{name}");
+        assert_eq!(r.json()["error"], "unauthorized", "{name}");
+        // On an optional route a bad token means no identity, not an error.
+        assert_no_identity(&seen(&get(
+            s.gw.addr,
+            "/opt/x",
+            &[&format!("Authorization: Bearer {forged}")],
+        )));
+    }
+    assert_eq!(
+        get(
+            s.gw.addr,
+            "/api/x",
+            &[&format!("Authorization: Bearer {token}")]
+        )
+        .status,
+        200
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn paths_are_judged_after_normalisation() {
+    let s = setup().await;
+    let grant = login(&s.gw).await;
+    for path in [
+        "/pub/../api/x",
+        "/pub/%2e%2e/api/x",
+        "//api/x",
+        "/pub/./../api/x",
+    ] {
+        assert_eq!(get(s.gw.addr, path, &[]).status, 401, "{path}");
+    }
+    let bearer = format!("Authorization: Bearer {}", grant.access_token.expose());
+    let r = get(s.gw.addr, "/pub/../api/x?y=1", &[&bearer]);
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        r.json()["path"],
+        "/api/x",
+        "the upstream sees the judged path"
+    );
+    assert_eq!(r.json()["query"], "y=1");
+    for path in [
+        "/api%2fx",
+        "/pub%5c..%5capi/x",
+        "/api/x%00",
+        "/admin;x=/pub/",
+    ] {
+        assert_eq!(get(s.gw.addr, path, &[]).status, 400, "{path}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_assertion_verifies_with_the_jwks() {
+    let s = setup().await;
+    let grant = login(&s.gw).await;
+    let h = seen(&get(
+        s.gw.addr,
+        "/api/x",
+        &[&format!(
+            "Authorization: Bearer {}",
+            grant.access_token.expose()
+        )],
+    ));
+    let assertion = h["x-auth-assertion"].as_str().unwrap();
+    let jwks = get(s.gw.addr, "/_auth/jwks.json", &[]).json();
+    let header = jsonwebtoken::decode_header(assertion).unwrap();
+    assert_eq!(header.alg, jsonwebtoken::Algorithm::ES256);
+    let jwk = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["kid"].as_str() == header.kid.as_deref())
+        .expect("kid in JWKS");
+    let key = jsonwebtoken::DecodingKey::from_ec_components(
+        jwk["x"].as_str().unwrap(),
+        jwk["y"].as_str().unwrap(),
+    )
+    .unwrap();
+    let mut v = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::ES256);
+    v.set_audience(&["/api/"]);
+    v.set_issuer(&["wxgate"]);
+    let claims = jsonwebtoken::decode::<serde_json::Value>(assertion, &key, &v)
+        .unwrap()
+        .claims;
+    assert_eq!(claims["sub"], grant.user.id.as_str());
+    assert!(claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap() <= 60);
+    // Another route gets its own audience.
+    let opt = seen(&get(
+        s.gw.addr,
+        "/opt/x",
+        &[&format!(
+            "Authorization: Bearer {}",
+            grant.access_token.expose()
+        )],
+    ));
+    let mut v2 = v.clone();
+    v2.set_audience(&["/opt/"]);
+    assert!(jsonwebtoken::decode::<serde_json::Value>(
+        opt["x-auth-assertion"].as_str().unwrap(),
+        &key,
+        &v2
+    )
+    .is_ok());
+    assert!(jsonwebtoken::decode::<serde_json::Value>(
+        opt["x-auth-assertion"].as_str().unwrap(),
+        &key,
+        &v
+    )
+    .is_err());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logout_revokes_at_once_on_this_replica() {
+    let s = setup().await;
+    let grant = login(&s.gw).await;
+    let bearer = format!("Authorization: Bearer {}", grant.access_token.expose());
+    assert_eq!(get(s.gw.addr, "/api/x", &[&bearer]).status, 200);
+    let me = get(s.gw.addr, "/_auth/me", &[&bearer]).json();
+    assert_eq!(me["user"]["id"], grant.user.id.as_str());
+    assert_eq!(me["user"]["identities"][0]["openid"], "oTestOpenid");
+    let req =
+        format!("POST /_auth/logout HTTP/1.1\r\nHost: t\r\n{bearer}\r\nContent-Length: 0\r\n\r\n");
+    let out = tokio::task::block_in_place(|| raw(s.gw.addr, &req)).unwrap();
+    assert_eq!(out.status, 204);
+    let after = get(s.gw.addr, "/api/x", &[&bearer]);
+    assert_eq!(after.status, 401);
+    assert_eq!(get(s.gw.addr, "/_auth/me", &[&bearer]).status, 401);
+    // The refresh token of that session is dead too.
+    let body = format!("{{\"refresh_token\":\"{}\"}}", grant.refresh_token.expose());
+    let req = format!("POST /_auth/token/refresh HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}", body.len());
+    assert_eq!(
+        tokio::task::block_in_place(|| raw(s.gw.addr, &req))
+            .unwrap()
+            .status,
+        401
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refresh_rotates_through_the_endpoint() {
+    let s = setup().await;
+    let grant = login(&s.gw).await;
+    let post = |body: String| {
+        let req = format!("POST /_auth/token/refresh HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}", body.len());
+        tokio::task::block_in_place(|| raw(s.gw.addr, &req)).unwrap()
+    };
+    let r = post(format!(
+        "{{\"refresh_token\":\"{}\"}}",
+        grant.refresh_token.expose()
+    ));
+    assert_eq!(r.status, 200);
+    let j = r.json();
+    assert_eq!(j["token_type"], "Bearer");
+    assert_eq!(j["user"]["id"], grant.user.id.as_str());
+    assert_eq!(j["user"]["phone"], "+8613800138000");
+    assert_ne!(j["refresh_token"], grant.refresh_token.expose());
+    let fresh = j["access_token"].as_str().unwrap().to_string();
+    assert_eq!(
+        get(
+            s.gw.addr,
+            "/api/x",
+            &[&format!("Authorization: Bearer {fresh}")]
+        )
+        .status,
+        200
+    );
+    // Reuse of the old refresh token: 401, and the family (the new token too) is revoked.
+    assert_eq!(
+        post(format!(
+            "{{\"refresh_token\":\"{}\"}}",
+            grant.refresh_token.expose()
+        ))
+        .status,
+        401
+    );
+    assert_eq!(
+        post(format!(
+            "{{\"refresh_token\":\"{}\"}}",
+            j["refresh_token"].as_str().unwrap()
+        ))
+        .status,
+        401
+    );
+    // Malformed bodies are clear 400s.
+    for bad in ["", "{", "{\"token\":1}", "[]"] {
+        let r = post(bad.to_string());
+        assert_eq!(r.status, 400, "{bad:?}");
+        assert_eq!(r.json()["error"], "invalid_request");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ambiguous_framing_and_dead_upstreams_get_clear_errors() {
+    let s = setup().await;
+    let smuggle = "POST /pub/x HTTP/1.1\r\nHost: t\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n";
+    let r = tokio::task::block_in_place(|| raw(s.gw.addr, smuggle)).unwrap();
+    assert_eq!(r.status, 400);
+    let down = get(s.gw.addr, "/down/x", &[]);
+    assert_eq!(down.status, 502);
+    assert_eq!(down.json()["error"], "bad_gateway");
+    let none = get(s.gw.addr, "/nowhere", &[]);
+    assert_eq!(none.status, 404);
+    assert_eq!(get(s.gw.addr, "/_auth/readyz", &[]).status, 200);
+}

@@ -1,0 +1,205 @@
+//! Runs the real `wxgate` binary against a temporary config, with an echo upstream on loopback.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use wxgate_core::auth::AuthService;
+use wxgate_core::clock::{SharedClock, SystemClock};
+use wxgate_core::identity::Resolver;
+use wxgate_core::policy::IdentityPolicy;
+use wxgate_core::store::Db;
+use wxgate_core::token::{Sessions, TokenService};
+
+/// The `wxgate` binary next to this test executable (`target/<profile>/wxgate`); cargo builds
+/// it for the gateway crate's own integration tests in the same `cargo test` run.
+pub fn gateway_bin() -> PathBuf {
+    if let Ok(path) = std::env::var("WXGATE_BIN") {
+        return path.into();
+    }
+    let exe = std::env::current_exe().expect("current exe");
+    let dir = exe.parent().and_then(|d| d.parent()).expect("target dir");
+    dir.join("wxgate")
+}
+
+/// A free loopback port (bound then released; the race with other tests is negligible).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+pub struct TestGateway {
+    child: Child,
+    pub addr: SocketAddr,
+    pub dir: PathBuf,
+    pub db_url: String,
+    pub keys_dir: PathBuf,
+    pub log: PathBuf,
+}
+
+impl TestGateway {
+    /// Starts the binary with `routes_toml` (the `[[route]]` tables) and extra TOML, on the
+    /// database at `db_url`, and waits until `/_auth/healthz` answers.
+    pub fn start(db_url: &str, dir: &std::path::Path, body: &str) -> Self {
+        let port = free_port();
+        let keys_dir = dir.join("gw-keys");
+        let config = format!(
+            "[server]\nlisten = \"127.0.0.1:{port}\"\n\n[database]\nurl = \"{db_url}\"\n\n[tokens]\nkeys_dir = \"{}\"\nrevocation_sync = \"1s\"\n\n{body}\n",
+            keys_dir.display()
+        );
+        let path = dir.join(format!("gateway-{port}.toml"));
+        std::fs::write(&path, config).expect("write config");
+        let log = dir.join(format!("gateway-{port}.log"));
+        let child = Command::new(gateway_bin())
+            .arg("--config")
+            .arg(&path)
+            .arg("--threads")
+            .arg("1")
+            .env("RUST_LOG", "debug")
+            .stdout(Stdio::from(std::fs::File::create(&log).expect("log")))
+            .stderr(Stdio::from(
+                std::fs::File::create(dir.join(format!("gateway-{port}.err"))).expect("log"),
+            ))
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {}: {e}", gateway_bin().display()));
+        let gw = Self {
+            child,
+            addr: SocketAddr::from(([127, 0, 0, 1], port)),
+            dir: dir.to_path_buf(),
+            db_url: db_url.to_string(),
+            keys_dir,
+            log,
+        };
+        gw.wait_ready();
+        gw
+    }
+
+    fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if let Ok(r) = raw(self.addr, "GET /_auth/healthz HTTP/1.1\r\nHost: t\r\n\r\n") {
+                if r.status == 200 {
+                    return;
+                }
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let err =
+            std::fs::read_to_string(self.dir.join(format!("gateway-{}.err", self.addr.port())))
+                .unwrap_or_default();
+        panic!("gateway did not become ready: {err}");
+    }
+
+    /// Everything the gateway process wrote to its logs so far.
+    pub fn logs(&self) -> String {
+        let out = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let err =
+            std::fs::read_to_string(self.dir.join(format!("gateway-{}.err", self.addr.port())))
+                .unwrap_or_default();
+        out + &err
+    }
+
+    /// An auth service on the gateway's database and keys: tests log users in through it.
+    pub async fn auth(&self) -> AuthService {
+        let clock: SharedClock = Arc::new(SystemClock);
+        let db = Db::connect(&self.db_url).await.expect("db");
+        let tokens = Arc::new(
+            TokenService::open(
+                "wxgate".into(),
+                Duration::from_secs(900),
+                self.keys_dir.clone(),
+                clock.clone(),
+            )
+            .expect("keys"),
+        );
+        let resolver = Resolver::new(db.clone(), IdentityPolicy::default(), clock.clone());
+        let sessions = Sessions::new(db.clone(), clock, Duration::from_secs(86_400));
+        AuthService::new(db, resolver, sessions, tokens)
+    }
+}
+
+impl Drop for TestGateway {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A response read off the wire.
+#[derive(Debug)]
+pub struct RawResponse {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl RawResponse {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
+    }
+}
+
+/// Sends `request` byte for byte (so tests control header case, duplicates and framing) and
+/// reads one response.
+pub fn raw(addr: SocketAddr, request: &str) -> std::io::Result<RawResponse> {
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    stream.write_all(request.as_bytes())?;
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 8192];
+    let header_end = loop {
+        let n = stream.read(&mut chunk)?;
+        if n == 0 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "closed before headers",
+            ));
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        if let Some(pos) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break pos + 4;
+        }
+    };
+    let head = String::from_utf8_lossy(&buf[..header_end]).to_string();
+    let mut lines = head.split("\r\n");
+    let status = lines
+        .next()
+        .and_then(|l| l.split(' ').nth(1))
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .collect();
+    let length = headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
+        .and_then(|(_, v)| v.parse::<usize>().ok())
+        .unwrap_or(0);
+    let mut body = buf[header_end..].to_vec();
+    while body.len() < length {
+        let n = stream.read(&mut chunk)?;
+        if n == 0 {
+            break;
+        }
+        body.extend_from_slice(&chunk[..n]);
+    }
+    body.truncate(length);
+    Ok(RawResponse {
+        status,
+        headers,
+        body,
+    })
+}
