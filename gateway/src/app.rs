@@ -58,11 +58,14 @@ pub fn build(config: &Config, rt: &tokio::runtime::Runtime) -> anyhow::Result<Ar
     })?;
     let resolver = Resolver::new(db.clone(), config.identity, clock.clone());
     let sessions = Sessions::new(db.clone(), clock.clone(), config.tokens.refresh_ttl);
+    let db_for_channels = db.clone();
     let auth = AuthService::new(db, resolver, sessions, tokens.clone());
+    let channels = build_channels(config, &db_for_channels, &tokens, &clock);
     let https = config.server.public_url.starts_with("https://");
     let gateway = Arc::new(Gateway {
         auth_prefix: config.server.auth_prefix.clone(),
         routes,
+        channels,
         auth,
         tokens,
         revocations: Arc::new(RevocationList::default()),
@@ -87,6 +90,45 @@ pub fn build(config: &Config, rt: &tokio::runtime::Runtime) -> anyhow::Result<Ar
         rt.spawn(serve_metrics(listener, metrics));
     }
     Ok(gateway)
+}
+
+/// Builds every configured channel that this version serves.
+fn build_channels(
+    config: &Config,
+    db: &Db,
+    tokens: &Arc<TokenService>,
+    clock: &SharedClock,
+) -> crate::channels::Channels {
+    let deps = wxgate_providers::registry::ProviderDeps {
+        http: wxgate_providers::wechat::client::http_client(Duration::from_secs(5)),
+        clock: clock.clone(),
+        token_lease: Arc::new(crate::channels::DbTokenLease(db.clone())),
+        session_keys: Arc::new(crate::channels::DbSessionKeys {
+            db: db.clone(),
+            tokens: tokens.clone(),
+        }),
+    };
+    let mut channels = crate::channels::Channels::new();
+    for channel in &config.channels {
+        match channel.build(&deps) {
+            Some(provider) => {
+                let actions: Vec<_> = provider.endpoints().iter().map(|e| e.action).collect();
+                tracing::info!(
+                    channel = channel.id(),
+                    kind = channel.kind(),
+                    ?actions,
+                    "channel ready"
+                );
+                channels.insert(channel.id().to_string(), provider);
+            }
+            None => tracing::warn!(
+                channel = channel.id(),
+                kind = channel.kind(),
+                "this version does not serve this kind of channel yet; its endpoints answer 404"
+            ),
+        }
+    }
+    channels
 }
 
 fn spawn_background(rt: &tokio::runtime::Runtime, g: &Arc<Gateway>, every: Duration) {

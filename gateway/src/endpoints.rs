@@ -51,7 +51,16 @@ pub async fn handle(g: &Gateway, session: &mut Session, sub: &str) -> pingora::R
                 "method not allowed on this endpoint",
             ))
         }
-        _ => Err(ApiError::not_found("no such gateway endpoint")),
+        _ => match sub.split_once('/') {
+            Some((channel, action)) if !action.contains('/') => {
+                match crate::channels::handle(g, session, channel, action).await {
+                    Ok(true) => return Ok(()),
+                    Ok(false) => Err(ApiError::not_found("no such gateway endpoint")),
+                    Err(e) => Err(e),
+                }
+            }
+            _ => Err(ApiError::not_found("no such gateway endpoint")),
+        },
     };
     match result {
         Ok(()) => Ok(()),

@@ -2,6 +2,7 @@
 //! its own tokens, strips client-sent identity headers and injects verified ones.
 
 pub mod app;
+pub mod channels;
 pub mod config;
 pub mod endpoints;
 pub mod headers;

@@ -13,6 +13,8 @@ pub struct Gateway {
     /// `/_auth` (no trailing slash).
     pub auth_prefix: String,
     pub routes: RouteTable,
+    /// Login channels by id.
+    pub channels: crate::channels::Channels,
     pub auth: AuthService,
     pub tokens: Arc<TokenService>,
     pub revocations: Arc<RevocationList>,

@@ -99,5 +99,49 @@ impl ChannelConfig {
     }
 }
 
+/// What building a channel needs from the gateway.
+pub struct ProviderDeps {
+    /// The HTTP client for WeChat (timeouts set once, in [`crate::wechat::client::http_client`]).
+    pub http: reqwest::Client,
+    pub clock: wxgate_core::clock::SharedClock,
+    /// Shared access_token storage and fetch leases (the database, across replicas).
+    pub token_lease: std::sync::Arc<dyn crate::wechat::TokenLease>,
+    /// Sealed mini-program session_keys, for legacy phone payloads.
+    pub session_keys: std::sync::Arc<dyn crate::wechat::SessionKeyVault>,
+}
+
+impl ChannelConfig {
+    /// Builds the channel's provider; calls nobody. `None` for kinds whose endpoints this
+    /// version does not serve yet (the gateway says so at start-up).
+    pub fn build(
+        &self,
+        deps: &ProviderDeps,
+    ) -> Option<std::sync::Arc<dyn crate::provider::LoginProvider>> {
+        match self {
+            Self::WechatMiniprogram(c) => {
+                let client = crate::wechat::WechatClient::new(
+                    deps.http.clone(),
+                    &c.api_base,
+                    &c.appid,
+                    c.secret.clone(),
+                )
+                .with_timeout(c.timeout);
+                let tokens = crate::wechat::AccessTokenCache::new(
+                    client.clone(),
+                    deps.token_lease.clone(),
+                    deps.clock.clone(),
+                );
+                Some(std::sync::Arc::new(wechat_miniprogram::MiniProgram::new(
+                    c,
+                    client,
+                    tokens,
+                    deps.session_keys.clone(),
+                )))
+            }
+            Self::WechatOfficialAccount(_) | Self::WechatOpenQr(_) | Self::PhoneSms(_) => None,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests;

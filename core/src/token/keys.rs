@@ -4,6 +4,8 @@
 //! ```text
 //! keys_dir/access/<created_ms>-<kid>.key      32 random bytes, base64: HS256 for access tokens
 //! keys_dir/assertion/<created_ms>-<kid>.pem   P-256 PKCS#8: ES256 for X-Auth-Assertion
+//! keys_dir/vault/<created_ms>-<kid>.key       32 random bytes, base64: AES-256-GCM for secrets
+//!                                             kept at rest (WeChat session_keys)
 //! ```
 //! The newest key of each kind signs; the newest two verify (and are published), so a rotation
 //! never breaks a live token. Files are created `0600`, written to a temporary name and renamed,
@@ -24,6 +26,7 @@ use std::time::Duration;
 const KEEP: usize = 2;
 const ACCESS: &str = "access";
 const ASSERTION: &str = "assertion";
+const VAULT: &str = "vault";
 
 /// An HS256 key for access tokens.
 #[derive(Clone)]
@@ -59,14 +62,17 @@ impl std::fmt::Debug for EcKey {
 pub struct KeySet {
     pub access: Vec<HmacKey>,
     pub assertion: Vec<EcKey>,
+    /// Symmetric keys sealing secrets at rest; same file format as the access keys.
+    pub vault: Vec<HmacKey>,
 }
 
 impl KeySet {
     /// Reads `dir`, creating the first keys when it holds none.
     pub fn load_or_create(dir: &Path, now_ms: i64) -> CoreResult<Self> {
-        fs::create_dir_all(dir.join(ACCESS)).map_err(|e| io_error(dir, e))?;
-        fs::create_dir_all(dir.join(ASSERTION)).map_err(|e| io_error(dir, e))?;
-        if !has_keys(dir)? {
+        for kind in [ACCESS, ASSERTION, VAULT] {
+            fs::create_dir_all(dir.join(kind)).map_err(|e| io_error(dir, e))?;
+        }
+        if !missing_kinds(dir)?.is_empty() {
             initialise(dir, now_ms)?;
         }
         Self::load(dir)
@@ -74,22 +80,8 @@ impl KeySet {
 
     /// Reads the keys in `dir` without creating any.
     pub fn load(dir: &Path) -> CoreResult<Self> {
-        let access = newest_files(&dir.join(ACCESS), "key")?
-            .into_iter()
-            .map(|(kid, path)| {
-                let text = fs::read_to_string(&path).map_err(|e| io_error(&path, e))?;
-                let secret = STANDARD
-                    .decode(text.trim())
-                    .map_err(|_| CoreError::Keys(format!("{}: not base64", path.display())))?;
-                if secret.len() < 32 {
-                    return Err(CoreError::Keys(format!(
-                        "{}: an HS256 key needs at least 32 bytes",
-                        path.display()
-                    )));
-                }
-                Ok(HmacKey { kid, secret })
-            })
-            .collect::<CoreResult<Vec<_>>>()?;
+        let access = symmetric_keys(&dir.join(ACCESS))?;
+        let vault = symmetric_keys(&dir.join(VAULT))?;
         let assertion = newest_files(&dir.join(ASSERTION), "pem")?
             .into_iter()
             .map(|(kid, path)| {
@@ -98,30 +90,33 @@ impl KeySet {
                     .map_err(|m| CoreError::Keys(format!("{}: {m}", path.display())))
             })
             .collect::<CoreResult<Vec<_>>>()?;
-        if access.is_empty() || assertion.is_empty() {
+        if access.is_empty() || assertion.is_empty() || vault.is_empty() {
             return Err(CoreError::Keys(format!(
                 "{} holds no keys; start the gateway once or run `wxgate keys rotate`",
                 dir.display()
             )));
         }
-        Ok(Self { access, assertion })
+        Ok(Self {
+            access,
+            assertion,
+            vault,
+        })
     }
 
     /// Adds a new signing key of each kind and deletes the ones no longer kept.
     pub fn rotate(dir: &Path, now_ms: i64) -> CoreResult<Self> {
-        fs::create_dir_all(dir.join(ACCESS)).map_err(|e| io_error(dir, e))?;
-        fs::create_dir_all(dir.join(ASSERTION)).map_err(|e| io_error(dir, e))?;
-        write_new_keys(dir, now_ms)?;
-        for kind in [ACCESS, ASSERTION] {
-            let ext = if kind == ACCESS { "key" } else { "pem" };
-            let all = key_files(&dir.join(kind), ext)?;
+        for kind in [ACCESS, ASSERTION, VAULT] {
+            fs::create_dir_all(dir.join(kind)).map_err(|e| io_error(dir, e))?;
+        }
+        for kind in [ACCESS, ASSERTION, VAULT] {
+            write_new_key(dir, kind, now_ms)?;
+            let all = key_files(&dir.join(kind), extension(kind))?;
             for (_, path) in all.iter().skip(KEEP) {
                 fs::remove_file(path).map_err(|e| io_error(path, e))?;
             }
         }
         Self::load(dir)
     }
-
     pub fn access_signer(&self) -> &HmacKey {
         &self.access[0]
     }
@@ -146,9 +141,42 @@ impl KeySet {
     }
 }
 
-fn has_keys(dir: &Path) -> CoreResult<bool> {
-    Ok(!key_files(&dir.join(ACCESS), "key")?.is_empty()
-        && !key_files(&dir.join(ASSERTION), "pem")?.is_empty())
+fn extension(kind: &str) -> &'static str {
+    if kind == ASSERTION {
+        "pem"
+    } else {
+        "key"
+    }
+}
+
+fn symmetric_keys(dir: &Path) -> CoreResult<Vec<HmacKey>> {
+    newest_files(dir, "key")?
+        .into_iter()
+        .map(|(kid, path)| {
+            let text = fs::read_to_string(&path).map_err(|e| io_error(&path, e))?;
+            let secret = STANDARD
+                .decode(text.trim())
+                .map_err(|_| CoreError::Keys(format!("{}: not base64", path.display())))?;
+            if secret.len() < 32 {
+                return Err(CoreError::Keys(format!(
+                    "{}: a symmetric key needs at least 32 bytes",
+                    path.display()
+                )));
+            }
+            Ok(HmacKey { kid, secret })
+        })
+        .collect()
+}
+
+/// The kinds with no key yet (a new install, or a `keys_dir` from an older version).
+fn missing_kinds(dir: &Path) -> CoreResult<Vec<&'static str>> {
+    let mut missing = Vec::new();
+    for kind in [ACCESS, ASSERTION, VAULT] {
+        if key_files(&dir.join(kind), extension(kind))?.is_empty() {
+            missing.push(kind);
+        }
+    }
+    Ok(missing)
 }
 
 /// First start: one process creates the keys; any other waits for them.
@@ -160,13 +188,17 @@ fn initialise(dir: &Path, now_ms: i64) -> CoreResult<()> {
         .open(&lock)
     {
         Ok(_) => {
-            let result = write_new_keys(dir, now_ms);
+            let result = missing_kinds(dir).and_then(|kinds| {
+                kinds
+                    .into_iter()
+                    .try_for_each(|kind| write_new_key(dir, kind, now_ms))
+            });
             let _ = fs::remove_file(&lock);
             result
         }
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
             for _ in 0..100 {
-                if has_keys(dir)? {
+                if missing_kinds(dir)?.is_empty() {
                     return Ok(());
                 }
                 std::thread::sleep(Duration::from_millis(100));
@@ -181,17 +213,18 @@ fn initialise(dir: &Path, now_ms: i64) -> CoreResult<()> {
     }
 }
 
-fn write_new_keys(dir: &Path, now_ms: i64) -> CoreResult<()> {
+fn write_new_key(dir: &Path, kind: &str, now_ms: i64) -> CoreResult<()> {
+    if kind == ASSERTION {
+        let pkcs8 = EcdsaKeyPair::generate_pkcs8(
+            &ECDSA_P256_SHA256_FIXED_SIGNING,
+            &aws_lc_rs::rand::SystemRandom::new(),
+        )
+        .map_err(|_| CoreError::Keys("could not generate a P-256 key".into()))?;
+        return write_key_file(&dir.join(ASSERTION), now_ms, "pem", &to_pem(pkcs8.as_ref()));
+    }
     let mut secret = [0u8; 32];
     rand::rngs::OsRng.fill_bytes(&mut secret);
-    write_key_file(&dir.join(ACCESS), now_ms, "key", &STANDARD.encode(secret))?;
-
-    let pkcs8 = EcdsaKeyPair::generate_pkcs8(
-        &ECDSA_P256_SHA256_FIXED_SIGNING,
-        &aws_lc_rs::rand::SystemRandom::new(),
-    )
-    .map_err(|_| CoreError::Keys("could not generate a P-256 key".into()))?;
-    write_key_file(&dir.join(ASSERTION), now_ms, "pem", &to_pem(pkcs8.as_ref()))
+    write_key_file(&dir.join(kind), now_ms, "key", &STANDARD.encode(secret))
 }
 
 fn write_key_file(dir: &Path, now_ms: i64, ext: &str, content: &str) -> CoreResult<()> {
@@ -334,6 +367,10 @@ mod tests {
         write_key_file(&dir.join(ACCESS), 5_000, "key", &STANDARD.encode([7u8; 16])).unwrap();
         let err = KeySet::load(&dir).unwrap_err().to_string();
         assert!(err.contains("at least 32 bytes"), "{err}");
+        assert_eq!(
+            KeySet::load_or_create(&dir, 6_000).unwrap_err().to_string(),
+            err
+        );
     }
 
     #[cfg(unix)]

@@ -7,6 +7,7 @@ pub mod keys;
 mod refresh;
 #[cfg(test)]
 mod tests;
+mod vault;
 
 pub use access::{AccessClaims, TokenError, ACCESS_AUDIENCE};
 pub use assertion::AssertionClaims;
@@ -77,7 +78,8 @@ impl TokenService {
         let fresh = KeySet::load(&self.keys_dir)?;
         let current = self.keys();
         let changed = fresh.access_signer().kid != current.access_signer().kid
-            || fresh.assertion_signer().kid != current.assertion_signer().kid;
+            || fresh.assertion_signer().kid != current.assertion_signer().kid
+            || fresh.vault.first().map(|k| &k.kid) != current.vault.first().map(|k| &k.kid);
         if changed {
             let mut guard = match self.keys.write() {
                 Ok(guard) => guard,

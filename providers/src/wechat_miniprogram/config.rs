@@ -20,6 +20,17 @@ pub struct Config {
     /// at the simulator.
     #[serde(default = "common::default_api_base")]
     pub api_base: String,
+    /// Longest wait for one WeChat call before the login fails with 502 (a code exchange is
+    /// never retried after a timeout: the code may already be spent). Default `5s`.
+    #[serde(
+        default = "default_timeout",
+        deserialize_with = "crate::duration::deserialize"
+    )]
+    pub timeout: std::time::Duration,
+}
+
+fn default_timeout() -> std::time::Duration {
+    std::time::Duration::from_secs(5)
 }
 
 impl Config {
@@ -29,6 +40,17 @@ impl Config {
         common::check_appid("appid", &self.appid, &mut out);
         common::check_secret("secret", &self.secret, &mut out);
         common::check_http_url("api_base", &self.api_base, &mut out);
+        if self.timeout < std::time::Duration::from_millis(100)
+            || self.timeout > std::time::Duration::from_secs(60)
+        {
+            out.push(FieldError {
+                key: "timeout",
+                message: format!(
+                    "{} must be between 100ms and 60s",
+                    humantime::format_duration(self.timeout)
+                ),
+            });
+        }
         out
     }
 }
@@ -47,6 +69,7 @@ mod tests {
             appid: String::new(),
             secret: Secret::new(""),
             api_base: "nope".into(),
+            timeout: std::time::Duration::from_millis(1),
             ..c
         };
         let keys: Vec<_> = bad.validate().into_iter().map(|e| e.key).collect();

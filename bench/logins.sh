@@ -1,0 +1,209 @@
+#!/usr/bin/env bash
+# Mini-program logins per second: the gateway (release, --threads 2) against the WeChat simulator,
+# once on SQLite and once on PostgreSQL. Loopback only.
+#
+# For each backend, on a fresh database:
+#   first   USERS logins of USERS distinct users nobody has seen (each creates a user)
+#   repeat  USERS logins of the same users again (each finds its user)
+# One wx.login code per login is minted through the simulator's control API beforehand (not
+# timed); then tests/examples/login_bench.rs fires POST /_auth/mp/login {"code"} with CONCURRENCY
+# workers. A login is good only when it answers 200 with an access_token.
+#
+# Usage: bench/logins.sh
+# Env:   USERS=2000 CONCURRENCY=16 BACKENDS="sqlite postgres"
+#        PG_URL=postgres://postgres@127.0.0.1:5432   (a scratch database is created and dropped)
+#        SKIP_BUILD=1 (reuse the release binaries)
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+USERS=${USERS:-2000}
+CONCURRENCY=${CONCURRENCY:-16}
+BACKENDS=${BACKENDS:-sqlite postgres}
+PG_URL=${PG_URL:-postgres://postgres@127.0.0.1:5432}
+PORT_SIM=19200 PORT_G=19090
+APPID=wx00000000000000b1
+export WXGATE_BENCH_MP_SECRET=bench-secret
+PG_DB="wxgate_bench_$$"
+PG_CREATED=0
+
+WORK=$(mktemp -d /tmp/wxgate-bench-logins.XXXXXX)
+PIDS=()
+
+stop_pid() { # pid: TERM, bounded wait, then KILL
+    kill "$1" 2>/dev/null || true
+    for _ in $(seq 50); do kill -0 "$1" 2>/dev/null || return 0; sleep 0.1; done
+    kill -9 "$1" 2>/dev/null || true
+}
+forget_pid() { # pid: stopped already, so cleanup must not signal a possibly reused id
+    local kept=() p
+    for p in "${PIDS[@]}"; do [ "$p" = "$1" ] || kept+=("$p"); done
+    PIDS=("${kept[@]}")
+}
+cleanup() {
+    local pid
+    for pid in "${PIDS[@]}"; do stop_pid "$pid"; done
+    if [ "$PG_CREATED" = 1 ]; then
+        psql "$PG_URL/postgres" -qAtc "DROP DATABASE IF EXISTS $PG_DB WITH (FORCE)" >/dev/null 2>&1 ||
+            echo "logins.sh: could not drop database $PG_DB" >&2
+    fi
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+die() { echo "logins.sh: $*" >&2; exit 1; }
+
+command -v curl >/dev/null || die "curl is required"
+cd "$ROOT"
+if [ "${SKIP_BUILD:-0}" != 1 ]; then
+    cargo build --release -p wxgate -p wxgate-sim
+    cargo build --release -p wxgate-tests --examples
+fi
+GW="$ROOT/target/release/wxgate"
+SIM="$ROOT/target/release/wxgate-sim"
+LB="$ROOT/target/release/examples/login_bench"
+for b in "$GW" "$SIM" "$LB"; do [ -x "$b" ] || die "$b is missing (build it or unset SKIP_BUILD)"; done
+ulimit -n 65536 2>/dev/null || true
+
+for port in $PORT_SIM $PORT_G; do
+    if (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null; then die "port $port is already in use"; fi
+done
+
+echo "== preflight"
+echo "date:     $(date -u +%FT%TZ)"
+echo "host:     $(nproc) CPUs, $(uname -r)"
+echo "commit:   $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$ROOT" diff --quiet 2>/dev/null || echo ' (+ uncommitted changes)')"
+echo "loadavg:  $(cut -d' ' -f1-3 /proc/loadavg)"
+busy=$(ps -eo pid=,comm= | awk '$2 ~ /^(cargo|rustc|cc1|cc1plus|ld|lld|mold)$/' | wc -l)
+[ "$busy" -gt 0 ] && echo "WARNING:  $busy compiler process(es) running (cargo/rustc/ld): figures will be noisy"
+echo "load:     $USERS users, concurrency $CONCURRENCY, backends: $BACKENDS"
+
+wait_http() { # url expected-status what
+    local code=""
+    for _ in $(seq 150); do
+        code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 1 "$1" || true)
+        [ "$code" = "$2" ] && return 0
+        sleep 0.1
+    done
+    die "$3 did not answer $2 at $1 within 15 s (last: $code)"
+}
+CLK_TCK=$(getconf CLK_TCK)
+cpu_ticks() { sed 's/^.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'; }
+mem_kb() { awk -v f="$2:" '$1 == f {print $2}' "/proc/$1/status"; }
+
+# ---------------------------------------------------------------- simulator
+"$SIM" --listen "127.0.0.1:$PORT_SIM" >"$WORK/sim.log" 2>&1 & PID_SIM=$!; PIDS+=("$PID_SIM")
+wait_http "http://127.0.0.1:$PORT_SIM/_sim/health" 200 "the simulator"
+"$LB" setup --sim "http://127.0.0.1:$PORT_SIM" --appid "$APPID" --secret "$WXGATE_BENCH_MP_SECRET" \
+    --open-platform bench-op --users "$USERS" --prefix bench
+
+SUMMARY="$WORK/summary.tsv"   # backend phase rate p50 p99 max errors ok logins gw_cpu_us sim_cpu_us
+: >"$SUMMARY"
+ROUND=0
+
+run_backend() { # name db-url
+    local backend=$1 url=$2 dir="$WORK/$1"
+    mkdir -p "$dir/keys"
+    cat >"$dir/gateway.toml" <<EOF
+[server]
+listen = "127.0.0.1:$PORT_G"
+
+[database]
+url = "$url"
+
+[tokens]
+keys_dir = "$dir/keys"
+
+[[channel]]
+id = "mp"
+kind = "wechat_miniprogram"
+appid = "$APPID"
+secret = "\${WXGATE_BENCH_MP_SECRET}"
+api_base = "http://127.0.0.1:$PORT_SIM"
+
+[[route]]
+prefix = "/api/"
+upstream = "127.0.0.1:9"
+auth = "required"
+EOF
+    "$GW" check --config "$dir/gateway.toml" >/dev/null || die "the gateway rejected its config"
+    TMPDIR="$dir" RUST_LOG=warn "$GW" --config "$dir/gateway.toml" --threads 2 \
+        >"$dir/stdout" 2>"$dir/stderr" & local pid_g=$!
+    PIDS+=("$pid_g")
+    wait_http "http://127.0.0.1:$PORT_G/_auth/readyz" 200 "the gateway on $backend"
+
+    # Is the channel served at all? A made-up code must be refused by WeChat (401), not 404.
+    local probe
+    probe=$(curl -s -o "$dir/probe" -w '%{http_code}' --max-time 10 -X POST \
+        -H 'content-type: application/json' -d '{"code":"bench-not-a-code"}' \
+        "http://127.0.0.1:$PORT_G/_auth/mp/login" || true)
+    if [ "$probe" = 404 ]; then
+        echo "!! POST /_auth/mp/login answers 404 on $backend: the mini-program channel is not served"
+        cat "$dir/probe"; echo
+        stop_pid "$pid_g"; forget_pid "$pid_g"
+        return 1
+    fi
+    echo "   probe: POST /_auth/mp/login with a made-up code -> $probe $(head -c 120 "$dir/probe")"
+
+    local phase g0 g1 s0 s1 line
+    for phase in first repeat; do
+        ROUND=$((ROUND + 1))
+        "$LB" mint --sim "http://127.0.0.1:$PORT_SIM" --appid "$APPID" --users "$USERS" \
+            --prefix bench --out "$dir/codes-$phase.txt" | sed 's/^/   /'
+        g0=$(cpu_ticks "$pid_g"); s0=$(cpu_ticks "$PID_SIM")
+        set +e
+        "$LB" login --gateway "http://127.0.0.1:$PORT_G" --channel mp --codes "$dir/codes-$phase.txt" \
+            --concurrency "$CONCURRENCY" --label "$backend/$phase" >"$dir/login-$phase.txt" 2>&1
+        set -e
+        g1=$(cpu_ticks "$pid_g"); s1=$(cpu_ticks "$PID_SIM")
+        sed 's/^/   /' "$dir/login-$phase.txt"
+        line=$(grep '^RESULT' "$dir/login-$phase.txt" || true)
+        [ -n "$line" ] || die "login_bench failed on $backend/$phase"
+        python3 - "$line" "$((g1 - g0))" "$((s1 - s0))" "$CLK_TCK" "$backend" "$phase" >>"$SUMMARY" <<'PY'
+import sys
+kv = dict(p.split("=", 1) for p in sys.argv[1].split()[1:])
+g, s, tck = int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+n = max(int(kv["logins"]), 1)
+print(sys.argv[5], sys.argv[6], kv["rate"], kv["p50_ms"], kv["p99_ms"], kv["max_ms"], kv["errors"],
+      kv["ok"], kv["logins"], f"{g * 1e6 / tck / n:.0f}", f"{s * 1e6 / tck / n:.0f}",
+      f"{(g / tck) / float(kv['secs']) * 100:.0f}", sep="\t")
+PY
+    done
+    echo "   gateway memory: VmRSS $(mem_kb "$pid_g" VmRSS) kB, VmHWM $(mem_kb "$pid_g" VmHWM) kB"
+    if [ -s "$dir/stderr" ]; then
+        echo "   gateway stderr: $(wc -l <"$dir/stderr") line(s); last 5:"
+        tail -n 5 "$dir/stderr" | sed 's/^/     /'
+    fi
+    stop_pid "$pid_g"; forget_pid "$pid_g"
+    return 0
+}
+
+for backend in $BACKENDS; do
+    case $backend in
+        sqlite)
+            echo "== sqlite"
+            run_backend sqlite "sqlite://$WORK/sqlite/wxgate.db?mode=rwc" || true
+            ;;
+        postgres)
+            echo "== postgres ($PG_URL/$PG_DB)"
+            if ! psql "$PG_URL/postgres" -qAtc "CREATE DATABASE $PG_DB" >/dev/null 2>"$WORK/pg.err"; then
+                echo "!! cannot create $PG_DB on $PG_URL: $(cat "$WORK/pg.err"); skipped"
+                continue
+            fi
+            PG_CREATED=1
+            run_backend postgres "$PG_URL/$PG_DB" || true
+            ;;
+        *) die "unknown backend $backend" ;;
+    esac
+done
+
+echo
+echo "== mini-program logins: $USERS logins per phase, concurrency $CONCURRENCY (gateway --threads 2)"
+printf '%-9s %-7s %10s %8s %8s %8s %7s %12s %12s %9s\n' backend phase logins/s p50_ms p99_ms max_ms errors "G us/login" "sim us/login" "G CPU %"
+while IFS=$'\t' read -r b p rate p50 p99 max err ok n g s gpct; do
+    printf '%-9s %-7s %10s %8s %8s %8s %7s %12s %12s %9s\n' "$b" "$p" "$rate" "$p50" "$p99" "$max" "$err" "$g" "$s" "$gpct"
+done <"$SUMMARY"
+if awk -F'\t' '$7 != 0 {bad = 1} END {exit !bad}' "$SUMMARY"; then
+    echo "!! some logins failed (see ERROR lines above)"
+    exit 1
+fi

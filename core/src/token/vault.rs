@@ -1,0 +1,97 @@
+//! Sealing small secrets at rest (WeChat session_keys) with AES-256-GCM under the vault keys of
+//! `keys_dir`. A sealed value names its key (`v1.<kid>.<base64 nonce‖ciphertext>`), so a rotation
+//! keeps older values readable while the previous key is kept.
+
+use super::TokenService;
+use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, NONCE_LEN};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use rand::RngCore;
+
+use crate::secret::Secret;
+
+impl TokenService {
+    /// Seals `plain`; `context` (e.g. `appid/openid`) is bound in as associated data, so a sealed
+    /// value copied to another row does not open.
+    pub fn seal(&self, plain: &Secret, context: &str) -> Option<String> {
+        let keys = self.keys();
+        let key = keys.vault.first()?;
+        let sealing = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &key.secret[..32]).ok()?);
+        let mut nonce = [0u8; NONCE_LEN];
+        rand::rngs::OsRng.fill_bytes(&mut nonce);
+        let mut data = plain.expose().as_bytes().to_vec();
+        sealing
+            .seal_in_place_append_tag(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(context.as_bytes()),
+                &mut data,
+            )
+            .ok()?;
+        let mut out = nonce.to_vec();
+        out.extend_from_slice(&data);
+        Some(format!("v1.{}.{}", key.kid, URL_SAFE_NO_PAD.encode(out)))
+    }
+
+    /// Opens a value sealed by [`Self::seal`] with the same `context`.
+    pub fn unseal(&self, sealed: &str, context: &str) -> Option<Secret> {
+        let mut parts = sealed.splitn(3, '.');
+        let (Some("v1"), Some(kid), Some(body)) = (parts.next(), parts.next(), parts.next()) else {
+            return None;
+        };
+        let keys = self.keys();
+        let key = keys.vault.iter().find(|k| k.kid == kid)?;
+        let opening = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &key.secret[..32]).ok()?);
+        let raw = URL_SAFE_NO_PAD.decode(body).ok()?;
+        if raw.len() < NONCE_LEN {
+            return None;
+        }
+        let (nonce, ciphertext) = raw.split_at(NONCE_LEN);
+        let nonce = Nonce::try_assume_unique_for_key(nonce).ok()?;
+        let mut data = ciphertext.to_vec();
+        let plain = opening
+            .open_in_place(nonce, Aad::from(context.as_bytes()), &mut data)
+            .ok()?;
+        String::from_utf8(plain.to_vec()).ok().map(Secret::new)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::clock::ManualClock;
+    use crate::secret::Secret;
+    use crate::token::TokenService;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    #[test]
+    fn sealed_values_open_only_with_their_context_and_survive_a_rotation() {
+        let dir = std::env::temp_dir().join(format!("wxgate-vault-{}", uuid::Uuid::new_v4()));
+        let clock = ManualClock::new(1_000);
+        let s = TokenService::open(
+            "i".into(),
+            Duration::from_secs(60),
+            dir.clone(),
+            Arc::new(clock.clone()),
+        )
+        .unwrap();
+        let sealed = s
+            .seal(&Secret::new("HyVFkGl5F5OQWJZZaNzBBg=="), "wx1/oA")
+            .unwrap();
+        assert!(!sealed.contains("HyVFkGl5"));
+        assert_eq!(
+            s.unseal(&sealed, "wx1/oA").unwrap().expose(),
+            "HyVFkGl5F5OQWJZZaNzBBg=="
+        );
+        assert!(s.unseal(&sealed, "wx1/oB").is_none(), "bound to its row");
+        let mut tampered = sealed.clone();
+        tampered.pop();
+        tampered.push(if sealed.ends_with('A') { 'B' } else { 'A' });
+        assert!(s.unseal(&tampered, "wx1/oA").is_none());
+        crate::token::keys::KeySet::rotate(&dir, 2_000).unwrap();
+        s.reload().unwrap();
+        assert_eq!(
+            s.unseal(&sealed, "wx1/oA").unwrap().expose(),
+            "HyVFkGl5F5OQWJZZaNzBBg=="
+        );
+    }
+}

@@ -1,0 +1,134 @@
+//! The interface `access_token` (for the phone API), fetched from `/cgi-bin/stable_token` and
+//! cached until shortly before expiry. One fetch at a time per appid: in this process a mutex
+//! makes concurrent callers wait for the one fetch; across replicas a lease row in the shared
+//! database (behind [`TokenLease`], implemented by the gateway) elects the fetcher, and the others
+//! read the token it stored.
+
+use super::client::WechatClient;
+use crate::provider::ProviderError;
+use async_trait::async_trait;
+use std::sync::Arc;
+use std::time::Duration;
+use wxgate_core::clock::SharedClock;
+use wxgate_core::secret::Secret;
+
+/// Shared storage of access tokens and fetch leases. Errors are strings for the log: a failing
+/// store degrades to fetching without coordination, never to a failed login.
+#[async_trait]
+pub trait TokenLease: Send + Sync + 'static {
+    /// The stored token and its expiry (ms), if any.
+    async fn load(&self, appid: &str) -> Result<Option<(Secret, i64)>, String>;
+    /// Takes the fetch lease until `until_ms` unless another owner holds a live one.
+    async fn try_lease(
+        &self,
+        appid: &str,
+        owner: &str,
+        now_ms: i64,
+        until_ms: i64,
+    ) -> Result<bool, String>;
+    /// Stores a fresh token and releases the lease.
+    async fn store(&self, appid: &str, token: &Secret, expires_at_ms: i64) -> Result<(), String>;
+    /// Forgets `token` (WeChat called it invalid), so nobody reuses it.
+    async fn invalidate(&self, appid: &str, token: &Secret) -> Result<(), String>;
+}
+
+/// Refresh this long before WeChat's expiry (the platform itself renews 5 minutes early).
+const MARGIN_MS: i64 = 300_000;
+/// How long a fetch lease lasts: longer than one bounded fetch with retries.
+const LEASE_MS: i64 = 10_000;
+
+pub struct AccessTokenCache {
+    client: WechatClient,
+    lease: Arc<dyn TokenLease>,
+    clock: SharedClock,
+    owner: String,
+    local: tokio::sync::Mutex<Option<(Secret, i64)>>,
+}
+
+impl AccessTokenCache {
+    pub fn new(client: WechatClient, lease: Arc<dyn TokenLease>, clock: SharedClock) -> Self {
+        Self {
+            client,
+            lease,
+            clock,
+            owner: format!("{}-{:016x}", std::process::id(), rand::random::<u64>()),
+            local: tokio::sync::Mutex::new(None),
+        }
+    }
+
+    fn fresh(&self, cached: &Option<(Secret, i64)>) -> Option<Secret> {
+        let now = self.clock.now_ms();
+        cached
+            .as_ref()
+            .filter(|(_, exp)| exp - MARGIN_MS > now)
+            .map(|(t, _)| t.clone())
+    }
+
+    /// A valid token, fetching one when needed (`force` after WeChat called the current one
+    /// invalid).
+    pub async fn get(&self, force: bool) -> Result<Secret, ProviderError> {
+        let mut local = self.local.lock().await;
+        if !force {
+            if let Some(t) = self.fresh(&local) {
+                return Ok(t);
+            }
+        }
+        let appid = self.client.appid().to_string();
+        // Another replica may hold a fresh one, or be fetching it right now.
+        for _ in 0..30 {
+            if !force {
+                match self.lease.load(&appid).await {
+                    Ok(stored) => {
+                        if let Some(t) = self.fresh(&stored) {
+                            *local = stored;
+                            return Ok(t);
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(appid, error = %e, "token store unavailable; fetching directly");
+                        break;
+                    }
+                }
+            }
+            let now = self.clock.now_ms();
+            match self
+                .lease
+                .try_lease(&appid, &self.owner, now, now + LEASE_MS)
+                .await
+            {
+                Ok(true) => break,
+                Ok(false) => tokio::time::sleep(Duration::from_millis(100)).await,
+                Err(e) => {
+                    tracing::warn!(appid, error = %e, "token lease unavailable; fetching directly");
+                    break;
+                }
+            }
+        }
+        let fetched = self
+            .client
+            .stable_token(force)
+            .await
+            .map_err(|e| e.into_provider_error("/cgi-bin/stable_token"))?;
+        let expires_at = self.clock.now_ms() + fetched.expires_in.max(0) * 1000;
+        if let Err(e) = self
+            .lease
+            .store(&appid, &fetched.access_token, expires_at)
+            .await
+        {
+            tracing::warn!(appid, error = %e, "could not share the access_token");
+        }
+        *local = Some((fetched.access_token.clone(), expires_at));
+        Ok(fetched.access_token)
+    }
+
+    /// WeChat rejected `token` (40001/40014/42001): drop it here and in the shared store.
+    pub async fn invalidate(&self, token: &Secret) {
+        let mut local = self.local.lock().await;
+        if local.as_ref().is_some_and(|(t, _)| t == token) {
+            *local = None;
+        }
+        if let Err(e) = self.lease.invalidate(self.client.appid(), token).await {
+            tracing::warn!(error = %e, "could not invalidate the shared access_token");
+        }
+    }
+}

@@ -1,0 +1,307 @@
+//! The WeChat server API client. WeChat answers HTTP 200 with `errcode` in the body (often as
+//! `text/plain`), so the body is always parsed as JSON and `errcode` decides. The AppSecret rides
+//! in query strings, so no URL is ever logged: only the path and the errcode.
+
+use crate::provider::ProviderError;
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use std::time::Duration;
+use wxgate_core::secret::Secret;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WxError {
+    #[error("errcode {errcode}")]
+    Api { errcode: i64 },
+    #[error("timed out")]
+    Timeout,
+    #[error("transport error")]
+    Transport,
+    #[error("unparseable response")]
+    Parse,
+}
+
+impl WxError {
+    /// The contract's mapping of WeChat failures for a code exchange.
+    pub fn into_provider_error(self, path: &str) -> ProviderError {
+        match self {
+            WxError::Api {
+                errcode: 40029 | 40163 | 42003,
+            } => ProviderError::InvalidCode,
+            WxError::Api { errcode: 40226 } => ProviderError::LoginBlocked,
+            WxError::Api { errcode: 45011 } => ProviderError::RateLimited { retry_after: 60 },
+            WxError::Api {
+                errcode:
+                    errcode @ (40013 | 40125 | 40164 | 40243 | 41002 | 41004 | 40002 | 50004 | 50007),
+            } => ProviderError::Misconfigured(format!("{path}: errcode {errcode}")),
+            WxError::Api { errcode } => {
+                ProviderError::Unavailable(format!("{path}: errcode {errcode}"))
+            }
+            WxError::Timeout => ProviderError::Unavailable(format!("{path}: timed out")),
+            WxError::Transport => ProviderError::Unavailable(format!("{path}: unreachable")),
+            WxError::Parse => ProviderError::Unavailable(format!("{path}: unparseable answer")),
+        }
+    }
+}
+
+/// `errcode` absent or 0 means success (both shapes exist).
+#[derive(Deserialize)]
+struct ErrorFields {
+    #[serde(default)]
+    errcode: i64,
+}
+
+/// jscode2session's answer. `session_key` is a secret and is kept only as one.
+#[derive(Debug, Deserialize)]
+pub struct Code2Session {
+    pub openid: String,
+    pub session_key: Secret,
+    #[serde(default)]
+    pub unionid: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct StableToken {
+    pub access_token: Secret,
+    pub expires_in: i64,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct PhoneInfo {
+    #[serde(rename = "purePhoneNumber")]
+    pub pure_phone_number: String,
+    #[serde(rename = "countryCode", deserialize_with = "string_or_number")]
+    pub country_code: String,
+    pub watermark: Watermark,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Watermark {
+    pub appid: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct PhoneAnswer {
+    phone_info: PhoneInfo,
+}
+
+/// `countryCode` is documented as a string; the doc's example shows a number. Accept both.
+fn string_or_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Either {
+        S(String),
+        N(i64),
+    }
+    Ok(match Either::deserialize(d)? {
+        Either::S(s) => s,
+        Either::N(n) => n.to_string(),
+    })
+}
+
+/// One app's client: its appid, secret and API base URL.
+#[derive(Clone)]
+pub struct WechatClient {
+    http: reqwest::Client,
+    api_base: String,
+    appid: String,
+    secret: Secret,
+    /// Attempts for errcode -1 (system busy), including the first.
+    busy_attempts: u32,
+    busy_backoff: Duration,
+    timeout: Duration,
+}
+
+impl std::fmt::Debug for WechatClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "WechatClient({}, {})", self.appid, self.api_base)
+    }
+}
+
+/// The one place a client for WeChat is built: short timeouts so a hung WeChat call becomes a
+/// fast 502, not a pile of waiting logins.
+pub fn http_client(timeout: Duration) -> reqwest::Client {
+    reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(2).min(timeout))
+        .timeout(timeout)
+        .pool_idle_timeout(Duration::from_secs(60))
+        .build()
+        .unwrap_or_default()
+}
+
+impl WechatClient {
+    pub fn new(http: reqwest::Client, api_base: &str, appid: &str, secret: Secret) -> Self {
+        Self {
+            http,
+            api_base: api_base.trim_end_matches('/').to_string(),
+            appid: appid.to_string(),
+            secret,
+            busy_attempts: 3,
+            busy_backoff: Duration::from_millis(100),
+            timeout: Duration::from_secs(5),
+        }
+    }
+
+    /// Bounds every call of this client (connect, send, read).
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    pub fn appid(&self) -> &str {
+        &self.appid
+    }
+
+    /// `wx.login` code → openid, session_key, unionid. Retried only on -1 (WeChat did not
+    /// process it); never after a timeout, since the code may already be spent.
+    pub async fn jscode2session(&self, code: &str) -> Result<Code2Session, WxError> {
+        let path = "/sns/jscode2session";
+        self.with_busy_retry(path, false, || {
+            self.http.get(format!("{}{path}", self.api_base)).query(&[
+                ("appid", self.appid.as_str()),
+                ("secret", self.secret.expose()),
+                ("js_code", code),
+                ("grant_type", "authorization_code"),
+            ])
+        })
+        .await
+    }
+
+    /// The interface access_token from `/cgi-bin/stable_token` (idempotent: retried on -1 and on
+    /// transport errors).
+    pub async fn stable_token(&self, force_refresh: bool) -> Result<StableToken, WxError> {
+        let path = "/cgi-bin/stable_token";
+        self.with_busy_retry(path, true, || {
+            self.http
+                .post(format!("{}{path}", self.api_base))
+                .json(&serde_json::json!({
+                    "grant_type": "client_credential",
+                    "appid": self.appid,
+                    "secret": self.secret.expose(),
+                    "force_refresh": force_refresh,
+                }))
+        })
+        .await
+    }
+
+    /// A `getPhoneNumber` code → the verified phone. With `openid`, WeChat also checks the code
+    /// was issued to that user, so a phone code cannot be replayed onto another account.
+    pub async fn phone_number(
+        &self,
+        access_token: &str,
+        code: &str,
+        openid: Option<&str>,
+    ) -> Result<PhoneInfo, WxError> {
+        let path = "/wxa/business/getuserphonenumber";
+        let answer: PhoneAnswer = self
+            .with_busy_retry(path, false, || {
+                self.http
+                    .post(format!("{}{path}", self.api_base))
+                    .query(&[("access_token", access_token)])
+                    .json(&match openid {
+                        Some(openid) => serde_json::json!({ "code": code, "openid": openid }),
+                        None => serde_json::json!({ "code": code }),
+                    })
+            })
+            .await?;
+        Ok(answer.phone_info)
+    }
+
+    async fn with_busy_retry<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        idempotent: bool,
+        request: impl Fn() -> reqwest::RequestBuilder,
+    ) -> Result<T, WxError> {
+        let mut attempt = 1;
+        loop {
+            let result = self.call(path, request().timeout(self.timeout)).await;
+            let retry = match &result {
+                Err(WxError::Api { errcode: -1 }) => true,
+                Err(WxError::Transport) => idempotent,
+                _ => false,
+            };
+            if !retry || attempt >= self.busy_attempts {
+                return result;
+            }
+            tracing::debug!(path, attempt, "wechat busy; retrying");
+            tokio::time::sleep(self.busy_backoff * 2u32.pow(attempt - 1)).await;
+            attempt += 1;
+        }
+    }
+
+    async fn call<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        request: reqwest::RequestBuilder,
+    ) -> Result<T, WxError> {
+        let response = request.send().await.map_err(|e| {
+            // Only the path: the URL carries the secret.
+            let kind = if e.is_timeout() {
+                WxError::Timeout
+            } else {
+                WxError::Transport
+            };
+            tracing::warn!(path, error = ?kind, "wechat call failed");
+            kind
+        })?;
+        let body = response.bytes().await.map_err(|e| {
+            if e.is_timeout() {
+                WxError::Timeout
+            } else {
+                WxError::Transport
+            }
+        })?;
+        let fields: ErrorFields = serde_json::from_slice(&body).map_err(|_| WxError::Parse)?;
+        if fields.errcode != 0 {
+            tracing::info!(path, errcode = fields.errcode, "wechat returned an error");
+            return Err(WxError::Api {
+                errcode: fields.errcode,
+            });
+        }
+        serde_json::from_slice(&body).map_err(|_| {
+            tracing::warn!(path, "wechat answer has an unexpected shape");
+            WxError::Parse
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errcodes_map_to_the_contract() {
+        let map = |c| WxError::Api { errcode: c }.into_provider_error("/p");
+        assert_eq!(map(40029), ProviderError::InvalidCode);
+        assert_eq!(map(40163), ProviderError::InvalidCode);
+        assert_eq!(map(40226), ProviderError::LoginBlocked);
+        assert_eq!(map(45011), ProviderError::RateLimited { retry_after: 60 });
+        assert!(matches!(map(-1), ProviderError::Unavailable(_)));
+        assert!(matches!(map(40125), ProviderError::Misconfigured(_)));
+        assert!(matches!(
+            WxError::Timeout.into_provider_error("/p"),
+            ProviderError::Unavailable(_)
+        ));
+    }
+
+    #[test]
+    fn session_key_never_prints() {
+        let c: Code2Session =
+            serde_json::from_str(r#"{"openid":"oA","session_key":"c2VjcmV0c2VjcmV0MTIzNA=="}"#)
+                .unwrap();
+        assert!(!format!("{c:?}").contains("c2VjcmV0"));
+    }
+
+    #[test]
+    fn country_code_as_string_or_number() {
+        let a: PhoneInfo = serde_json::from_str(
+            r#"{"purePhoneNumber":"1","countryCode":"86","watermark":{"appid":"wx"}}"#,
+        )
+        .unwrap();
+        let b: PhoneInfo = serde_json::from_str(
+            r#"{"purePhoneNumber":"1","countryCode":86,"watermark":{"appid":"wx"}}"#,
+        )
+        .unwrap();
+        assert_eq!(a.country_code, b.country_code);
+    }
+}

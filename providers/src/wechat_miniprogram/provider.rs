@@ -1,0 +1,430 @@
+//! The mini-program channel: `POST login` (`wx.login` code, optionally a `getPhoneNumber` code)
+//! and `POST phone` (bind a phone to the caller's session later).
+
+use super::legacy::{self, LegacyError};
+use super::Config;
+use crate::provider::{
+    Call, Endpoint, LoginProvider, ProviderError, Reply, SessionFacts, Verified,
+};
+use crate::wechat::{AccessTokenCache, SessionKeyVault, WechatClient, WxError};
+use async_trait::async_trait;
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use std::sync::Arc;
+use std::time::Duration;
+use wxgate_core::model::{Phone, WechatIdentity};
+use wxgate_core::secret::Secret;
+
+const ENDPOINTS: &[Endpoint] = &[
+    Endpoint {
+        method: "POST",
+        action: "login",
+        needs_session: false,
+    },
+    Endpoint {
+        method: "POST",
+        action: "phone",
+        needs_session: true,
+    },
+];
+
+/// Codes seen here are refused for this long (a wx.login code lives 5 minutes).
+const SEEN_TTL: Duration = Duration::from_secs(600);
+
+pub struct MiniProgram {
+    id: String,
+    client: WechatClient,
+    tokens: AccessTokenCache,
+    session_keys: Arc<dyn SessionKeyVault>,
+    /// SHA-256 of every code already submitted: a replay is refused before WeChat is asked.
+    seen: moka::sync::Cache<[u8; 32], ()>,
+}
+
+/// The legacy phone payload (`getPhoneNumber` on older clients).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Encrypted {
+    #[serde(rename = "encryptedData")]
+    encrypted_data: String,
+    iv: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LoginBody {
+    code: String,
+    #[serde(default)]
+    phone_code: Option<String>,
+    #[serde(rename = "encryptedData", default)]
+    encrypted_data: Option<String>,
+    #[serde(default)]
+    iv: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PhoneBody {
+    #[serde(default)]
+    code: Option<String>,
+    #[serde(rename = "encryptedData", default)]
+    encrypted_data: Option<String>,
+    #[serde(default)]
+    iv: Option<String>,
+}
+
+/// `encryptedData` and `iv` come together or not at all.
+fn encrypted(data: Option<String>, iv: Option<String>) -> Result<Option<Encrypted>, ProviderError> {
+    match (data, iv) {
+        (None, None) => Ok(None),
+        (Some(encrypted_data), Some(iv)) if encrypted_data.len() <= 4096 && iv.len() <= 64 => {
+            Ok(Some(Encrypted { encrypted_data, iv }))
+        }
+        (Some(_), Some(_)) => Err(ProviderError::InvalidRequest(
+            "encryptedData or iv is too long".into(),
+        )),
+        _ => Err(ProviderError::InvalidRequest(
+            "encryptedData and iv go together".into(),
+        )),
+    }
+}
+
+impl MiniProgram {
+    pub fn new(
+        config: &Config,
+        client: WechatClient,
+        tokens: AccessTokenCache,
+        session_keys: Arc<dyn SessionKeyVault>,
+    ) -> Self {
+        Self {
+            id: config.id.clone(),
+            client,
+            tokens,
+            session_keys,
+            seen: moka::sync::Cache::builder()
+                .max_capacity(1_000_000)
+                .time_to_live(SEEN_TTL)
+                .build(),
+        }
+    }
+
+    /// Refuses malformed and already-submitted codes without calling WeChat.
+    fn claim_code(&self, field: &str, code: &str) -> Result<(), ProviderError> {
+        let well_formed = !code.is_empty()
+            && code.len() <= 128
+            && code
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if !well_formed {
+            return Err(ProviderError::InvalidRequest(format!(
+                "{field} must be 1 to 128 letters, digits, '-' or '_'"
+            )));
+        }
+        let key: [u8; 32] = Sha256::digest(code.as_bytes()).into();
+        let mut fresh = false;
+        self.seen.entry(key).or_insert_with(|| {
+            fresh = true;
+        });
+        if fresh {
+            Ok(())
+        } else {
+            Err(ProviderError::InvalidCode)
+        }
+    }
+
+    /// Exchanges a `getPhoneNumber` code, refreshing the access_token once if WeChat calls it
+    /// invalid.
+    async fn verified_phone(&self, code: &str, openid: &str) -> Result<Phone, ProviderError> {
+        let path = "/wxa/business/getuserphonenumber";
+        let mut force = false;
+        let info = loop {
+            let token = self.tokens.get(force).await?;
+            match self
+                .client
+                .phone_number(token.expose(), code, Some(openid))
+                .await
+            {
+                Ok(info) => break info,
+                Err(WxError::Api {
+                    errcode: 40001 | 40014 | 42001,
+                }) if !force => {
+                    tracing::info!(channel = %self.id, "access_token rejected; refreshing once");
+                    self.tokens.invalidate(&token).await;
+                    force = true;
+                }
+                // A phone code from another mini-program (40013), or issued to another user
+                // than the session's (40003), is not this caller's to use.
+                Err(WxError::Api {
+                    errcode: 40013 | 40003,
+                }) => return Err(ProviderError::InvalidCode),
+                Err(e) => return Err(e.into_provider_error(path)),
+            }
+        };
+        if info.watermark.appid != self.client.appid() {
+            tracing::warn!(channel = %self.id, "phone watermark names another appid");
+            return Err(ProviderError::InvalidCode);
+        }
+        let cc = if info.country_code.is_empty() {
+            "86"
+        } else {
+            info.country_code.as_str()
+        };
+        Phone::parse(&info.pure_phone_number, cc)
+            .map_err(|_| ProviderError::Unavailable(format!("{path}: unusable phone number")))
+    }
+
+    /// The phone in a legacy payload, decrypted with `session_key`.
+    fn legacy_phone(
+        &self,
+        session_key: &Secret,
+        payload: &Encrypted,
+    ) -> Result<Phone, ProviderError> {
+        let (number, cc) = legacy::phone(
+            session_key.expose(),
+            &payload.iv,
+            &payload.encrypted_data,
+            self.client.appid(),
+        )
+        .map_err(|e| match e {
+            LegacyError::Malformed => ProviderError::InvalidRequest(e.to_string()),
+            LegacyError::StaleSession | LegacyError::WrongApp => {
+                tracing::info!(channel = %self.id, reason = %e, "legacy phone payload refused");
+                ProviderError::InvalidCode
+            }
+        })?;
+        Phone::parse(&number, &cc).map_err(|_| ProviderError::InvalidCode)
+    }
+
+    async fn login(&self, body: &[u8]) -> Result<Reply, ProviderError> {
+        let body: LoginBody = parse(body)?;
+        let payload = encrypted(body.encrypted_data, body.iv)?;
+        if payload.is_some() && body.phone_code.is_some() {
+            return Err(ProviderError::InvalidRequest(
+                "send phone_code or encryptedData, not both".into(),
+            ));
+        }
+        self.claim_code("code", &body.code)?;
+        if let Some(phone_code) = &body.phone_code {
+            self.claim_code("phone_code", phone_code)?;
+        }
+        let session = self
+            .client
+            .jscode2session(&body.code)
+            .await
+            .map_err(|e| e.into_provider_error("/sns/jscode2session"))?;
+        if session.openid.is_empty() {
+            return Err(ProviderError::Unavailable(
+                "/sns/jscode2session: no openid".into(),
+            ));
+        }
+        // Kept sealed for a later legacy phone payload; never returned or logged.
+        if let Err(e) = self
+            .session_keys
+            .put(self.client.appid(), &session.openid, &session.session_key)
+            .await
+        {
+            tracing::warn!(channel = %self.id, error = %e, "could not keep the session_key");
+        }
+        let phone = match (&body.phone_code, &payload) {
+            (Some(code), _) => Some(self.verified_phone(code, &session.openid).await?),
+            (None, Some(payload)) => Some(self.legacy_phone(&session.session_key, payload)?),
+            (None, None) => None,
+        };
+        Ok(Reply::Login(Verified {
+            wechat: Some(WechatIdentity {
+                appid: self.client.appid().to_string(),
+                openid: session.openid,
+                unionid: session.unionid.filter(|u| !u.is_empty()),
+            }),
+            phone,
+            profile: None,
+        }))
+    }
+
+    async fn phone(
+        &self,
+        body: &[u8],
+        session: Option<&SessionFacts>,
+    ) -> Result<Reply, ProviderError> {
+        let session = session
+            .filter(|s| s.channel == self.id)
+            .ok_or(ProviderError::Unauthorized)?;
+        let openid = session.openid.clone().ok_or(ProviderError::Unauthorized)?;
+        let body: PhoneBody = parse(body)?;
+        let phone = match (body.code, encrypted(body.encrypted_data, body.iv)?) {
+            (Some(code), None) => {
+                self.claim_code("code", &code)?;
+                self.verified_phone(&code, &openid).await?
+            }
+            (None, Some(payload)) => {
+                let key = self
+                    .session_keys
+                    .get(self.client.appid(), &openid)
+                    .await
+                    .map_err(|e| ProviderError::Unavailable(format!("session_key store: {e}")))?
+                    .ok_or(ProviderError::InvalidCode)?;
+                self.legacy_phone(&key, &payload)?
+            }
+            _ => {
+                return Err(ProviderError::InvalidRequest(
+                    "send either code, or encryptedData and iv".into(),
+                ))
+            }
+        };
+        Ok(Reply::Bind(Verified {
+            wechat: Some(WechatIdentity {
+                appid: self.client.appid().to_string(),
+                openid,
+                unionid: None,
+            }),
+            phone: Some(phone),
+            profile: None,
+        }))
+    }
+}
+
+fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ProviderError> {
+    serde_json::from_slice(body).map_err(|e| {
+        let what = match e.classify() {
+            serde_json::error::Category::Data => "a field is missing, unknown or of the wrong type",
+            _ => "the body is not valid JSON",
+        };
+        ProviderError::InvalidRequest(what.into())
+    })
+}
+
+#[async_trait]
+impl LoginProvider for MiniProgram {
+    fn id(&self) -> &str {
+        &self.id
+    }
+
+    fn kind(&self) -> &'static str {
+        "wechat_miniprogram"
+    }
+
+    fn endpoints(&self) -> &'static [Endpoint] {
+        ENDPOINTS
+    }
+
+    async fn handle(&self, call: Call<'_>) -> Result<Reply, ProviderError> {
+        match call.action {
+            "login" => self.login(call.body).await,
+            "phone" => self.phone(call.body, call.session).await,
+            other => Err(ProviderError::InvalidRequest(format!(
+                "no action {other:?}"
+            ))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wechat::client::http_client;
+    use crate::wechat::TokenLease;
+
+    struct NoLease;
+
+    #[async_trait]
+    impl TokenLease for NoLease {
+        async fn load(&self, _: &str) -> Result<Option<(Secret, i64)>, String> {
+            Ok(None)
+        }
+        async fn try_lease(&self, _: &str, _: &str, _: i64, _: i64) -> Result<bool, String> {
+            Ok(true)
+        }
+        async fn store(&self, _: &str, _: &Secret, _: i64) -> Result<(), String> {
+            Ok(())
+        }
+        async fn invalidate(&self, _: &str, _: &Secret) -> Result<(), String> {
+            Ok(())
+        }
+    }
+
+    #[async_trait]
+    impl SessionKeyVault for NoLease {
+        async fn put(&self, _: &str, _: &str, _: &Secret) -> Result<(), String> {
+            Ok(())
+        }
+        async fn get(&self, _: &str, _: &str) -> Result<Option<Secret>, String> {
+            Ok(None)
+        }
+    }
+
+    fn provider() -> MiniProgram {
+        let config = Config {
+            id: "mp".into(),
+            appid: "wx1".into(),
+            secret: Secret::new("s"),
+            api_base: "http://127.0.0.1:1".into(),
+            timeout: Duration::from_secs(1),
+        };
+        let client = WechatClient::new(
+            http_client(Duration::from_secs(1)),
+            &config.api_base,
+            &config.appid,
+            config.secret.clone(),
+        );
+        let clock: wxgate_core::clock::SharedClock = Arc::new(wxgate_core::clock::SystemClock);
+        let tokens = AccessTokenCache::new(client.clone(), Arc::new(NoLease), clock);
+        MiniProgram::new(&config, client, tokens, Arc::new(NoLease))
+    }
+
+    #[test]
+    fn malformed_and_replayed_codes_are_refused_locally() {
+        let p = provider();
+        for bad in ["", "a b", "x\n", &"a".repeat(129), "';--"] {
+            assert!(
+                matches!(
+                    p.claim_code("code", bad),
+                    Err(ProviderError::InvalidRequest(_))
+                ),
+                "{bad:?}"
+            );
+        }
+        assert_eq!(
+            p.claim_code("code", "001OWsKC0kQWLc2tpINC0j7lKC0OWsKC"),
+            Ok(())
+        );
+        assert_eq!(
+            p.claim_code("code", "001OWsKC0kQWLc2tpINC0j7lKC0OWsKC"),
+            Err(ProviderError::InvalidCode)
+        );
+    }
+
+    #[tokio::test]
+    async fn bodies_are_checked_before_any_call() {
+        let p = provider();
+        for body in [
+            &b""[..],
+            b"{",
+            b"{}",
+            b"{\"code\":1}",
+            b"{\"code\":\"abc\",\"extra\":1}",
+            b"[]",
+        ] {
+            let out = p
+                .handle(Call {
+                    action: "login",
+                    body,
+                    query: None,
+                    session: None,
+                })
+                .await;
+            assert!(
+                matches!(out, Err(ProviderError::InvalidRequest(_))),
+                "{:?}",
+                String::from_utf8_lossy(body)
+            );
+        }
+        let out = p
+            .handle(Call {
+                action: "phone",
+                body: b"{\"code\":\"abc\"}",
+                query: None,
+                session: None,
+            })
+            .await;
+        assert_eq!(out.unwrap_err(), ProviderError::Unauthorized);
+    }
+}
