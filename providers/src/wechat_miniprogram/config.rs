@@ -63,6 +63,7 @@ mod tests {
     fn defaults_and_validation() {
         let c: Config = toml::from_str("id = \"mp\"\nappid = \"wx1\"\nsecret = \"s\"").unwrap();
         assert_eq!(c.api_base, "https://api.weixin.qq.com");
+        assert_eq!(c.timeout, std::time::Duration::from_secs(5));
         assert!(c.validate().is_empty());
 
         let bad = Config {
@@ -73,7 +74,7 @@ mod tests {
             ..c
         };
         let keys: Vec<_> = bad.validate().into_iter().map(|e| e.key).collect();
-        assert_eq!(keys, ["appid", "secret", "api_base"]);
+        assert_eq!(keys, ["appid", "secret", "api_base", "timeout"]);
     }
 
     #[test]
