@@ -2,7 +2,6 @@
 //! (revocation sync, key reload, metrics), then hand the listener to Pingora.
 
 use crate::config::Config;
-use crate::headers::IdentityHeaders;
 use crate::metrics::Metrics;
 use crate::proxy::GatewayProxy;
 use crate::revocation::RevocationList;
@@ -73,12 +72,10 @@ pub fn build(config: &Config, rt: &tokio::runtime::Runtime) -> anyhow::Result<Ar
             .max_capacity(100_000)
             .time_to_live(Duration::from_secs(45))
             .build(),
-        headers: IdentityHeaders::default(),
+        headers: config.headers.clone(),
         cookie_name: if https { "__Host-wxgate" } else { "wxgate" }.to_string(),
         trusted_proxies: config.server.trusted_proxies.clone(),
         metrics: Arc::new(Metrics::new()?),
-        upstream_connect_timeout: Duration::from_secs(2),
-        upstream_read_timeout: Duration::from_secs(30),
     });
     spawn_background(rt, &gateway, config.tokens.revocation_sync);
     if let Some(addr) = config.server.metrics_listen {

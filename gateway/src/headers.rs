@@ -5,8 +5,8 @@
 
 use pingora::http::RequestHeader;
 
-/// Upstream header names for the identity facts (configurable; contract defaults).
-#[derive(Debug, Clone)]
+/// Upstream header names for the identity facts (`[headers]`; contract defaults).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IdentityHeaders {
     pub user: String,
     pub channel: String,
@@ -105,9 +105,43 @@ pub fn is_identity_header(name: &str) -> bool {
         })
 }
 
+impl IdentityHeaders {
+    /// True for a configured name outside the `x-auth-` namespace (compared as
+    /// [`is_identity_header`] reads names).
+    fn is_configured(&self, name: &str) -> bool {
+        let norm = |s: &str| s.to_ascii_lowercase().replace(['_', '.'], "-");
+        let name = norm(name);
+        [
+            &self.user,
+            &self.channel,
+            &self.openid,
+            &self.unionid,
+            &self.phone,
+            &self.assertion,
+        ]
+        .iter()
+        .any(|n| norm(n) == name)
+    }
+
+    fn all_in_namespace(&self) -> bool {
+        [
+            &self.user,
+            &self.channel,
+            &self.openid,
+            &self.unionid,
+            &self.phone,
+            &self.assertion,
+        ]
+        .iter()
+        .all(|n| is_identity_header(n))
+    }
+}
+
 /// Removes hop-by-hop headers (and whatever `Connection` names), every identity header the
-/// client sent, the bearer token and the gateway's session cookie.
-pub fn strip(req: &mut RequestHeader, session_cookie: &str) {
+/// client sent (the `x-auth-` namespace and any configured name), the bearer token and the
+/// gateway's session cookie.
+pub fn strip(req: &mut RequestHeader, names: &IdentityHeaders, session_cookie: &str) {
+    let custom = !names.all_in_namespace();
     let mut doomed: Vec<String> = Vec::new();
     for value in req.headers.get_all(http::header::CONNECTION) {
         if let Ok(v) = value.to_str() {
@@ -123,7 +157,7 @@ pub fn strip(req: &mut RequestHeader, session_cookie: &str) {
         req.headers
             .keys()
             .map(|k| k.as_str())
-            .filter(|k| is_identity_header(k))
+            .filter(|k| is_identity_header(k) || (custom && names.is_configured(k)))
             .map(str::to_string),
     );
     let bearer = req
@@ -215,7 +249,7 @@ mod tests {
         req
     }
 
-    fn names(req: &RequestHeader) -> Vec<String> {
+    fn names_of(req: &RequestHeader) -> Vec<String> {
         let mut n: Vec<_> = req.headers.keys().map(|k| k.as_str().to_string()).collect();
         n.sort();
         n
@@ -260,8 +294,8 @@ mod tests {
             ("Cookie", "a=1; wxgate_session=tok; b=2"),
             ("Accept", "*/*"),
         ]);
-        strip(&mut req, "wxgate_session");
-        assert_eq!(names(&req), vec!["accept", "cookie"]);
+        strip(&mut req, &IdentityHeaders::default(), "wxgate_session");
+        assert_eq!(names_of(&req), vec!["accept", "cookie"]);
         assert_eq!(req.headers["cookie"], "a=1; b=2");
     }
 
@@ -271,7 +305,7 @@ mod tests {
             ("Connection", "X-Auth-User, x_auth_phone"),
             ("X-Auth-User", "admin"),
         ]);
-        strip(&mut req, "wxgate_session");
+        strip(&mut req, &IdentityHeaders::default(), "wxgate_session");
         let id = Identity {
             user: "u_42",
             channel: "mp",
@@ -289,9 +323,24 @@ mod tests {
     }
 
     #[test]
+    fn configured_names_outside_the_namespace_are_stripped_too() {
+        let names = IdentityHeaders {
+            user: "X-User-Id".into(),
+            ..IdentityHeaders::default()
+        };
+        let mut req = request(&[
+            ("X-User-Id", "admin"),
+            ("X_User_Id", "admin"),
+            ("X-User-Name", "ok"),
+        ]);
+        strip(&mut req, &names, "wxgate_session");
+        assert_eq!(names_of(&req), vec!["x-user-name"]);
+    }
+
+    #[test]
     fn non_bearer_authorization_passes_through() {
         let mut req = request(&[("Authorization", "Basic dXNlcjpwdw==")]);
-        strip(&mut req, "wxgate_session");
+        strip(&mut req, &IdentityHeaders::default(), "wxgate_session");
         assert!(req.headers.get("authorization").is_some());
     }
 

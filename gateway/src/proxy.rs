@@ -179,7 +179,7 @@ impl ProxyHttp for GatewayProxy {
         } else {
             self.verify(session.req_header())
         };
-        headers::strip(session.req_header_mut(), &g.cookie_name);
+        headers::strip(session.req_header_mut(), &g.headers, &g.cookie_name);
 
         use crate::config::RouteAuth;
         match (auth, verdict) {
@@ -224,8 +224,8 @@ impl ProxyHttp for GatewayProxy {
             .and_then(|i| g.routes.get(i))
             .ok_or_else(|| Error::explain(ErrorType::InternalError, "no route chosen"))?;
         let mut peer = HttpPeer::new(route.addr, false, String::new());
-        peer.options.connection_timeout = Some(g.upstream_connect_timeout);
-        peer.options.read_timeout = Some(g.upstream_read_timeout);
+        peer.options.connection_timeout = Some(route.connect_timeout);
+        peer.options.read_timeout = Some(route.read_timeout);
         peer.options.idle_timeout = Some(std::time::Duration::from_secs(60));
         ctx.upstream_started = Some(Instant::now());
         Ok(Box::new(peer))

@@ -12,6 +12,8 @@ pub struct CompiledRoute {
     pub addr: SocketAddr,
     pub auth: RouteAuth,
     pub login_channel: Option<String>,
+    pub connect_timeout: std::time::Duration,
+    pub read_timeout: std::time::Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -43,6 +45,8 @@ impl RouteTable {
                     addr,
                     auth: r.auth,
                     login_channel: r.login_channel.clone(),
+                    connect_timeout: r.connect_timeout,
+                    read_timeout: r.read_timeout,
                 })
             })
             .collect::<anyhow::Result<Vec<_>>>()?;
@@ -85,6 +89,8 @@ mod tests {
             upstream: "127.0.0.1:9000".into(),
             auth,
             login_channel: None,
+            connect_timeout: std::time::Duration::from_secs(2),
+            read_timeout: std::time::Duration::from_secs(30),
         }
     }
 

@@ -5,7 +5,6 @@ use crate::metrics::Metrics;
 use crate::revocation::RevocationList;
 use crate::routes::RouteTable;
 use std::sync::Arc;
-use std::time::Duration;
 use wxgate_core::auth::AuthService;
 use wxgate_core::token::TokenService;
 
@@ -26,8 +25,6 @@ pub struct Gateway {
     pub cookie_name: String,
     pub trusted_proxies: Vec<ipnet::IpNet>,
     pub metrics: Arc<Metrics>,
-    pub upstream_connect_timeout: Duration,
-    pub upstream_read_timeout: Duration,
 }
 
 impl Gateway {

@@ -39,6 +39,8 @@ pub struct Config {
     pub database: Database,
     pub tokens: Tokens,
     pub identity: IdentityPolicy,
+    /// Names of the identity headers sent upstream (`[headers]`).
+    pub headers: crate::headers::IdentityHeaders,
     /// In file order.
     pub channels: Vec<ChannelConfig>,
     /// In file order.
@@ -120,6 +122,10 @@ pub struct Route {
     /// A channel with an `/authorize` page that unauthenticated browser requests on a required
     /// route are redirected to.
     pub login_channel: Option<String>,
+    /// Longest wait to connect to the upstream.
+    pub connect_timeout: Duration,
+    /// Longest wait for the upstream between reads.
+    pub read_timeout: Duration,
 }
 
 /// A route's `auth`.

@@ -16,8 +16,8 @@ use super::index::{join_index, join_key};
 use super::RouteAuth;
 
 /// The top-level keys; anything else is an unknown key.
-const SECTIONS: [&str; 6] = [
-    "server", "database", "tokens", "identity", "channel", "route",
+const SECTIONS: [&str; 7] = [
+    "server", "database", "tokens", "identity", "headers", "channel", "route",
 ];
 
 /// `[server]`.
@@ -102,6 +102,57 @@ pub(crate) struct RawRoute {
     pub auth: RouteAuth,
     /// Channel that unauthenticated browser requests are redirected to.
     pub login_channel: Option<String>,
+    /// Longest wait for a connection to the upstream. Default `2s`.
+    #[serde(
+        default = "default_connect_timeout",
+        deserialize_with = "wxgate_providers::duration::deserialize"
+    )]
+    pub connect_timeout: Duration,
+    /// Longest wait for the upstream's response (between reads). Default `30s`.
+    #[serde(
+        default = "default_read_timeout",
+        deserialize_with = "wxgate_providers::duration::deserialize"
+    )]
+    pub read_timeout: Duration,
+}
+
+/// `[headers]`: the names of the identity headers sent upstream.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct RawHeaders {
+    /// The user id. Default `X-Auth-User`.
+    pub user: String,
+    /// The channel id of the session. Default `X-Auth-Channel`.
+    pub channel: String,
+    /// The openid of that channel's appid. Default `X-Auth-Openid`.
+    pub openid: String,
+    /// The unionid. Default `X-Auth-Unionid`.
+    pub unionid: String,
+    /// The verified phone (E.164). Default `X-Auth-Phone`.
+    pub phone: String,
+    /// The signed assertion. Default `X-Auth-Assertion`.
+    pub assertion: String,
+}
+
+impl Default for RawHeaders {
+    fn default() -> Self {
+        let d = crate::headers::IdentityHeaders::default();
+        Self {
+            user: d.user,
+            channel: d.channel,
+            openid: d.openid,
+            unionid: d.unionid,
+            phone: d.phone,
+            assertion: d.assertion,
+        }
+    }
+}
+
+fn default_connect_timeout() -> Duration {
+    Duration::from_secs(2)
+}
+fn default_read_timeout() -> Duration {
+    Duration::from_secs(30)
 }
 
 fn default_listen() -> String {
@@ -137,6 +188,7 @@ pub(crate) struct RawConfig {
     pub database: RawDatabase,
     pub tokens: RawTokens,
     pub identity: RawIdentity,
+    pub headers: RawHeaders,
     /// With their index in the file, for key paths.
     pub channels: Vec<(usize, ChannelConfig)>,
     /// Index and id of channels that failed to read: their ids are still checked, and routes
@@ -165,6 +217,7 @@ pub(crate) fn read(mut root: toml::Table, errors: &mut Vec<ConfigError>) -> RawC
     let database = section(&mut root, "database", errors);
     let tokens = section(&mut root, "tokens", errors);
     let identity = section(&mut root, "identity", errors);
+    let headers = section(&mut root, "headers", errors);
 
     let mut channels = Vec::new();
     let mut unread_channel_ids = Vec::new();
@@ -196,6 +249,7 @@ pub(crate) fn read(mut root: toml::Table, errors: &mut Vec<ConfigError>) -> RawC
         database: database.unwrap_or_else(defaults),
         tokens: tokens.unwrap_or_else(defaults),
         identity: identity.unwrap_or_else(defaults),
+        headers: headers.unwrap_or_else(defaults),
         channels,
         unread_channel_ids,
         routes,

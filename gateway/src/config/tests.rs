@@ -877,3 +877,54 @@ fn database_debug_masks_the_password() {
         format!("{:?}", load("").unwrap().database).contains("sqlite://data/wxgate.db?mode=rwc")
     );
 }
+
+#[test]
+fn identity_header_names_are_configurable_and_checked() {
+    let config = load("[headers]\nuser = \"X-User-Id\"\n").unwrap();
+    assert_eq!(config.headers.user, "X-User-Id");
+    assert_eq!(
+        config.headers.phone, "X-Auth-Phone",
+        "unset names keep the contract default"
+    );
+    assert_error(
+        "[headers]\nuser = \"X User\"\n",
+        "headers.user",
+        2,
+        "not a header name",
+    );
+    assert_error(
+        "[headers]\nphone = \"Cookie\"\n",
+        "headers.phone",
+        2,
+        "already owns",
+    );
+    assert_error(
+        "[headers]\nuser = \"X-Id\"\nopenid = \"x-id\"\n",
+        "headers.openid",
+        3,
+        "also used by headers.user",
+    );
+    assert_error(
+        "[headers]\nusr = \"X-Id\"\n",
+        "headers.usr",
+        2,
+        "unknown field",
+    );
+}
+
+#[test]
+fn route_timeouts_default_and_are_bounded() {
+    let route = "[[route]]\nprefix = \"/api/\"\nupstream = \"127.0.0.1:9000\"\nauth = \"public\"\n";
+    let config = load(route).unwrap();
+    assert_eq!(config.routes[0].connect_timeout, Duration::from_secs(2));
+    assert_eq!(config.routes[0].read_timeout, Duration::from_secs(30));
+    let slow = format!("{route}read_timeout = \"2h\"\n");
+    assert_error(&slow, "route[0].read_timeout", 5, "between 100ms and 10m");
+    let fast = format!("{route}connect_timeout = \"1ms\"\n");
+    assert_error(
+        &fast,
+        "route[0].connect_timeout",
+        5,
+        "between 100ms and 30s",
+    );
+}

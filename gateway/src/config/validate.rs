@@ -12,7 +12,7 @@ use wxgate_providers::registry::ChannelConfig;
 
 use super::error::ConfigError;
 use super::index::{join_index, join_key, KeyIndex};
-use super::raw::{RawConfig, RawDatabase, RawIdentity, RawRoute, RawServer, RawTokens};
+use super::raw::{RawConfig, RawDatabase, RawHeaders, RawIdentity, RawRoute, RawServer, RawTokens};
 use super::{Config, Database, Route, RouteAuth, Server, Tokens};
 
 /// Channel ids that would collide with the gateway's own endpoints under `auth_prefix`.
@@ -42,6 +42,7 @@ pub(crate) fn validate(raw: RawConfig, index: &KeyIndex) -> Result<Config, Vec<C
     let database = v.database(raw.database);
     let tokens = v.tokens(raw.tokens);
     let identity = v.identity(raw.identity);
+    let headers = v.headers(raw.headers);
     v.channels(&raw.channels, &raw.unread_channel_ids);
     let auth_prefix = server.as_ref().map_or("/_auth", |s| s.auth_prefix.as_str());
     let routes = v.routes(
@@ -56,6 +57,7 @@ pub(crate) fn validate(raw: RawConfig, index: &KeyIndex) -> Result<Config, Vec<C
             database,
             tokens,
             identity,
+            headers,
             channels: raw.channels.into_iter().map(|(_, c)| c).collect(),
             routes,
         }),
@@ -323,6 +325,63 @@ impl Validator<'_> {
         }
     }
 
+    // === [headers] ===
+
+    fn headers(&mut self, raw: RawHeaders) -> crate::headers::IdentityHeaders {
+        /// Names the gateway or HTTP itself owns: an identity header must not shadow them.
+        const OWNED: [&str; 12] = [
+            "authorization",
+            "cookie",
+            "host",
+            "connection",
+            "content-length",
+            "transfer-encoding",
+            "te",
+            "trailer",
+            "upgrade",
+            "keep-alive",
+            "proxy-connection",
+            "x-forwarded-for",
+        ];
+        let fields = [
+            ("user", &raw.user),
+            ("channel", &raw.channel),
+            ("openid", &raw.openid),
+            ("unionid", &raw.unionid),
+            ("phone", &raw.phone),
+            ("assertion", &raw.assertion),
+        ];
+        let mut seen: HashMap<String, &str> = HashMap::new();
+        for (field, name) in fields {
+            let key = join_key("headers", field);
+            let valid = !name.is_empty()
+                && name.len() <= 64
+                && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+            let lower = name.to_ascii_lowercase();
+            if !valid {
+                self.error(
+                    &key,
+                    format!("{name:?} is not a header name: use 1 to 64 letters, digits and '-'"),
+                );
+            } else if OWNED.contains(&lower.as_str()) {
+                self.error(
+                    &key,
+                    format!("{name:?} is a header HTTP or the gateway already owns"),
+                );
+            } else if let Some(other) = seen.insert(lower, field) {
+                self.error(&key, format!("{name:?} is also used by headers.{other}"));
+            }
+        }
+        crate::headers::IdentityHeaders {
+            user: raw.user,
+            channel: raw.channel,
+            openid: raw.openid,
+            unionid: raw.unionid,
+            phone: raw.phone,
+            assertion: raw.assertion,
+        }
+    }
+
     // === [[route]] ===
 
     fn routes(
@@ -372,11 +431,33 @@ impl Validator<'_> {
                     unread_channel_ids,
                 );
             }
+            let bounds = [
+                (
+                    "connect_timeout",
+                    raw.connect_timeout,
+                    Duration::from_secs(30),
+                ),
+                ("read_timeout", raw.read_timeout, Duration::from_secs(600)),
+            ];
+            for (name, value, max) in bounds {
+                if value < Duration::from_millis(100) || value > max {
+                    self.error(
+                        join_key(&key, name),
+                        format!(
+                            "{} must be between 100ms and {}",
+                            format_duration(value),
+                            format_duration(max)
+                        ),
+                    );
+                }
+            }
             out.push(Route {
                 prefix: raw.prefix,
                 upstream: raw.upstream,
                 auth: raw.auth,
                 login_channel: raw.login_channel,
+                connect_timeout: raw.connect_timeout,
+                read_timeout: raw.read_timeout,
             });
         }
         out
