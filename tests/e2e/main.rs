@@ -3,4 +3,5 @@
 
 mod miniprogram;
 mod proxy;
+mod replicas;
 mod storage;
