@@ -113,23 +113,39 @@ pub fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiE
     })
 }
 
-/// The verified claims of the bearer token or session cookie of a gateway endpoint call.
-pub fn authenticate(g: &Gateway, session: &Session) -> Result<AccessClaims, ApiError> {
-    let req = session.req_header();
+/// Verifies the bearer token (or else the session cookie) of a request, in memory: the token
+/// service, then this replica's revocation list. `Ok(None)`: no token presented. The error is
+/// a metric label (`invalid`, `expired`, `revoked`).
+pub fn verify_request(
+    g: &Gateway,
+    req: &pingora::http::RequestHeader,
+) -> Result<Option<AccessClaims>, &'static str> {
     let token = req
         .headers
         .get(http::header::AUTHORIZATION)
         .and_then(|v| crate::headers::bearer_token(v.as_bytes()))
-        .or_else(|| crate::headers::cookie(req, &g.cookie_name))
-        .ok_or_else(|| ApiError::unauthorized("a valid access token is required"))?;
-    let claims = g
-        .tokens
-        .verify_access(token)
-        .map_err(|_| ApiError::unauthorized("the access token is not valid"))?;
+        .or_else(|| crate::headers::cookie(req, &g.cookie_name));
+    let Some(token) = token else {
+        return Ok(None);
+    };
+    let claims = g.tokens.verify_access(token).map_err(|e| match e {
+        wxgate_core::token::TokenError::Expired => "expired",
+        _ => "invalid",
+    })?;
     if g.revocations.is_revoked(&claims.sid) {
-        return Err(ApiError::unauthorized("the session has ended"));
+        return Err("revoked");
     }
-    Ok(claims)
+    Ok(Some(claims))
+}
+
+/// The verified claims of a gateway endpoint call that needs a session.
+pub fn authenticate(g: &Gateway, session: &Session) -> Result<AccessClaims, ApiError> {
+    match verify_request(g, session.req_header()) {
+        Ok(Some(claims)) => Ok(claims),
+        Ok(None) => Err(ApiError::unauthorized("a valid access token is required")),
+        Err("revoked") => Err(ApiError::unauthorized("the session has ended")),
+        Err(_) => Err(ApiError::unauthorized("the access token is not valid")),
+    }
 }
 
 pub fn user_json(user: &User, is_new: bool) -> serde_json::Value {

@@ -12,7 +12,7 @@ use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use pingora::{Error, ErrorType};
 use std::sync::Arc;
 use std::time::Instant;
-use wxgate_core::token::{AccessClaims, TokenError};
+use wxgate_core::token::AccessClaims;
 
 pub struct GatewayProxy(pub Arc<Gateway>);
 
@@ -27,33 +27,7 @@ pub struct RequestCtx {
     handled_by_gateway: bool,
 }
 
-/// Why a token did not verify, as a metric label.
-fn outcome_label(e: TokenError) -> &'static str {
-    match e {
-        TokenError::Expired => "expired",
-        _ => "invalid",
-    }
-}
-
 impl GatewayProxy {
-    /// Verifies the bearer token or session cookie. `Ok(None)`: none presented.
-    fn verify(&self, req: &RequestHeader) -> Result<Option<AccessClaims>, &'static str> {
-        let g = &self.0;
-        let token = match req.headers.get(http::header::AUTHORIZATION) {
-            Some(v) => headers::bearer_token(v.as_bytes()),
-            None => None,
-        }
-        .or_else(|| headers::cookie(req, &g.cookie_name));
-        let Some(token) = token else {
-            return Ok(None);
-        };
-        let claims = g.tokens.verify_access(token).map_err(outcome_label)?;
-        if g.revocations.is_revoked(&claims.sid) {
-            return Err("revoked");
-        }
-        Ok(Some(claims))
-    }
-
     fn assertion_for(&self, claims: &AccessClaims, route: usize) -> pingora::Result<Arc<str>> {
         let g = &self.0;
         let key = (claims.sid.clone(), claims.iat, route);
@@ -157,7 +131,10 @@ impl ProxyHttp for GatewayProxy {
             session.req_header_mut().set_uri(uri);
         }
 
-        if normalised == g.auth_prefix || normalised.starts_with(&format!("{}/", g.auth_prefix)) {
+        let under_prefix = normalised
+            .strip_prefix(g.auth_prefix.as_str())
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'));
+        if under_prefix {
             ctx.handled_by_gateway = true;
             let sub = normalised[g.auth_prefix.len()..]
                 .trim_start_matches('/')
@@ -177,7 +154,7 @@ impl ProxyHttp for GatewayProxy {
         let verdict = if auth == crate::config::RouteAuth::Public {
             Ok(None)
         } else {
-            self.verify(session.req_header())
+            endpoints::verify_request(g, session.req_header())
         };
         headers::strip(session.req_header_mut(), &g.headers, &g.cookie_name);
 
