@@ -145,33 +145,8 @@ impl AuthService {
 
     /// A user by id, following merge aliases.
     pub async fn user(&self, id: &UserId) -> CoreResult<Option<User>> {
-        let mut current = id.0.clone();
-        for _ in 0..8 {
-            let q = self.db.sql(
-                "SELECT id, unionid, phone, nickname, created_at, merged_into FROM users WHERE id = ?",
-            );
-            let Some(row) = sqlx::query(&q)
-                .bind(&current)
-                .fetch_optional(self.db.pool())
-                .await?
-            else {
-                return Ok(None);
-            };
-            if let Some(next) = row.try_get::<Option<String>, _>("merged_into")? {
-                current = next;
-                continue;
-            }
-            return Ok(Some(User {
-                id: UserId(row.try_get("id")?),
-                unionid: row.try_get("unionid")?,
-                phone: row
-                    .try_get::<Option<String>, _>("phone")?
-                    .map(crate::model::Phone::from_stored),
-                nickname: row.try_get("nickname")?,
-                created_at: row.try_get("created_at")?,
-            }));
-        }
-        Ok(None)
+        let mut conn = self.db.pool().acquire().await?;
+        Ok(crate::identity::repo::read_user(&mut conn, &self.db, id).await?)
     }
 
     /// The WeChat identities bound to a user.

@@ -8,7 +8,7 @@
 //! person can never leave two users behind, whichever replica they hit.
 
 pub mod history;
-mod repo;
+pub(crate) mod repo;
 mod resolve;
 
 pub use resolve::Resolver;

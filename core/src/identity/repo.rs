@@ -39,30 +39,35 @@ fn user_from_row(row: &sqlx::any::AnyRow) -> TxResult<(User, Option<String>)> {
     Ok((user, row.try_get("merged_into")?))
 }
 
+/// A user by id on any connection, following merge aliases to the surviving user.
+pub(crate) async fn read_user(
+    conn: &mut AnyConnection,
+    db: &Db,
+    id: &UserId,
+) -> TxResult<Option<User>> {
+    let mut id = id.0.clone();
+    // Merges re-point older aliases, so a chain is at most a couple of hops; the bound only
+    // guards against a corrupted cycle.
+    for _ in 0..8 {
+        let q = db.sql(
+            "SELECT id, unionid, phone, nickname, created_at, merged_into FROM users WHERE id = ?",
+        );
+        let Some(row) = sqlx::query(&q).bind(&id).fetch_optional(&mut *conn).await? else {
+            return Ok(None);
+        };
+        let (user, merged_into) = user_from_row(&row)?;
+        match merged_into {
+            Some(next) => id = next,
+            None => return Ok(Some(user)),
+        }
+    }
+    Ok(None)
+}
+
 impl Tx<'_> {
     /// A user by id, following merge aliases to the surviving user.
     pub async fn user(&mut self, id: &UserId) -> TxResult<Option<User>> {
-        let mut id = id.0.clone();
-        // Merges re-point older aliases, so a chain is at most a couple of hops; the bound only
-        // guards against a corrupted cycle.
-        for _ in 0..8 {
-            let q = self
-                .db
-                .sql("SELECT id, unionid, phone, nickname, created_at, merged_into FROM users WHERE id = ?");
-            let Some(row) = sqlx::query(&q)
-                .bind(&id)
-                .fetch_optional(&mut *self.conn)
-                .await?
-            else {
-                return Ok(None);
-            };
-            let (user, merged_into) = user_from_row(&row)?;
-            match merged_into {
-                Some(next) => id = next,
-                None => return Ok(Some(user)),
-            }
-        }
-        Ok(None)
+        read_user(self.conn, self.db, id).await
     }
 
     pub async fn user_by_identity(&mut self, appid: &str, openid: &str) -> TxResult<Option<User>> {
