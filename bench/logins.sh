@@ -10,7 +10,8 @@
 # workers. A login is good only when it answers 200 with an access_token.
 #
 # Usage: bench/logins.sh
-# Env:   USERS=2000 CONCURRENCY=16 BACKENDS="sqlite postgres"
+# Env:   KEEP=1 (keep the temp dir with configs and logs)
+#        USERS=2000 CONCURRENCY=16 BACKENDS="sqlite postgres"
 #        PG_URL=postgres://postgres@127.0.0.1:5432   (a scratch database is created and dropped)
 #        SKIP_BUILD=1 (reuse the release binaries)
 set -euo pipefail
@@ -46,7 +47,7 @@ cleanup() {
         psql "$PG_URL/postgres" -qAtc "DROP DATABASE IF EXISTS $PG_DB WITH (FORCE)" >/dev/null 2>&1 ||
             echo "logins.sh: could not drop database $PG_DB" >&2
     fi
-    rm -rf "$WORK"
+    if [ "${KEEP:-0}" = 1 ]; then echo "kept $WORK" >&2; else rm -rf "$WORK"; fi
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -78,22 +79,32 @@ busy=$(ps -eo pid=,comm= | awk '$2 ~ /^(cargo|rustc|cc1|cc1plus|ld|lld|mold)$/' 
 [ "$busy" -gt 0 ] && echo "WARNING:  $busy compiler process(es) running (cargo/rustc/ld): figures will be noisy"
 echo "load:     $USERS users, concurrency $CONCURRENCY, backends: $BACKENDS"
 
-wait_http() { # url expected-status what
+wait_http() { # url expected-status what [log]
     local code=""
     for _ in $(seq 150); do
         code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 1 "$1" || true)
         [ "$code" = "$2" ] && return 0
         sleep 0.1
     done
+    [ -n "${4:-}" ] && [ -s "$4" ] && tail -n 20 "$4" >&2
     die "$3 did not answer $2 at $1 within 15 s (last: $code)"
 }
 CLK_TCK=$(getconf CLK_TCK)
 cpu_ticks() { sed 's/^.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'; }
+# all PostgreSQL server processes (read only; a backend that exits mid-run loses its share)
+pg_ticks() {
+    local total=0 p t
+    for p in $(pgrep -x postgres 2>/dev/null); do
+        t=$(sed 's/^.*) //' "/proc/$p/stat" 2>/dev/null | awk '{print $12 + $13}') || t=0
+        total=$((total + ${t:-0}))
+    done
+    echo "$total"
+}
 mem_kb() { awk -v f="$2:" '$1 == f {print $2}' "/proc/$1/status"; }
 
 # ---------------------------------------------------------------- simulator
 "$SIM" --listen "127.0.0.1:$PORT_SIM" >"$WORK/sim.log" 2>&1 & PID_SIM=$!; PIDS+=("$PID_SIM")
-wait_http "http://127.0.0.1:$PORT_SIM/_sim/health" 200 "the simulator"
+wait_http "http://127.0.0.1:$PORT_SIM/_sim/health" 200 "the simulator" "$WORK/sim.log"
 "$LB" setup --sim "http://127.0.0.1:$PORT_SIM" --appid "$APPID" --secret "$WXGATE_BENCH_MP_SECRET" \
     --open-platform bench-op --users "$USERS" --prefix bench
 
@@ -127,10 +138,10 @@ upstream = "127.0.0.1:9"
 auth = "required"
 EOF
     "$GW" check --config "$dir/gateway.toml" >/dev/null || die "the gateway rejected its config"
-    TMPDIR="$dir" RUST_LOG=warn "$GW" --config "$dir/gateway.toml" --threads 2 \
-        >"$dir/stdout" 2>"$dir/stderr" & local pid_g=$!
+    TMPDIR="$dir" NO_COLOR=1 RUST_LOG=warn "$GW" --config "$dir/gateway.toml" --threads 2 \
+        >"$dir/gateway.log" 2>&1 & local pid_g=$!   # wxgate logs to stdout
     PIDS+=("$pid_g")
-    wait_http "http://127.0.0.1:$PORT_G/_auth/readyz" 200 "the gateway on $backend"
+    wait_http "http://127.0.0.1:$PORT_G/_auth/readyz" 200 "the gateway on $backend" "$dir/gateway.log"
 
     # Is the channel served at all? A made-up code must be refused by WeChat (401), not 404.
     local probe
@@ -145,34 +156,37 @@ EOF
     fi
     echo "   probe: POST /_auth/mp/login with a made-up code -> $probe $(head -c 120 "$dir/probe")"
 
-    local phase g0 g1 s0 s1 line
+    local phase g0 g1 s0 s1 d0 d1 line
     for phase in first repeat; do
         ROUND=$((ROUND + 1))
         "$LB" mint --sim "http://127.0.0.1:$PORT_SIM" --appid "$APPID" --users "$USERS" \
             --prefix bench --out "$dir/codes-$phase.txt" | sed 's/^/   /'
-        g0=$(cpu_ticks "$pid_g"); s0=$(cpu_ticks "$PID_SIM")
+        g0=$(cpu_ticks "$pid_g"); s0=$(cpu_ticks "$PID_SIM"); d0=$(pg_ticks)
         set +e
         "$LB" login --gateway "http://127.0.0.1:$PORT_G" --channel mp --codes "$dir/codes-$phase.txt" \
             --concurrency "$CONCURRENCY" --label "$backend/$phase" >"$dir/login-$phase.txt" 2>&1
         set -e
-        g1=$(cpu_ticks "$pid_g"); s1=$(cpu_ticks "$PID_SIM")
+        g1=$(cpu_ticks "$pid_g"); s1=$(cpu_ticks "$PID_SIM"); d1=$(pg_ticks)
+        [ "$backend" = postgres ] || d1=$d0
         sed 's/^/   /' "$dir/login-$phase.txt"
         line=$(grep '^RESULT' "$dir/login-$phase.txt" || true)
         [ -n "$line" ] || die "login_bench failed on $backend/$phase"
-        python3 - "$line" "$((g1 - g0))" "$((s1 - s0))" "$CLK_TCK" "$backend" "$phase" >>"$SUMMARY" <<'PY'
+        python3 - "$line" "$((g1 - g0))" "$((s1 - s0))" "$CLK_TCK" "$backend" "$phase" "$((d1 - d0))" >>"$SUMMARY" <<'PY'
 import sys
 kv = dict(p.split("=", 1) for p in sys.argv[1].split()[1:])
-g, s, tck = int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+g, s, tck, d = int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[7])
 n = max(int(kv["logins"]), 1)
 print(sys.argv[5], sys.argv[6], kv["rate"], kv["p50_ms"], kv["p99_ms"], kv["max_ms"], kv["errors"],
       kv["ok"], kv["logins"], f"{g * 1e6 / tck / n:.0f}", f"{s * 1e6 / tck / n:.0f}",
-      f"{(g / tck) / float(kv['secs']) * 100:.0f}", sep="\t")
+      f"{(g / tck) / float(kv['secs']) * 100:.0f}",
+      f"{d * 1e6 / tck / n:.0f}" if sys.argv[5] == "postgres" else "-", sep="\t")
 PY
     done
     echo "   gateway memory: VmRSS $(mem_kb "$pid_g" VmRSS) kB, VmHWM $(mem_kb "$pid_g" VmHWM) kB"
-    if [ -s "$dir/stderr" ]; then
-        echo "   gateway stderr: $(wc -l <"$dir/stderr") line(s); last 5:"
-        tail -n 5 "$dir/stderr" | sed 's/^/     /'
+    if [ -s "$dir/gateway.log" ]; then
+        echo "   gateway log (RUST_LOG=warn): $(wc -l <"$dir/gateway.log") line(s), by message:"
+        sed 's/\x1b\[[0-9;]*m//g; s/^[0-9T:.Z-]* *//' "$dir/gateway.log" | cut -c1-200 | sort | uniq -c |
+            sort -rn | head -n 8 | sed 's/^/     /'
     fi
     stop_pid "$pid_g"; forget_pid "$pid_g"
     return 0
@@ -199,9 +213,9 @@ done
 
 echo
 echo "== mini-program logins: $USERS logins per phase, concurrency $CONCURRENCY (gateway --threads 2)"
-printf '%-9s %-7s %10s %8s %8s %8s %7s %12s %12s %9s\n' backend phase logins/s p50_ms p99_ms max_ms errors "G us/login" "sim us/login" "G CPU %"
-while IFS=$'\t' read -r b p rate p50 p99 max err ok n g s gpct; do
-    printf '%-9s %-7s %10s %8s %8s %8s %7s %12s %12s %9s\n' "$b" "$p" "$rate" "$p50" "$p99" "$max" "$err" "$g" "$s" "$gpct"
+printf '%-9s %-7s %9s %7s %7s %7s %6s %10s %8s %11s %12s\n' backend phase logins/s p50_ms p99_ms max_ms errors "G us/login" "G CPU %" "pg us/login" "sim us/login"
+while IFS=$'\t' read -r b p rate p50 p99 max err ok n g s gpct d; do
+    printf '%-9s %-7s %9s %7s %7s %7s %6s %10s %8s %11s %12s\n' "$b" "$p" "$rate" "$p50" "$p99" "$max" "$err" "$g" "$gpct" "$d" "$s"
 done <"$SUMMARY"
 if awk -F'\t' '$7 != 0 {bad = 1} END {exit !bad}' "$SUMMARY"; then
     echo "!! some logins failed (see ERROR lines above)"
