@@ -60,6 +60,14 @@ pub fn build(config: &Config, rt: &tokio::runtime::Runtime) -> anyhow::Result<Ar
     let db_for_channels = db.clone();
     let auth = AuthService::new(db, resolver, sessions, tokens.clone());
     let channels = build_channels(config, &db_for_channels, &tokens, &clock);
+    let metrics = Arc::new(Metrics::new()?);
+    let mut route_metrics: Vec<_> = config
+        .routes
+        .iter()
+        .map(|r| metrics.route(&r.prefix))
+        .collect();
+    route_metrics.push(metrics.route(&config.server.auth_prefix));
+    route_metrics.push(metrics.route("none"));
     let https = config.server.public_url.starts_with("https://");
     let gateway = Arc::new(Gateway {
         auth_prefix: config.server.auth_prefix.clone(),
@@ -68,14 +76,15 @@ pub fn build(config: &Config, rt: &tokio::runtime::Runtime) -> anyhow::Result<Ar
         auth,
         tokens,
         revocations: Arc::new(RevocationList::default()),
-        assertions: moka::sync::Cache::builder()
+        injected: moka::sync::Cache::builder()
             .max_capacity(100_000)
             .time_to_live(Duration::from_secs(45))
             .build(),
         headers: config.headers.clone(),
         cookie_name: if https { "__Host-wxgate" } else { "wxgate" }.to_string(),
         trusted_proxies: config.server.trusted_proxies.clone(),
-        metrics: Arc::new(Metrics::new()?),
+        metrics,
+        route_metrics,
     });
     spawn_background(rt, &gateway, config.tokens.revocation_sync);
     if let Some(addr) = config.server.metrics_listen {

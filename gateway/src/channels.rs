@@ -146,9 +146,9 @@ pub async fn handle(
     let facts = if endpoint.needs_session {
         let claims = authenticate(g, session)?;
         Some(SessionFacts {
-            user_id: claims.sub,
-            channel: claims.chn,
-            openid: claims.oid,
+            user_id: claims.sub.clone(),
+            channel: claims.chn.clone(),
+            openid: claims.oid.clone(),
         })
     } else {
         None

@@ -119,7 +119,7 @@ pub fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiE
 pub fn verify_request(
     g: &Gateway,
     req: &pingora::http::RequestHeader,
-) -> Result<Option<AccessClaims>, &'static str> {
+) -> Result<Option<std::sync::Arc<AccessClaims>>, &'static str> {
     let token = req
         .headers
         .get(http::header::AUTHORIZATION)
@@ -139,7 +139,10 @@ pub fn verify_request(
 }
 
 /// The verified claims of a gateway endpoint call that needs a session.
-pub fn authenticate(g: &Gateway, session: &Session) -> Result<AccessClaims, ApiError> {
+pub fn authenticate(
+    g: &Gateway,
+    session: &Session,
+) -> Result<std::sync::Arc<AccessClaims>, ApiError> {
     match verify_request(g, session.req_header()) {
         Ok(Some(claims)) => Ok(claims),
         Ok(None) => Err(ApiError::unauthorized("a valid access token is required")),

@@ -40,6 +40,38 @@ pub struct Identity<'a> {
     pub assertion: &'a str,
 }
 
+/// Identity headers built once per session, token and route, then copied onto each request by
+/// reference count.
+pub type Prepared = Vec<(bytes::Bytes, http::HeaderValue)>;
+
+/// Validates and builds the headers [`inject`] sets.
+pub fn prepare(
+    names: &IdentityHeaders,
+    id: &Identity<'_>,
+) -> Result<Prepared, http::header::InvalidHeaderValue> {
+    let mut out = Vec::with_capacity(6);
+    let mut push = |name: &str, value: &str| -> Result<(), http::header::InvalidHeaderValue> {
+        out.push((
+            bytes::Bytes::copy_from_slice(name.as_bytes()),
+            http::HeaderValue::from_str(value)?,
+        ));
+        Ok(())
+    };
+    push(&names.user, id.user)?;
+    push(&names.channel, id.channel)?;
+    if let Some(v) = id.openid {
+        push(&names.openid, v)?;
+    }
+    if let Some(v) = id.unionid {
+        push(&names.unionid, v)?;
+    }
+    if let Some(v) = id.phone {
+        push(&names.phone, v)?;
+    }
+    push(&names.assertion, id.assertion)?;
+    Ok(out)
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum FramingError {
     #[error("request carries both Content-Length and Transfer-Encoding")]
@@ -139,7 +171,8 @@ impl IdentityHeaders {
 
 /// Removes hop-by-hop headers (and whatever `Connection` names), every identity header the
 /// client sent (the `x-auth-` namespace and any configured name), the bearer token and the
-/// gateway's session cookie.
+/// gateway's session cookie. Allocates only when there is something to remove beyond the
+/// fixed hop-by-hop list.
 pub fn strip(req: &mut RequestHeader, names: &IdentityHeaders, session_cookie: &str) {
     let custom = !names.all_in_namespace();
     let mut doomed: Vec<String> = Vec::new();
@@ -148,49 +181,41 @@ pub fn strip(req: &mut RequestHeader, names: &IdentityHeaders, session_cookie: &
             doomed.extend(
                 v.split(',')
                     .map(|t| t.trim().to_ascii_lowercase())
-                    .filter(|t| !t.is_empty() && !t.eq_ignore_ascii_case("transfer-encoding")),
+                    .filter(|t| !t.is_empty() && t != "transfer-encoding"),
             );
         }
     }
-    doomed.extend(HOP_BY_HOP.iter().map(|s| s.to_string()));
-    doomed.extend(
-        req.headers
-            .keys()
-            .map(|k| k.as_str())
-            .filter(|k| is_identity_header(k) || (custom && names.is_configured(k)))
-            .map(str::to_string),
-    );
+    for key in req.headers.keys() {
+        let k = key.as_str();
+        if is_identity_header(k) || (custom && names.is_configured(k)) {
+            doomed.push(k.to_string());
+        }
+    }
+    for name in doomed {
+        req.remove_header(name.as_str());
+    }
+    for name in HOP_BY_HOP {
+        if req.headers.contains_key(*name) {
+            req.remove_header(*name);
+        }
+    }
     let bearer = req
         .headers
         .get(http::header::AUTHORIZATION)
         .is_some_and(|v| bearer_token(v.as_bytes()).is_some());
     if bearer {
-        doomed.push("authorization".into());
+        req.remove_header("authorization");
     }
-    for name in doomed {
-        req.remove_header(name.as_str());
+    if req.headers.contains_key(http::header::COOKIE) {
+        remove_cookie(req, session_cookie);
     }
-    remove_cookie(req, session_cookie);
 }
 
-/// Sets the identity headers (after [`strip`]).
-pub fn inject(
-    req: &mut RequestHeader,
-    names: &IdentityHeaders,
-    id: &Identity<'_>,
-) -> pingora::Result<()> {
-    req.insert_header(names.user.clone(), id.user)?;
-    req.insert_header(names.channel.clone(), id.channel)?;
-    if let Some(v) = id.openid {
-        req.insert_header(names.openid.clone(), v)?;
+/// Sets the prepared identity headers (after [`strip`]).
+pub fn inject(req: &mut RequestHeader, prepared: &Prepared) -> pingora::Result<()> {
+    for (name, value) in prepared {
+        req.insert_header(name.clone(), value.clone())?;
     }
-    if let Some(v) = id.unionid {
-        req.insert_header(names.unionid.clone(), v)?;
-    }
-    if let Some(v) = id.phone {
-        req.insert_header(names.phone.clone(), v)?;
-    }
-    req.insert_header(names.assertion.clone(), id.assertion)?;
     Ok(())
 }
 
@@ -314,7 +339,11 @@ mod tests {
             phone: Some("+8613800138000"),
             assertion: "eyJ...",
         };
-        inject(&mut req, &IdentityHeaders::default(), &id).unwrap();
+        inject(
+            &mut req,
+            &prepare(&IdentityHeaders::default(), &id).unwrap(),
+        )
+        .unwrap();
         assert_eq!(req.headers["x-auth-user"], "u_42");
         assert_eq!(req.headers.get_all("x-auth-user").iter().count(), 1);
         assert_eq!(req.headers["x-auth-phone"], "+8613800138000");

@@ -43,7 +43,11 @@ enum KeysAction {
 
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-        tracing_subscriber::EnvFilter::new("info,pingora_core=warn,pingora_proxy=warn")
+        tracing_subscriber::EnvFilter::new(
+            // Pingora logs every client that hangs up as an error; the gateway logs the
+            // failures that matter (upstream down or slow) itself.
+            "info,pingora_core=warn,pingora_proxy=off",
+        )
     });
     tracing_subscriber::fmt()
         .with_env_filter(filter)

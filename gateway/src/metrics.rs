@@ -1,11 +1,45 @@
 //! Prometheus metrics, served in text format at `metrics_listen`/metrics.
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts, Registry, TextEncoder,
 };
+
+/// The token-check outcome counters, resolved once (a label lookup per request is not free).
+pub struct AuthCounters {
+    valid: IntCounter,
+    missing: IntCounter,
+    invalid: IntCounter,
+    expired: IntCounter,
+    revoked: IntCounter,
+}
+
+impl AuthCounters {
+    pub fn inc(&self, outcome: &str) {
+        match outcome {
+            "valid" => &self.valid,
+            "missing" => &self.missing,
+            "expired" => &self.expired,
+            "revoked" => &self.revoked,
+            _ => &self.invalid,
+        }
+        .inc();
+    }
+}
+
+/// One route's request counters for the common statuses and its latency histogram, resolved
+/// at start-up.
+pub struct RouteMetrics {
+    label: String,
+    by_status: Vec<(u16, IntCounter)>,
+    pub upstream_latency: prometheus::Histogram,
+}
+
+const COMMON_STATUSES: [u16; 10] = [200, 201, 204, 301, 302, 304, 400, 401, 404, 502];
 
 pub struct Metrics {
     pub registry: Registry,
+    /// `wxgate_auth_outcomes_total`, by outcome.
+    pub auth: AuthCounters,
     /// Proxied and gateway requests by route (or `_auth`) and status.
     pub requests: IntCounterVec,
     /// Token checks on proxied requests: `valid`, `missing`, `invalid`, `expired`, `revoked`.
@@ -42,13 +76,50 @@ impl Metrics {
         registry.register(Box::new(auth_outcomes.clone()))?;
         registry.register(Box::new(upstream_latency.clone()))?;
         registry.register(Box::new(logins.clone()))?;
+        let outcome = |o: &str| auth_outcomes.with_label_values(&[o]);
+        let auth = AuthCounters {
+            valid: outcome("valid"),
+            missing: outcome("missing"),
+            invalid: outcome("invalid"),
+            expired: outcome("expired"),
+            revoked: outcome("revoked"),
+        };
         Ok(Self {
             registry,
+            auth,
             requests,
             auth_outcomes,
             upstream_latency,
             logins,
         })
+    }
+
+    /// Handles for one route (by its label, the prefix).
+    pub fn route(&self, label: &str) -> RouteMetrics {
+        RouteMetrics {
+            label: label.to_string(),
+            by_status: COMMON_STATUSES
+                .iter()
+                .map(|s| {
+                    (
+                        *s,
+                        self.requests.with_label_values(&[label, &s.to_string()]),
+                    )
+                })
+                .collect(),
+            upstream_latency: self.upstream_latency.with_label_values(&[label]),
+        }
+    }
+
+    /// Counts a finished request of a route.
+    pub fn count(&self, route: &RouteMetrics, status: u16) {
+        match route.by_status.iter().find(|(s, _)| *s == status) {
+            Some((_, counter)) => counter.inc(),
+            None => self
+                .requests
+                .with_label_values(&[&route.label, &status.to_string()])
+                .inc(),
+        }
     }
 
     pub fn render(&self) -> String {

@@ -21,17 +21,22 @@ pub struct GatewayProxy(pub Arc<Gateway>);
 pub struct RequestCtx {
     route: Option<usize>,
     /// Set only after a successful verification on a route that carries identity.
-    identity: Option<AccessClaims>,
-    assertion: Option<Arc<str>>,
+    injected: Option<Arc<headers::Prepared>>,
     upstream_started: Option<Instant>,
     handled_by_gateway: bool,
 }
 
 impl GatewayProxy {
-    fn assertion_for(&self, claims: &AccessClaims, route: usize) -> pingora::Result<Arc<str>> {
+    /// The identity headers for this session, token and route, built (and the assertion
+    /// signed) once and then reused until shortly before the assertion expires.
+    fn injected_for(
+        &self,
+        claims: &AccessClaims,
+        route: usize,
+    ) -> pingora::Result<Arc<headers::Prepared>> {
         let g = &self.0;
         let key = (claims.sid.clone(), claims.iat, route);
-        if let Some(hit) = g.assertions.get(&key) {
+        if let Some(hit) = g.injected.get(&key) {
             return Ok(hit);
         }
         let aud = g
@@ -39,7 +44,7 @@ impl GatewayProxy {
             .get(route)
             .map(|r| r.prefix.as_str())
             .unwrap_or("/");
-        let (token, _) = g
+        let (assertion, _) = g
             .tokens
             .sign_assertion(
                 aud,
@@ -50,9 +55,21 @@ impl GatewayProxy {
                 claims.phn.as_deref(),
             )
             .map_err(|e| Error::explain(ErrorType::InternalError, e.to_string()))?;
-        let token: Arc<str> = Arc::from(token);
-        g.assertions.insert(key, token.clone());
-        Ok(token)
+        let prepared = headers::prepare(
+            &g.headers,
+            &Identity {
+                user: &claims.sub,
+                channel: &claims.chn,
+                openid: claims.oid.as_deref(),
+                unionid: claims.uid.as_deref(),
+                phone: claims.phn.as_deref(),
+                assertion: &assertion,
+            },
+        )
+        .map_err(|e| Error::explain(ErrorType::InternalError, e.to_string()))?;
+        let prepared = Arc::new(prepared);
+        g.injected.insert(key, prepared.clone());
+        Ok(prepared)
     }
 
     /// 401, or a redirect to the route's login channel for a browser.
@@ -162,9 +179,8 @@ impl ProxyHttp for GatewayProxy {
         match (auth, verdict) {
             (RouteAuth::Public, _) => {}
             (_, Ok(Some(claims))) => {
-                g.metrics.auth_outcomes.with_label_values(&["valid"]).inc();
-                ctx.assertion = Some(self.assertion_for(&claims, route_index)?);
-                ctx.identity = Some(claims);
+                g.metrics.auth.inc("valid");
+                ctx.injected = Some(self.injected_for(&claims, route_index)?);
             }
             (RouteAuth::Optional, Ok(None)) => {
                 g.metrics
@@ -173,7 +189,7 @@ impl ProxyHttp for GatewayProxy {
                     .inc();
             }
             (RouteAuth::Optional, Err(reason)) => {
-                g.metrics.auth_outcomes.with_label_values(&[reason]).inc();
+                g.metrics.auth.inc(reason);
             }
             (RouteAuth::Required, Ok(None)) => {
                 g.metrics
@@ -183,7 +199,7 @@ impl ProxyHttp for GatewayProxy {
                 return self.deny(session, route_index, "missing").await;
             }
             (RouteAuth::Required, Err(reason)) => {
-                g.metrics.auth_outcomes.with_label_values(&[reason]).inc();
+                g.metrics.auth.inc(reason);
                 return self.deny(session, route_index, reason).await;
             }
         }
@@ -216,19 +232,8 @@ impl ProxyHttp for GatewayProxy {
     ) -> pingora::Result<()> {
         let g = &self.0;
         forwarded_headers(g, session, upstream)?;
-        if let (Some(claims), Some(assertion)) = (&ctx.identity, &ctx.assertion) {
-            headers::inject(
-                upstream,
-                &g.headers,
-                &Identity {
-                    user: &claims.sub,
-                    channel: &claims.chn,
-                    openid: claims.oid.as_deref(),
-                    unionid: claims.uid.as_deref(),
-                    phone: claims.phn.as_deref(),
-                    assertion,
-                },
-            )?;
+        if let Some(prepared) = &ctx.injected {
+            headers::inject(upstream, prepared)?;
         }
         Ok(())
     }
@@ -265,6 +270,11 @@ impl ProxyHttp for GatewayProxy {
                 _ => Some(ApiError::internal()),
             },
         };
+        if let Some(api) = &error {
+            if api.status >= 502 {
+                tracing::warn!(status = api.status, error = %e, "upstream request failed");
+            }
+        }
         let code = match error {
             Some(api) => {
                 if write_error(session, &api).await.is_err() {
@@ -283,44 +293,20 @@ impl ProxyHttp for GatewayProxy {
     async fn logging(&self, session: &mut Session, _e: Option<&Error>, ctx: &mut Self::CTX) {
         let g = &self.0;
         let status = session.response_written().map_or(0, |r| r.status.as_u16());
-        let route = match ctx.route.and_then(|i| g.routes.get(i)) {
-            Some(r) => r.prefix.as_str(),
-            None if ctx.handled_by_gateway => g.auth_prefix.as_str(),
-            None => "none",
+        let n = g.route_metrics.len();
+        let index = match ctx.route {
+            Some(i) => i,
+            None if ctx.handled_by_gateway => n - 2,
+            None => n - 1,
         };
-        g.metrics
-            .requests
-            .with_label_values(&[route, status_label(status)])
-            .inc();
-        if let Some(started) = ctx.upstream_started {
-            g.metrics
-                .upstream_latency
-                .with_label_values(&[route])
-                .observe(started.elapsed().as_secs_f64());
+        if let Some(route) = g.route_metrics.get(index) {
+            g.metrics.count(route, status);
+            if let Some(started) = ctx.upstream_started {
+                route
+                    .upstream_latency
+                    .observe(started.elapsed().as_secs_f64());
+            }
         }
-    }
-}
-
-fn status_label(status: u16) -> &'static str {
-    match status {
-        200 => "200",
-        204 => "204",
-        302 => "302",
-        400 => "400",
-        401 => "401",
-        403 => "403",
-        404 => "404",
-        409 => "409",
-        429 => "429",
-        500 => "500",
-        502 => "502",
-        503 => "503",
-        504 => "504",
-        0 => "0",
-        s if s < 300 => "2xx",
-        s if s < 400 => "3xx",
-        s if s < 500 => "4xx",
-        _ => "5xx",
     }
 }
 

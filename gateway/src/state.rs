@@ -17,14 +17,17 @@ pub struct Gateway {
     pub auth: AuthService,
     pub tokens: Arc<TokenService>,
     pub revocations: Arc<RevocationList>,
-    /// Signed assertions per (session, token issue time, route): signing ES256 on every request
-    /// would cost more than the rest of the request.
-    pub assertions: moka::sync::Cache<(String, i64, usize), Arc<str>>,
+    /// Identity headers (with the signed assertion) per (session, token issue time, route):
+    /// signing ES256 and validating header values on every request would cost more than the
+    /// rest of the request.
+    pub injected: moka::sync::Cache<(String, i64, usize), Arc<crate::headers::Prepared>>,
     pub headers: IdentityHeaders,
     /// The browser session cookie (`__Host-wxgate` behind https, `wxgate` on plain http).
     pub cookie_name: String,
     pub trusted_proxies: Vec<ipnet::IpNet>,
     pub metrics: Arc<Metrics>,
+    /// Per-route metric handles, indexed by route index; then `_auth`, then unmatched.
+    pub route_metrics: Vec<crate::metrics::RouteMetrics>,
 }
 
 impl Gateway {

@@ -1,11 +1,13 @@
 //! Access tokens: short-lived HS256 JWTs that only the gateway verifies, so verification is a
 //! couple of microseconds and needs no database.
 
+use super::keys::KeySet;
 use super::TokenService;
-use jsonwebtoken::{
-    decode, decode_header, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation,
-};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use jsonwebtoken::{decode, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 
 /// `aud` of every access token: an assertion (audience = a route) can never pass as one.
 pub const ACCESS_AUDIENCE: &str = "wxgate:access";
@@ -93,41 +95,25 @@ impl TokenService {
 
     /// Verifies an access token: pinned algorithm and type, a known `kid`, signature, `iss`,
     /// `aud`, and the times against the service's clock. Revocation is the caller's check.
-    pub fn verify_access(&self, token: &str) -> Result<AccessClaims, TokenError> {
+    /// A token verified before is found by the SHA-256 of its whole text; its times are
+    /// checked again on every presentation.
+    pub fn verify_access(&self, token: &str) -> Result<Arc<AccessClaims>, TokenError> {
         if token.is_empty() || token.len() > MAX_TOKEN_LEN {
             return Err(TokenError::Malformed);
         }
-        let header = decode_header(token).map_err(|_| TokenError::Malformed)?;
-        // Only what we issue: HS256, our type, a kid, and no key-carrying header fields.
-        if header.alg != Algorithm::HS256
-            || header.typ.as_deref() != Some(ACCESS_TYP)
-            || header.jku.is_some()
-            || header.jwk.is_some()
-            || header.x5u.is_some()
-            || header.x5c.is_some()
-        {
-            return Err(TokenError::BadHeader);
-        }
-        let kid = header.kid.as_deref().ok_or(TokenError::BadHeader)?;
-        let keys = self.keys();
-        let key = keys
-            .access
-            .iter()
-            .find(|k| k.kid == kid)
-            .ok_or(TokenError::UnknownKey)?;
-
-        let mut validation = Validation::new(Algorithm::HS256);
-        validation.set_issuer(&[&self.issuer]);
-        validation.set_audience(&[ACCESS_AUDIENCE]);
-        validation.set_required_spec_claims(&["exp", "iat", "iss", "aud", "sub"]);
-        // Times are checked below against the injected clock.
-        validation.validate_exp = false;
-        validation.leeway = 0;
-        let data =
-            decode::<AccessClaims>(token, &DecodingKey::from_secret(&key.secret), &validation)
-                .map_err(|_| TokenError::Invalid)?;
-        let claims = data.claims;
-
+        let digest: [u8; 32] =
+            aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, token.as_bytes())
+                .as_ref()
+                .try_into()
+                .map_err(|_| TokenError::Malformed)?;
+        let claims = match self.verified.get(&digest) {
+            Some(hit) => hit,
+            None => {
+                let claims = Arc::new(self.verify_signature(token)?);
+                self.verified.insert(digest, claims.clone());
+                claims
+            }
+        };
         let now = self.clock.now_secs();
         if claims.exp + LEEWAY_SECS <= now {
             return Err(TokenError::Expired);
@@ -138,4 +124,88 @@ impl TokenService {
         }
         Ok(claims)
     }
+
+    /// The cryptographic part: header policy, key by `kid`, signature, `iss`, `aud`, claim types.
+    fn verify_signature(&self, token: &str) -> Result<AccessClaims, TokenError> {
+        let header = parse_header(token)?;
+        // Only what we issue: HS256, our type, a kid, and no key-carrying header fields.
+        if header.alg != "HS256"
+            || header.typ.as_deref() != Some(ACCESS_TYP)
+            || header.jku.is_some()
+            || header.jwk.is_some()
+            || header.x5u.is_some()
+            || header.x5c.is_some()
+        {
+            return Err(TokenError::BadHeader);
+        }
+        let kid = header.kid.as_deref().ok_or(TokenError::BadHeader)?;
+        let verifier = match self.verifier.read() {
+            Ok(g) => Arc::clone(&g),
+            Err(p) => Arc::clone(&p.into_inner()),
+        };
+        let key = verifier
+            .keys
+            .iter()
+            .find(|(k, _)| k == kid)
+            .map(|(_, key)| key)
+            .ok_or(TokenError::UnknownKey)?;
+        decode::<AccessClaims>(token, key, &verifier.validation)
+            .map(|data| data.claims)
+            .map_err(|_| TokenError::Invalid)
+    }
+}
+
+/// The decoding keys and the pinned validation of one key set.
+pub(crate) struct Verifier {
+    keys: Vec<(String, DecodingKey)>,
+    validation: Validation,
+}
+
+impl Verifier {
+    pub(crate) fn new(keys: &KeySet, issuer: &str) -> Self {
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.set_issuer(&[issuer]);
+        validation.set_audience(&[ACCESS_AUDIENCE]);
+        validation.set_required_spec_claims(&["exp", "iat", "iss", "aud", "sub"]);
+        // Times are checked against the injected clock, on every presentation.
+        validation.validate_exp = false;
+        validation.leeway = 0;
+        Self {
+            keys: keys
+                .access
+                .iter()
+                .map(|k| (k.kid.clone(), DecodingKey::from_secret(&k.secret)))
+                .collect(),
+            validation,
+        }
+    }
+}
+
+/// The JOSE header fields the policy looks at (any other field is ignored).
+#[derive(Deserialize)]
+struct JoseHeader {
+    alg: String,
+    #[serde(default)]
+    typ: Option<String>,
+    #[serde(default)]
+    kid: Option<String>,
+    #[serde(default)]
+    jku: Option<serde_json::Value>,
+    #[serde(default)]
+    jwk: Option<serde_json::Value>,
+    #[serde(default)]
+    x5u: Option<serde_json::Value>,
+    #[serde(default)]
+    x5c: Option<serde_json::Value>,
+}
+
+fn parse_header(token: &str) -> Result<JoseHeader, TokenError> {
+    let (encoded, _) = token.split_once('.').ok_or(TokenError::Malformed)?;
+    if encoded.len() > 1024 {
+        return Err(TokenError::Malformed);
+    }
+    let raw = URL_SAFE_NO_PAD
+        .decode(encoded)
+        .map_err(|_| TokenError::Malformed)?;
+    serde_json::from_slice(&raw).map_err(|_| TokenError::Malformed)
 }

@@ -27,6 +27,12 @@ pub struct TokenService {
     assertion_ttl: Duration,
     keys_dir: PathBuf,
     keys: RwLock<Arc<KeySet>>,
+    /// Verification state derived from the keys (decoding keys, the pinned `Validation`),
+    /// built once per key set rather than per request.
+    verifier: RwLock<Arc<access::Verifier>>,
+    /// Tokens already verified, keyed by the SHA-256 of the whole token: a token is typically
+    /// presented many times in its life. Times and revocation are still checked on every hit.
+    verified: moka::sync::Cache<[u8; 32], Arc<AccessClaims>>,
     clock: SharedClock,
 }
 
@@ -39,12 +45,18 @@ impl TokenService {
         clock: SharedClock,
     ) -> CoreResult<Self> {
         let keys = KeySet::load_or_create(&keys_dir, clock.now_ms())?;
+        let verifier = access::Verifier::new(&keys, &issuer);
         Ok(Self {
             issuer,
             access_ttl,
             assertion_ttl: Duration::from_secs(60),
             keys_dir,
             keys: RwLock::new(Arc::new(keys)),
+            verifier: RwLock::new(Arc::new(verifier)),
+            verified: moka::sync::Cache::builder()
+                .max_capacity(200_000)
+                .time_to_live(Duration::from_secs(300))
+                .build(),
             clock,
         })
     }
@@ -81,11 +93,21 @@ impl TokenService {
             || fresh.assertion_signer().kid != current.assertion_signer().kid
             || fresh.vault.first().map(|k| &k.kid) != current.vault.first().map(|k| &k.kid);
         if changed {
+            let verifier = access::Verifier::new(&fresh, &self.issuer);
+            {
+                let mut guard = match self.verifier.write() {
+                    Ok(guard) => guard,
+                    Err(poisoned) => poisoned.into_inner(),
+                };
+                *guard = Arc::new(verifier);
+            }
             let mut guard = match self.keys.write() {
                 Ok(guard) => guard,
                 Err(poisoned) => poisoned.into_inner(),
             };
             *guard = Arc::new(fresh);
+            // A key may have left the set: nothing verified under the old set is trusted.
+            self.verified.invalidate_all();
         }
         Ok(changed)
     }

@@ -118,6 +118,32 @@ impl Sessions {
             revoked_at: None,
         };
         let token = new_token();
+        // Two inserts, but SERIALIZABLE (PostgreSQL) can still fail them at commit when they
+        // read-write-depend on a concurrent login's transaction: re-run, as everywhere else.
+        for n in 1..=crate::store::retry::MAX_ATTEMPTS {
+            match self.insert_session(&session, &token, now).await {
+                Ok(()) => {
+                    return Ok(RefreshGrant {
+                        session,
+                        refresh_token: token,
+                    })
+                }
+                Err(e) if is_retryable(&e) => {
+                    tracing::debug!(attempt = n, error = %e, "session insert conflicted; retrying");
+                    tokio::time::sleep(crate::store::retry::backoff(n)).await;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(CoreError::Contention)
+    }
+
+    async fn insert_session(
+        &self,
+        session: &SessionRecord,
+        token: &Secret,
+        now: i64,
+    ) -> Result<(), sqlx::Error> {
         let mut tx = self.db.begin().await?;
         let q = self.db.sql(
             "INSERT INTO sessions (id, user_id, channel, appid, openid, created_at, expires_at) \
@@ -125,21 +151,17 @@ impl Sessions {
         );
         sqlx::query(&q)
             .bind(&session.id)
-            .bind(user.as_str())
-            .bind(channel)
-            .bind(appid)
-            .bind(openid)
+            .bind(session.user_id.as_str())
+            .bind(&session.channel)
+            .bind(session.appid.as_deref())
+            .bind(session.openid.as_deref())
             .bind(now)
             .bind(session.expires_at)
             .execute(&mut *tx)
             .await?;
-        self.insert_token(&mut tx, &token, &session.id, None, now)
+        self.insert_token(&mut tx, token, &session.id, None, now)
             .await?;
-        tx.commit().await?;
-        Ok(RefreshGrant {
-            session,
-            refresh_token: token,
-        })
+        tx.commit().await
     }
 
     async fn insert_token(

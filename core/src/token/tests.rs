@@ -152,7 +152,7 @@ fn wrong_issuer_type_or_audience_is_refused() {
     assert_eq!(s.verify_access(&issue(&staging)), Err(TokenError::Invalid));
 
     let keys = s.keys();
-    let mut claims = s.verify_access(&issue(&s)).unwrap();
+    let mut claims = (*s.verify_access(&issue(&s)).unwrap()).clone();
     let mut header = Header::new(Algorithm::HS256);
     header.kid = Some(keys.access_signer().kid.clone());
     let untyped = encode(
