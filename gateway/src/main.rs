@@ -45,8 +45,9 @@ fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
         tracing_subscriber::EnvFilter::new(
             // Pingora logs every client that hangs up as an error; the gateway logs the
-            // failures that matter (upstream down or slow) itself.
-            "info,pingora_core=warn,pingora_proxy=off",
+            // failures that matter (upstream down or slow) itself. PostgreSQL notices a
+            // rolled-back serialization conflict produces are expected, not news.
+            "info,pingora_core=warn,pingora_proxy=off,sqlx::postgres::notice=error",
         )
     });
     tracing_subscriber::fmt()

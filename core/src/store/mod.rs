@@ -53,6 +53,36 @@ impl Dialect {
 pub struct Db {
     pool: AnyPool,
     dialect: Dialect,
+    /// SQLite only: one write transaction at a time in this process. SQLite admits one writer
+    /// anyway; queueing here instead of in `busy_timeout`'s sleep-and-retry keeps the tail short.
+    /// Correctness across processes still comes from `BEGIN IMMEDIATE` and the constraints.
+    write_gate: Option<std::sync::Arc<tokio::sync::Mutex<()>>>,
+}
+
+/// A write transaction; derefs to the connection it runs on. Dropping it rolls back.
+pub struct WriteTx {
+    tx: Transaction<'static, Any>,
+    _gate: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl WriteTx {
+    pub async fn commit(self) -> Result<(), sqlx::Error> {
+        self.tx.commit().await
+    }
+}
+
+impl std::ops::Deref for WriteTx {
+    type Target = sqlx::AnyConnection;
+
+    fn deref(&self) -> &Self::Target {
+        &self.tx
+    }
+}
+
+impl std::ops::DerefMut for WriteTx {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.tx
+    }
 }
 
 /// Pool sizing and timeouts. A short acquire timeout turns "database down" into a fast 503
@@ -106,7 +136,13 @@ impl Db {
             })
             .connect_with(options)
             .await?;
-        Ok(Self { pool, dialect })
+        let write_gate =
+            (dialect == Dialect::Sqlite).then(|| std::sync::Arc::new(tokio::sync::Mutex::new(())));
+        Ok(Self {
+            pool,
+            dialect,
+            write_gate,
+        })
     }
 
     /// Applies the pending migrations of this dialect. Safe to run from several replicas at once
@@ -144,16 +180,21 @@ impl Db {
     /// the write lock up front (`BEGIN IMMEDIATE`), PostgreSQL runs SERIALIZABLE, MySQL runs
     /// SERIALIZABLE through the session setting made at connect time. Conflicts surface as
     /// retryable errors (see [`is_retryable`]), never as two users for one person.
-    pub async fn begin(&self) -> Result<Transaction<'static, Any>, sqlx::Error> {
-        match self.dialect {
-            Dialect::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
+    pub async fn begin(&self) -> Result<WriteTx, sqlx::Error> {
+        let gate = match &self.write_gate {
+            Some(gate) => Some(gate.clone().lock_owned().await),
+            None => None,
+        };
+        let tx = match self.dialect {
+            Dialect::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
             Dialect::Postgres => {
                 self.pool
                     .begin_with("BEGIN ISOLATION LEVEL SERIALIZABLE")
-                    .await
+                    .await?
             }
-            Dialect::Mysql => self.pool.begin().await,
-        }
+            Dialect::Mysql => self.pool.begin().await?,
+        };
+        Ok(WriteTx { tx, _gate: gate })
     }
 
     /// Readiness: one round trip.
