@@ -138,34 +138,26 @@ pub fn is_identity_header(name: &str) -> bool {
 }
 
 impl IdentityHeaders {
-    /// True for a configured name outside the `x-auth-` namespace (compared as
-    /// [`is_identity_header`] reads names).
+    fn all(&self) -> [&str; 6] {
+        [
+            &self.user,
+            &self.channel,
+            &self.openid,
+            &self.unionid,
+            &self.phone,
+            &self.assertion,
+        ]
+    }
+
+    /// True for a configured name (compared as [`is_identity_header`] reads names).
     fn is_configured(&self, name: &str) -> bool {
         let norm = |s: &str| s.to_ascii_lowercase().replace(['_', '.'], "-");
         let name = norm(name);
-        [
-            &self.user,
-            &self.channel,
-            &self.openid,
-            &self.unionid,
-            &self.phone,
-            &self.assertion,
-        ]
-        .iter()
-        .any(|n| norm(n) == name)
+        self.all().iter().any(|n| norm(n) == name)
     }
 
     fn all_in_namespace(&self) -> bool {
-        [
-            &self.user,
-            &self.channel,
-            &self.openid,
-            &self.unionid,
-            &self.phone,
-            &self.assertion,
-        ]
-        .iter()
-        .all(|n| is_identity_header(n))
+        self.all().iter().all(|n| is_identity_header(n))
     }
 }
 

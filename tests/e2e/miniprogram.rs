@@ -4,7 +4,7 @@
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 use wxgate_core::identity::history::count_live_users;
-use wxgate_tests::gateway::{raw, RawResponse, TestGateway};
+use wxgate_tests::gateway::{call, raw, RawResponse, TestGateway};
 use wxgate_tests::{Backend, TestDb};
 
 const MP: &str = "wx00000000000000a1";
@@ -118,14 +118,7 @@ impl Setup {
     }
 
     fn send(&self, path: &str, body: &str, bearer: Option<&str>) -> RawResponse {
-        let auth = bearer
-            .map(|t| format!("Authorization: Bearer {t}\r\n"))
-            .unwrap_or_default();
-        let req = format!(
-            "POST {path} HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n{auth}Content-Length: {}\r\n\r\n{body}",
-            body.len()
-        );
-        tokio::task::block_in_place(|| raw(self.gw.addr, &req)).unwrap()
+        tokio::task::block_in_place(|| call(self.gw.addr, "POST", path, body, bearer))
     }
 
     fn login(&self, channel: &str, body: Value) -> RawResponse {

@@ -3,7 +3,7 @@
 
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
-use wxgate_tests::gateway::{raw, TestGateway};
+use wxgate_tests::gateway::TestGateway;
 use wxgate_tests::{Backend, TestDb};
 
 const MP: &str = "wx00000000000000b1";
@@ -21,14 +21,7 @@ fn send(
     body: &str,
     bearer: Option<&str>,
 ) -> wxgate_tests::gateway::RawResponse {
-    let auth = bearer
-        .map(|t| format!("Authorization: Bearer {t}\r\n"))
-        .unwrap_or_default();
-    let req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n{auth}Content-Length: {}\r\n\r\n{body}",
-        body.len()
-    );
-    raw(addr, &req).unwrap()
+    wxgate_tests::gateway::call(addr, method, path, body, bearer)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

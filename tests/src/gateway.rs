@@ -129,6 +129,24 @@ impl Drop for TestGateway {
     }
 }
 
+/// A JSON request with an optional bearer token, sent with [`raw`].
+pub fn call(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    body: &str,
+    bearer: Option<&str>,
+) -> RawResponse {
+    let auth = bearer
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    let req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n{auth}Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    raw(addr, &req).expect("request")
+}
+
 /// A response read off the wire.
 #[derive(Debug)]
 pub struct RawResponse {
