@@ -96,7 +96,19 @@ impl AccessTokenCache {
                 .try_lease(&appid, &self.owner, now, now + LEASE_MS)
                 .await
             {
-                Ok(true) => break,
+                Ok(true) => {
+                    // The previous holder may have stored a fresh token (and released the
+                    // lease) between our read and our lease: use it rather than fetch again.
+                    if !force {
+                        if let Ok(stored) = self.lease.load(&appid).await {
+                            if let Some(t) = self.fresh(&stored) {
+                                *local = stored;
+                                return Ok(t);
+                            }
+                        }
+                    }
+                    break;
+                }
                 Ok(false) => tokio::time::sleep(Duration::from_millis(100)).await,
                 Err(e) => {
                     tracing::warn!(appid, error = %e, "token lease unavailable; fetching directly");
