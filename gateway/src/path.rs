@@ -11,6 +11,45 @@ pub enum PathError {
     ForbiddenCharacter,
 }
 
+/// True when [`normalise`] would return `raw` unchanged: an absolute path of plain segment
+/// characters with no escape, no empty, `.` or `..` segment. A cheap first look, so the common
+/// case costs no allocation.
+pub fn is_clean(raw: &str) -> bool {
+    let b = raw.as_bytes();
+    if b.first() != Some(&b'/') {
+        return false;
+    }
+    let plain = b.iter().all(|&c| {
+        c.is_ascii_alphanumeric()
+            || matches!(
+                c,
+                b'/' | b'-'
+                    | b'_'
+                    | b'.'
+                    | b'~'
+                    | b'!'
+                    | b'$'
+                    | b'&'
+                    | b'\''
+                    | b'('
+                    | b')'
+                    | b'*'
+                    | b'+'
+                    | b','
+                    | b'='
+                    | b':'
+                    | b'@'
+            )
+    });
+    plain
+        && raw[1..].split('/').enumerate().all(|(i, seg)| match seg {
+            "." | ".." => false,
+            // Only the last segment may be empty (a trailing slash), or the root itself.
+            "" => i == raw[1..].split('/').count() - 1,
+            _ => true,
+        })
+}
+
 /// Decodes the escapes of unreserved characters (so `%2e%2e` is `..`), refuses the escapes that
 /// could change how the path splits (`%2f`, `%5c`, `%00`), refuses `\`, `;` and control bytes,
 /// collapses repeated slashes and resolves `.` and `..` segments (never above the root).
@@ -102,6 +141,47 @@ mod tests {
         ];
         for (raw, want) in cases {
             assert_eq!(normalise(raw).as_deref(), Ok(want), "{raw}");
+        }
+    }
+
+    #[test]
+    fn clean_paths_are_exactly_those_normalise_leaves_alone() {
+        let samples = [
+            "/",
+            "/api/x",
+            "/api/",
+            "/a/b/c.json",
+            "/~u",
+            "//api",
+            "/api//x",
+            "/a/./b",
+            "/a/../b",
+            "/a/.",
+            "/a/..",
+            "/.",
+            "/..",
+            "/a%20b",
+            "/a;b",
+            "/a\\b",
+            "api",
+            "/a.b/c..d",
+            "/x:y@z",
+            "/caf%C3%A9",
+            "/a/b/",
+            "/a?b",
+        ];
+        for raw in samples {
+            if is_clean(raw) {
+                assert_eq!(normalise(raw).as_deref(), Ok(raw), "{raw}");
+            }
+        }
+        for raw in ["/", "/api/x", "/api/", "/a/b/c.json", "/a.b/c..d"] {
+            assert!(is_clean(raw), "{raw}");
+        }
+        for raw in [
+            "//api", "/api//x", "/a/./b", "/a/../b", "/a/..", "/a%20b", "api",
+        ] {
+            assert!(!is_clean(raw), "{raw}");
         }
     }
 

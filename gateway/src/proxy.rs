@@ -134,33 +134,34 @@ impl ProxyHttp for GatewayProxy {
             return Ok(true);
         }
 
-        // Normalise once; the same path is matched and forwarded.
-        let raw_path = session.req_header().uri.path().to_string();
-        let normalised = match path::normalise(&raw_path) {
-            Ok(p) => p,
-            Err(e) => {
-                write_error(session, &ApiError::invalid_request(e.to_string())).await?;
-                return Ok(true);
-            }
-        };
-        if normalised != raw_path {
+        // Normalise once; the same path is matched and forwarded. Most paths are already
+        // normal: those are judged in place, without an allocation.
+        if !path::is_clean(session.req_header().uri.path()) {
+            let normalised = match path::normalise(session.req_header().uri.path()) {
+                Ok(p) => p,
+                Err(e) => {
+                    write_error(session, &ApiError::invalid_request(e.to_string())).await?;
+                    return Ok(true);
+                }
+            };
             let uri = rebuild_uri(&session.req_header().uri, &normalised)?;
             session.req_header_mut().set_uri(uri);
         }
 
-        let under_prefix = normalised
+        let gateway_sub = session
+            .req_header()
+            .uri
+            .path()
             .strip_prefix(g.auth_prefix.as_str())
-            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'));
-        if under_prefix {
+            .filter(|rest| rest.is_empty() || rest.starts_with('/'))
+            .map(|rest| rest.trim_start_matches('/').to_string());
+        if let Some(sub) = gateway_sub {
             ctx.handled_by_gateway = true;
-            let sub = normalised[g.auth_prefix.len()..]
-                .trim_start_matches('/')
-                .to_string();
             endpoints::handle(g, session, &sub).await?;
             return Ok(true);
         }
 
-        let Some(route) = g.routes.find(&normalised) else {
+        let Some(route) = g.routes.find(session.req_header().uri.path()) else {
             write_error(session, &ApiError::not_found("no route for this path")).await?;
             return Ok(true);
         };
