@@ -82,6 +82,7 @@ pub fn build(config: &Config, rt: &tokio::runtime::Runtime) -> anyhow::Result<Ar
             .build(),
         headers: config.headers.clone(),
         cookie_name: if https { "__Host-wxgate" } else { "wxgate" }.to_string(),
+        public_origin: origin_of(&config.server.public_url),
         trusted_proxies: config.server.trusted_proxies.clone(),
         metrics,
         route_metrics,
@@ -239,6 +240,17 @@ pub fn serve(
     server.run_forever()
 }
 
+/// `scheme://authority` of a URL (the config has checked it is http or https).
+fn origin_of(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => {
+            let authority = rest.split(['/', '?', '#']).next().unwrap_or(rest);
+            format!("{scheme}://{authority}")
+        }
+        None => url.to_string(),
+    }
+}
+
 /// A database URL without its password, for messages.
 pub fn redact_url(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
@@ -302,6 +314,18 @@ pub fn dev(options: RunOptions) -> anyhow::Result<()> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn origins_drop_the_path() {
+        assert_eq!(
+            super::origin_of("https://gw.example.com/base/"),
+            "https://gw.example.com"
+        );
+        assert_eq!(
+            super::origin_of("http://127.0.0.1:8080"),
+            "http://127.0.0.1:8080"
+        );
+    }
+
     #[test]
     fn passwords_never_reach_messages() {
         assert_eq!(

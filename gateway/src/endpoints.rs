@@ -138,17 +138,41 @@ pub fn verify_request(
     Ok(Some(claims))
 }
 
-/// The verified claims of a gateway endpoint call that needs a session.
+/// The verified claims of a gateway endpoint call that needs a session. A state-changing call
+/// authenticated by the browser cookie must also come from the gateway's own origin: `SameSite`
+/// looks at the site, so a sibling subdomain could otherwise post with the user's cookie.
 pub fn authenticate(
     g: &Gateway,
     session: &Session,
 ) -> Result<std::sync::Arc<AccessClaims>, ApiError> {
-    match verify_request(g, session.req_header()) {
-        Ok(Some(claims)) => Ok(claims),
-        Ok(None) => Err(ApiError::unauthorized("a valid access token is required")),
-        Err("revoked") => Err(ApiError::unauthorized("the session has ended")),
-        Err(_) => Err(ApiError::unauthorized("the access token is not valid")),
+    let req = session.req_header();
+    let claims = match verify_request(g, req) {
+        Ok(Some(claims)) => claims,
+        Ok(None) => return Err(ApiError::unauthorized("a valid access token is required")),
+        Err("revoked") => return Err(ApiError::unauthorized("the session has ended")),
+        Err(_) => return Err(ApiError::unauthorized("the access token is not valid")),
+    };
+    let by_cookie = req
+        .headers
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| crate::headers::bearer_token(v.as_bytes()))
+        .is_none();
+    let safe_method = matches!(req.method.as_str(), "GET" | "HEAD");
+    if by_cookie && !safe_method && !same_origin(g, req) {
+        return Err(ApiError::new(
+            403,
+            "forbidden",
+            "a cookie-authenticated request must come from the gateway's own origin",
+        ));
     }
+    Ok(claims)
+}
+
+/// `Origin` is the gateway's public origin, or the browser says the request is same-origin.
+fn same_origin(g: &Gateway, req: &pingora::http::RequestHeader) -> bool {
+    let header = |name: &str| req.headers.get(name).and_then(|v| v.to_str().ok());
+    header("origin") == Some(g.public_origin.as_str())
+        || header("sec-fetch-site") == Some("same-origin")
 }
 
 pub fn user_json(user: &User, is_new: bool) -> serde_json::Value {

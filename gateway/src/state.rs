@@ -24,6 +24,8 @@ pub struct Gateway {
     pub headers: IdentityHeaders,
     /// The browser session cookie (`__Host-wxgate` behind https, `wxgate` on plain http).
     pub cookie_name: String,
+    /// `scheme://host[:port]` of `public_url`: what a same-origin browser sends as `Origin`.
+    pub public_origin: String,
     pub trusted_proxies: Vec<ipnet::IpNet>,
     pub metrics: Arc<Metrics>,
     /// Per-route metric handles, indexed by route index; then `_auth`, then unmatched.

@@ -136,6 +136,22 @@ async fn the_session_cookie_works_and_is_not_forwarded() {
     let h = seen(&get(s.gw.addr, "/api/x", &[&cookie]));
     assert_eq!(h["x-auth-user"], grant.user.id.as_str());
     assert_eq!(h["cookie"], "theme=dark");
+    // A cookie-authenticated logout from another origin is refused; from ours it works.
+    let logout = |origin: &str| {
+        let req = format!(
+            "POST /_auth/logout HTTP/1.1\r\nHost: t\r\n{cookie}\r\nOrigin: {origin}\r\nContent-Length: 0\r\n\r\n"
+        );
+        tokio::task::block_in_place(|| raw(s.gw.addr, &req)).unwrap()
+    };
+    let forged = logout("https://evil.example");
+    assert_eq!(forged.status, 403);
+    assert_eq!(forged.json()["error"], "forbidden");
+    assert_eq!(
+        seen(&get(s.gw.addr, "/api/x", &[&cookie]))["x-auth-user"],
+        grant.user.id.as_str()
+    );
+    assert_eq!(logout(&format!("http://{}", s.gw.addr)).status, 204);
+    assert_eq!(get(s.gw.addr, "/api/x", &[&cookie]).status, 401);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
