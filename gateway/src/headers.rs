@@ -163,32 +163,30 @@ impl IdentityHeaders {
 
 /// Removes hop-by-hop headers (and whatever `Connection` names), every identity header the
 /// client sent (the `x-auth-` namespace and any configured name), the bearer token and the
-/// gateway's session cookie. Allocates only when there is something to remove beyond the
-/// fixed hop-by-hop list.
+/// gateway's session cookie. Allocates only when there is something to remove.
 pub fn strip(req: &mut RequestHeader, names: &IdentityHeaders, session_cookie: &str) {
     let custom = !names.all_in_namespace();
-    let mut doomed: Vec<String> = Vec::new();
-    for value in req.headers.get_all(http::header::CONNECTION) {
-        if let Ok(v) = value.to_str() {
-            doomed.extend(
-                v.split(',')
-                    .map(|t| t.trim().to_ascii_lowercase())
-                    .filter(|t| !t.is_empty() && t != "transfer-encoding"),
-            );
-        }
-    }
+    // Tokens `Connection` nominates; lower-cased, as the header map's own names are.
+    let nominated: Vec<String> = req
+        .headers
+        .get_all(http::header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|t| t.trim().to_ascii_lowercase())
+        .filter(|t| !t.is_empty() && t != "transfer-encoding")
+        .collect();
+    // One pass over the request's own headers (a handful), instead of probing the map once
+    // per name we might remove: every probe by string name re-parses that name.
+    let mut doomed: Vec<http::HeaderName> = Vec::new();
     for key in req.headers.keys() {
         let k = key.as_str();
-        if is_identity_header(k) || (custom && names.is_configured(k)) {
-            doomed.push(k.to_string());
-        }
-    }
-    for name in doomed {
-        req.remove_header(name.as_str());
-    }
-    for name in HOP_BY_HOP {
-        if req.headers.contains_key(*name) {
-            req.remove_header(*name);
+        if HOP_BY_HOP.contains(&k)
+            || is_identity_header(k)
+            || (custom && names.is_configured(k))
+            || nominated.iter().any(|n| n == k)
+        {
+            doomed.push(key.clone());
         }
     }
     let bearer = req
@@ -196,7 +194,10 @@ pub fn strip(req: &mut RequestHeader, names: &IdentityHeaders, session_cookie: &
         .get(http::header::AUTHORIZATION)
         .is_some_and(|v| bearer_token(v.as_bytes()).is_some());
     if bearer {
-        req.remove_header("authorization");
+        doomed.push(http::header::AUTHORIZATION);
+    }
+    for name in &doomed {
+        req.remove_header(name);
     }
     if req.headers.contains_key(http::header::COOKIE) {
         remove_cookie(req, session_cookie);

@@ -6,6 +6,7 @@ use crate::path;
 use crate::rescue::{write_empty, write_error, ApiError};
 use crate::state::Gateway;
 use async_trait::async_trait;
+use http::HeaderName;
 use pingora::http::RequestHeader;
 use pingora::prelude::HttpPeer;
 use pingora::proxy::{FailToProxy, ProxyHttp, Session};
@@ -262,12 +263,10 @@ impl ProxyHttp for GatewayProxy {
                     "bad_gateway",
                     "the upstream service is unavailable",
                 )),
-                pingora::ErrorSource::Downstream => match e.etype() {
-                    ErrorType::WriteError | ErrorType::ReadError | ErrorType::ConnectionClosed => {
-                        None
-                    }
-                    _ => Some(ApiError::invalid_request("malformed request")),
-                },
+                pingora::ErrorSource::Downstream if client_went_away(e) => None,
+                pingora::ErrorSource::Downstream => {
+                    Some(ApiError::invalid_request("malformed request"))
+                }
                 _ => Some(ApiError::internal()),
             },
         };
@@ -291,6 +290,16 @@ impl ProxyHttp for GatewayProxy {
         }
     }
 
+    /// A client hanging up mid-request is routine (load balancers, closed tabs, a load tool's
+    /// last requests); Pingora would log each at ERROR, burying real upstream failures.
+    fn suppress_error_log(&self, _session: &Session, _ctx: &Self::CTX, e: &Error) -> bool {
+        let quiet = client_went_away(e);
+        if quiet {
+            tracing::debug!(error = %e, "the client closed the connection mid-request");
+        }
+        quiet
+    }
+
     async fn logging(&self, session: &mut Session, _e: Option<&Error>, ctx: &mut Self::CTX) {
         let g = &self.0;
         let status = session.response_written().map_or(0, |r| r.status.as_u16());
@@ -311,6 +320,15 @@ impl ProxyHttp for GatewayProxy {
     }
 }
 
+/// The downstream connection broke: nobody is left to answer, and nothing is wrong upstream.
+fn client_went_away(e: &Error) -> bool {
+    matches!(e.esource(), pingora::ErrorSource::Downstream)
+        && matches!(
+            e.etype(),
+            ErrorType::WriteError | ErrorType::ReadError | ErrorType::ConnectionClosed
+        )
+}
+
 /// `X-Forwarded-*`: believed from `trusted_proxies` only; otherwise replaced by what the
 /// gateway saw itself.
 fn forwarded_headers(
@@ -318,34 +336,75 @@ fn forwarded_headers(
     session: &Session,
     upstream: &mut RequestHeader,
 ) -> pingora::Result<()> {
+    use http::header::{HeaderValue, FORWARDED};
+    const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+    const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+    const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+    const X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
+
     let peer = session
         .client_addr()
         .and_then(|a| a.as_inet())
         .map(|a| a.ip());
     let trusted = peer.is_some_and(|ip| g.trusted_proxies.iter().any(|net| net.contains(&ip)));
-    let peer_ip = peer.map(|ip| ip.to_string()).unwrap_or_default();
+    let peer_ip = peer
+        .map(ip_header_value)
+        .unwrap_or(HeaderValue::from_static(""));
     if trusted {
-        let chain = upstream
-            .headers
-            .get("x-forwarded-for")
-            .and_then(|v| v.to_str().ok())
-            .map(|v| format!("{v}, {peer_ip}"))
-            .unwrap_or(peer_ip);
+        let chain = match upstream.headers.get(&X_FORWARDED_FOR) {
+            Some(v) => {
+                let mut joined = Vec::with_capacity(v.len() + 2 + peer_ip.len());
+                joined.extend_from_slice(v.as_bytes());
+                joined.extend_from_slice(b", ");
+                joined.extend_from_slice(peer_ip.as_bytes());
+                HeaderValue::from_bytes(&joined).map_err(|_| {
+                    Error::explain(ErrorType::InvalidHTTPHeader, "bad X-Forwarded-For")
+                })?
+            }
+            None => peer_ip,
+        };
         upstream.insert_header("x-forwarded-for", chain)?;
     } else {
         for name in [
-            "x-forwarded-for",
-            "x-forwarded-host",
-            "x-forwarded-proto",
-            "x-real-ip",
-            "forwarded",
+            X_FORWARDED_FOR,
+            X_FORWARDED_HOST,
+            X_FORWARDED_PROTO,
+            X_REAL_IP,
+            FORWARDED,
         ] {
-            upstream.remove_header(name);
+            upstream.remove_header(&name);
         }
         upstream.insert_header("x-forwarded-for", peer_ip)?;
-        upstream.insert_header("x-forwarded-proto", "http")?;
+        upstream.insert_header("x-forwarded-proto", HeaderValue::from_static("http"))?;
     }
     Ok(())
+}
+
+/// An address as a header value, without the `fmt` machinery for the common IPv4 case (this
+/// runs on every proxied request).
+fn ip_header_value(ip: std::net::IpAddr) -> http::HeaderValue {
+    let std::net::IpAddr::V4(v4) = ip else {
+        return http::HeaderValue::from_str(&ip.to_string()).expect("an address is a header value");
+    };
+    let mut buf = [0u8; 15];
+    let mut len = 0;
+    for (i, octet) in v4.octets().into_iter().enumerate() {
+        if i > 0 {
+            buf[len] = b'.';
+            len += 1;
+        }
+        if octet >= 100 {
+            buf[len] = b'0' + octet / 100;
+            len += 1;
+        }
+        if octet >= 10 {
+            buf[len] = b'0' + octet / 10 % 10;
+            len += 1;
+        }
+        buf[len] = b'0' + octet % 10;
+        len += 1;
+    }
+    http::HeaderValue::from_bytes(&buf[..len]).expect("digits and dots are a header value")
 }
 
 /// Pingora drops `Content-Length` when `Transfer-Encoding` is present (RFC 9112 §6.3 allows it);
@@ -384,4 +443,54 @@ pub fn percent_encode(s: &str) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{client_went_away, ip_header_value};
+    use std::net::IpAddr;
+
+    #[test]
+    fn addresses_format_as_the_standard_library_does() {
+        for ip in [
+            "0.0.0.0",
+            "127.0.0.1",
+            "10.20.30.40",
+            "192.168.100.9",
+            "255.255.255.255",
+            "1.0.10.100",
+            "::1",
+            "2001:db8::8a2e:370:7334",
+            "::ffff:10.0.0.1",
+        ] {
+            let ip: IpAddr = ip.parse().unwrap();
+            assert_eq!(ip_header_value(ip).to_str().unwrap(), ip.to_string());
+        }
+    }
+    use pingora::{Error, ErrorType};
+
+    #[test]
+    fn only_a_broken_client_connection_counts_as_the_client_going_away() {
+        let mut gone = Error::new(ErrorType::ConnectionClosed);
+        gone.as_down();
+        assert!(client_went_away(&gone));
+
+        let mut upstream_closed = Error::new(ErrorType::ConnectionClosed);
+        upstream_closed.as_up();
+        assert!(
+            !client_went_away(&upstream_closed),
+            "an upstream hang-up is a real failure"
+        );
+
+        let mut malformed = Error::new(ErrorType::InvalidHTTPHeader);
+        malformed.as_down();
+        assert!(!client_went_away(&malformed));
+
+        let mut timeout = Error::new(ErrorType::ReadTimedout);
+        timeout.as_down();
+        assert!(
+            !client_went_away(&timeout),
+            "a slow client is worth a log line"
+        );
+    }
 }
