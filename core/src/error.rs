@@ -37,9 +37,44 @@ impl From<sqlx::Error> for CoreError {
             | sqlx::Error::Io(_)
             | sqlx::Error::Tls(_)
             | sqlx::Error::WorkerCrashed => CoreError::StorageUnavailable(e),
+            sqlx::Error::Database(db) if db.code().is_some_and(|c| unavailable_sqlstate(&c)) => {
+                CoreError::StorageUnavailable(e)
+            }
             _ => CoreError::Storage(e),
         }
     }
 }
 
+/// SQLSTATEs that mean "the server is going away or cannot take us now", not "this query is
+/// wrong": a restart or failover answers them, so the caller gets 503 and may retry.
+fn unavailable_sqlstate(code: &str) -> bool {
+    code.starts_with("08") // connection exception (PostgreSQL and MySQL)
+        || matches!(
+            code,
+            "57P01" // admin_shutdown: the server is stopping
+                | "57P02" // crash_shutdown
+                | "57P03" // cannot_connect_now: the server is starting
+                | "53300" // too_many_connections
+                | "70100" // MySQL/MariaDB: the connection or query was killed
+        )
+}
+
 pub type CoreResult<T> = Result<T, CoreError>;
+
+#[cfg(test)]
+mod tests {
+    use super::unavailable_sqlstate;
+
+    #[test]
+    fn outages_and_restarts_are_unavailable_and_query_errors_are_not() {
+        for code in [
+            "08006", "08001", "08S01", "08004", "57P01", "57P03", "53300", "70100",
+        ] {
+            assert!(unavailable_sqlstate(code), "{code}");
+        }
+        // unique_violation, serialization_failure, syntax_error, undefined_table
+        for code in ["23505", "40001", "42601", "42P01", "57014"] {
+            assert!(!unavailable_sqlstate(code), "{code}");
+        }
+    }
+}

@@ -13,6 +13,9 @@ use wxgate_core::token::AccessClaims;
 /// Gateway endpoints take small JSON bodies; anything larger is refused unread.
 const MAX_BODY: usize = 16 * 1024;
 
+/// How long `/readyz` waits for the database.
+const READINESS_BOUND: std::time::Duration = std::time::Duration::from_millis(750);
+
 pub async fn handle(g: &Gateway, session: &mut Session, sub: &str) -> pingora::Result<()> {
     let method = session.req_header().method.as_str().to_string();
     let result = match (method.as_str(), sub) {
@@ -25,18 +28,22 @@ pub async fn handle(g: &Gateway, session: &mut Session, sub: &str) -> pingora::R
             )
             .await
         }
-        ("GET", "readyz") => match g.auth.db().ping().await {
-            Ok(()) => {
-                return write_json(
-                    session,
-                    200,
-                    Bytes::from_static(b"{\"status\":\"ready\"}"),
-                    &[],
-                )
-                .await
+        ("GET", "readyz") => {
+            match tokio::time::timeout(READINESS_BOUND, g.auth.db().ping()).await {
+                Ok(Ok(())) => {
+                    return write_json(
+                        session,
+                        200,
+                        Bytes::from_static(b"{\"status\":\"ready\"}"),
+                        &[],
+                    )
+                    .await
+                }
+                // A database that is down makes the pool retry until its acquire timeout; a
+                // probe (Kubernetes waits 1 s by default) wants its answer sooner.
+                Ok(Err(_)) | Err(_) => Err(ApiError::storage_unavailable()),
             }
-            Err(_) => Err(ApiError::storage_unavailable()),
-        },
+        }
         ("GET", "jwks.json") => {
             let body = Bytes::from(g.tokens.jwks().to_string());
             return write_json(session, 200, body, &[]).await;

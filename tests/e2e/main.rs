@@ -2,6 +2,7 @@
 //! single test executable.
 
 mod miniprogram;
+mod outage;
 mod proxy;
 mod replicas;
 mod storage;

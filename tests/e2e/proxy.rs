@@ -36,7 +36,7 @@ async fn setup() -> Setup {
     }
 }
 
-async fn login(gw: &TestGateway) -> LoginGrant {
+pub(crate) async fn login(gw: &TestGateway) -> LoginGrant {
     gw.auth()
         .await
         .login(&LoginAttempt {
@@ -53,7 +53,7 @@ async fn login(gw: &TestGateway) -> LoginGrant {
         .expect("login")
 }
 
-fn get(addr: SocketAddr, path: &str, extra: &[&str]) -> RawResponse {
+pub(crate) fn get(addr: SocketAddr, path: &str, extra: &[&str]) -> RawResponse {
     let mut req = format!("GET {path} HTTP/1.1\r\nHost: test\r\n");
     for h in extra {
         req.push_str(h);
@@ -64,7 +64,7 @@ fn get(addr: SocketAddr, path: &str, extra: &[&str]) -> RawResponse {
 }
 
 /// The headers the echo upstream received.
-fn seen(r: &RawResponse) -> serde_json::Map<String, serde_json::Value> {
+pub(crate) fn seen(r: &RawResponse) -> serde_json::Map<String, serde_json::Value> {
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     r.json()["headers"].as_object().unwrap().clone()
 }

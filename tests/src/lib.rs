@@ -7,5 +7,6 @@
 
 pub mod db;
 pub mod gateway;
+pub mod relay;
 
 pub use db::{Backend, TestDb};
