@@ -357,9 +357,9 @@ fn forwarded_headers(
                 joined.extend_from_slice(v.as_bytes());
                 joined.extend_from_slice(b", ");
                 joined.extend_from_slice(peer_ip.as_bytes());
-                HeaderValue::from_bytes(&joined).map_err(|_| {
-                    Error::explain(ErrorType::InvalidHTTPHeader, "bad X-Forwarded-For")
-                })?
+                // Both parts are valid header bytes, so this holds; if not, the chain is
+                // dropped rather than the request.
+                HeaderValue::from_bytes(&joined).unwrap_or_else(|_| peer_ip.clone())
             }
             None => peer_ip,
         };

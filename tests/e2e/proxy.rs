@@ -129,6 +129,47 @@ async fn spoofed_identity_headers_never_reach_the_upstream() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forwarded_headers_are_believed_only_from_trusted_proxies() {
+    let spoofs = [
+        "X-Forwarded-For: 203.0.113.9",
+        "X-Forwarded-Host: evil.example",
+        "X-Forwarded-Proto: https",
+        "X-Real-IP: 203.0.113.9",
+        "Forwarded: for=203.0.113.9",
+    ];
+    // By default nobody is trusted: the gateway says what it saw itself.
+    let s = setup().await;
+    let h = seen(&get(s.gw.addr, "/pub/x", &spoofs));
+    assert_eq!(h["x-forwarded-for"], "127.0.0.1");
+    assert_eq!(h["x-forwarded-proto"], "http");
+    for name in ["x-forwarded-host", "x-real-ip", "forwarded"] {
+        assert!(!h.contains_key(name), "{name} reached the upstream");
+    }
+
+    // Behind a trusted proxy the chain is extended, not replaced.
+    let db = TestDb::new(Backend::Sqlite).await.expect("sqlite");
+    let upstream = wxgate_sim::serve_echo_upstream("127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let routes = format!(
+        "[[route]]\nprefix = \"/pub/\"\nupstream = \"{}\"\nauth = \"public\"\n",
+        upstream.addr
+    );
+    let behind = tokio::task::block_in_place(|| {
+        TestGateway::start_with_server(
+            &db.url,
+            &db.dir,
+            "trusted_proxies = [\"127.0.0.1/32\"]",
+            &routes,
+        )
+    });
+    let h = seen(&get(behind.addr, "/pub/x", &spoofs));
+    assert_eq!(h["x-forwarded-for"], "203.0.113.9, 127.0.0.1");
+    assert_eq!(h["x-forwarded-host"], "evil.example");
+    assert_eq!(h["x-forwarded-proto"], "https");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_session_cookie_works_and_is_not_forwarded() {
     let s = setup().await;
     let grant = login(&s.gw).await;

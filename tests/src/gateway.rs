@@ -45,10 +45,20 @@ impl TestGateway {
     /// Starts the binary with `routes_toml` (the `[[route]]` tables) and extra TOML, on the
     /// database at `db_url`, and waits until `/_auth/healthz` answers.
     pub fn start(db_url: &str, dir: &std::path::Path, body: &str) -> Self {
+        Self::start_with_server(db_url, dir, "", body)
+    }
+
+    /// As [`TestGateway::start`], with `server_toml` added to the `[server]` table.
+    pub fn start_with_server(
+        db_url: &str,
+        dir: &std::path::Path,
+        server_toml: &str,
+        body: &str,
+    ) -> Self {
         let port = free_port();
         let keys_dir = dir.join("gw-keys");
         let config = format!(
-            "[server]\nlisten = \"127.0.0.1:{port}\"\n\n[database]\nurl = \"{db_url}\"\n\n[tokens]\nkeys_dir = \"{}\"\nrevocation_sync = \"1s\"\n\n{body}\n",
+            "[server]\nlisten = \"127.0.0.1:{port}\"\n{server_toml}\n\n[database]\nurl = \"{db_url}\"\n\n[tokens]\nkeys_dir = \"{}\"\nrevocation_sync = \"1s\"\n\n{body}\n",
             keys_dir.display()
         );
         let path = dir.join(format!("gateway-{port}.toml"));
