@@ -76,8 +76,13 @@ pub fn build(config: &Config, rt: &tokio::runtime::Runtime) -> anyhow::Result<Ar
         auth,
         tokens,
         revocations: Arc::new(RevocationList::default()),
+        // Bounded by bytes: each entry holds a signed assertion (~0.6 KB).
         injected: moka::sync::Cache::builder()
-            .max_capacity(100_000)
+            .weigher(|_, prepared: &Arc<crate::headers::Prepared>| {
+                let bytes: usize = prepared.iter().map(|(n, v)| n.len() + v.len() + 64).sum();
+                u32::try_from(bytes + 64).unwrap_or(u32::MAX)
+            })
+            .max_capacity(32 * 1024 * 1024)
             .time_to_live(Duration::from_secs(45))
             .build(),
         headers: config.headers.clone(),

@@ -123,10 +123,16 @@ pub fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiE
 /// Verifies the bearer token (or else the session cookie) of a request, in memory: the token
 /// service, then this replica's revocation list. `Ok(None)`: no token presented. The error is
 /// a metric label (`invalid`, `expired`, `revoked`).
+/// A token that passed every check, with the SHA-256 of its text.
+pub struct Verified {
+    pub claims: std::sync::Arc<AccessClaims>,
+    pub token_digest: [u8; 32],
+}
+
 pub fn verify_request(
     g: &Gateway,
     req: &pingora::http::RequestHeader,
-) -> Result<Option<std::sync::Arc<AccessClaims>>, &'static str> {
+) -> Result<Option<Verified>, &'static str> {
     let token = req
         .headers
         .get(http::header::AUTHORIZATION)
@@ -135,14 +141,17 @@ pub fn verify_request(
     let Some(token) = token else {
         return Ok(None);
     };
-    let claims = g.tokens.verify_access(token).map_err(|e| match e {
+    let (claims, token_digest) = g.tokens.verify_access_digest(token).map_err(|e| match e {
         wxgate_core::token::TokenError::Expired => "expired",
         _ => "invalid",
     })?;
     if g.revocations.is_revoked(&claims.sid) {
         return Err("revoked");
     }
-    Ok(Some(claims))
+    Ok(Some(Verified {
+        claims,
+        token_digest,
+    }))
 }
 
 /// The verified claims of a gateway endpoint call that needs a session. A state-changing call
@@ -154,7 +163,7 @@ pub fn authenticate(
 ) -> Result<std::sync::Arc<AccessClaims>, ApiError> {
     let req = session.req_header();
     let claims = match verify_request(g, req) {
-        Ok(Some(claims)) => claims,
+        Ok(Some(verified)) => verified.claims,
         Ok(None) => return Err(ApiError::unauthorized("a valid access token is required")),
         Err("revoked") => return Err(ApiError::unauthorized("the session has ended")),
         Err(_) => return Err(ApiError::unauthorized("the access token is not valid")),

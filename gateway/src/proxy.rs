@@ -13,7 +13,6 @@ use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use pingora::{Error, ErrorType};
 use std::sync::Arc;
 use std::time::Instant;
-use wxgate_core::token::AccessClaims;
 
 pub struct GatewayProxy(pub Arc<Gateway>);
 
@@ -28,15 +27,18 @@ pub struct RequestCtx {
 }
 
 impl GatewayProxy {
-    /// The identity headers for this session, token and route, built (and the assertion
-    /// signed) once and then reused until shortly before the assertion expires.
+    /// The identity headers for this token and route, built (and the assertion signed) once
+    /// and then reused until shortly before the assertion expires. Keyed by the whole token:
+    /// a session's next token may carry other facts (a phone verified since) in the same
+    /// second.
     fn injected_for(
         &self,
-        claims: &AccessClaims,
+        verified: &endpoints::Verified,
         route: usize,
     ) -> pingora::Result<Arc<headers::Prepared>> {
         let g = &self.0;
-        let key = (claims.sid.clone(), claims.iat, route);
+        let claims = &verified.claims;
+        let key = (verified.token_digest, route);
         if let Some(hit) = g.injected.get(&key) {
             return Ok(hit);
         }
@@ -180,9 +182,9 @@ impl ProxyHttp for GatewayProxy {
         use crate::config::RouteAuth;
         match (auth, verdict) {
             (RouteAuth::Public, _) => {}
-            (_, Ok(Some(claims))) => {
+            (_, Ok(Some(verified))) => {
                 g.metrics.auth.inc("valid");
-                ctx.injected = Some(self.injected_for(&claims, route_index)?);
+                ctx.injected = Some(self.injected_for(&verified, route_index)?);
             }
             (RouteAuth::Optional, Ok(None)) => {
                 g.metrics

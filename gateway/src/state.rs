@@ -20,7 +20,8 @@ pub struct Gateway {
     /// Identity headers (with the signed assertion) per (session, token issue time, route):
     /// signing ES256 and validating header values on every request would cost more than the
     /// rest of the request.
-    pub injected: moka::sync::Cache<(String, i64, usize), Arc<crate::headers::Prepared>>,
+    /// Prepared identity headers by (SHA-256 of the access token, route index).
+    pub injected: moka::sync::Cache<([u8; 32], usize), Arc<crate::headers::Prepared>>,
     pub headers: IdentityHeaders,
     /// The browser session cookie (`__Host-wxgate` behind https, `wxgate` on plain http).
     pub cookie_name: String,

@@ -359,6 +359,50 @@ async fn the_assertion_verifies_with_the_jwks() {
     .is_err());
 }
 
+/// Identity headers are prepared per token, not per session: the refreshed token of a session
+/// whose user has just verified a phone gets its own headers, even within the same second as
+/// the session's previous token (same session id, same `iat`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refreshed_token_carries_its_own_identity_headers() {
+    let s = setup().await;
+    let auth = s.gw.auth().await;
+    let attempt = |phone: Option<Phone>| LoginAttempt {
+        channel: "mp".into(),
+        wechat: Some(WechatIdentity {
+            appid: "wx0000000000000001".into(),
+            openid: "oPhoneLater".into(),
+            unionid: None,
+        }),
+        verified_phone: phone,
+        profile: None,
+    };
+    let bearer = |t: &str| format!("Authorization: Bearer {t}");
+    let first = auth.login(&attempt(None)).await.expect("login");
+    let h = seen(&get(
+        s.gw.addr,
+        "/api/x",
+        &[&bearer(first.access_token.expose())],
+    ));
+    assert!(!h.contains_key("x-auth-phone"), "{h:?}");
+
+    let phone = Phone::parse("13900139000", "86").unwrap();
+    auth.login(&attempt(Some(phone)))
+        .await
+        .expect("phone login");
+    let refreshed = auth
+        .refresh(first.refresh_token.expose())
+        .await
+        .expect("refresh");
+    assert_eq!(refreshed.claims.sid, first.claims.sid);
+    assert_eq!(refreshed.claims.phn.as_deref(), Some("+8613900139000"));
+    let h = seen(&get(
+        s.gw.addr,
+        "/api/x",
+        &[&bearer(refreshed.access_token.expose())],
+    ));
+    assert_eq!(h["x-auth-phone"], "+8613900139000");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn logout_revokes_at_once_on_this_replica() {
     let s = setup().await;

@@ -98,6 +98,15 @@ impl TokenService {
     /// A token verified before is found by the SHA-256 of its whole text; its times are
     /// checked again on every presentation.
     pub fn verify_access(&self, token: &str) -> Result<Arc<AccessClaims>, TokenError> {
+        self.verify_access_digest(token).map(|(claims, _)| claims)
+    }
+
+    /// [`TokenService::verify_access`], also returning the SHA-256 of the token: the key for
+    /// anything a caller caches per token.
+    pub fn verify_access_digest(
+        &self,
+        token: &str,
+    ) -> Result<(Arc<AccessClaims>, [u8; 32]), TokenError> {
         if token.is_empty() || token.len() > MAX_TOKEN_LEN {
             return Err(TokenError::Malformed);
         }
@@ -122,7 +131,7 @@ impl TokenService {
         if claims.iat > now + LEEWAY_SECS || claims.exp - claims.iat > ttl + LEEWAY_SECS {
             return Err(TokenError::BadTimes);
         }
-        Ok(claims)
+        Ok((claims, digest))
     }
 
     /// The cryptographic part: header policy, key by `kid`, signature, `iss`, `aud`, claim types.
