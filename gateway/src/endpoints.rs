@@ -133,6 +133,16 @@ pub fn verify_request(
     g: &Gateway,
     req: &pingora::http::RequestHeader,
 ) -> Result<Option<Verified>, &'static str> {
+    // Two `Authorization` headers are ambiguous: which one would the upstream believe?
+    if req
+        .headers
+        .get_all(http::header::AUTHORIZATION)
+        .iter()
+        .nth(1)
+        .is_some()
+    {
+        return Err("invalid");
+    }
     let token = req
         .headers
         .get(http::header::AUTHORIZATION)

@@ -80,6 +80,8 @@ pub enum FramingError {
     SeveralLengths,
     #[error("only 'Transfer-Encoding: chunked' is accepted")]
     UnsupportedTransferEncoding,
+    #[error("'Connection' may not name Content-Length or Host")]
+    ConnectionNamesFraming,
 }
 
 /// Hop-by-hop headers a proxy never forwards (RFC 9110 §7.6.1). `Transfer-Encoding` is framing
@@ -119,22 +121,47 @@ pub fn check_framing(req: &RequestHeader) -> Result<(), FramingError> {
     {
         return Err(FramingError::UnsupportedTransferEncoding);
     }
+    // Removing what `Connection` names would drop the body's length (the rest of the body
+    // then parses as the next request) or the routing authority.
+    let names_framing = req
+        .headers
+        .get_all(http::header::CONNECTION)
+        .iter()
+        .flat_map(|v| v.as_bytes().split(|&b| b == b','))
+        .map(<[u8]>::trim_ascii)
+        .any(|t| t.eq_ignore_ascii_case(b"content-length") || t.eq_ignore_ascii_case(b"host"));
+    if names_framing {
+        return Err(FramingError::ConnectionNamesFraming);
+    }
     Ok(())
 }
 
 /// True for a name in the identity namespace: lower-cased, with `_` and `.` read as `-`, it
 /// starts with `x-auth-` (so `X_Auth_User` and `x.auth.phone` count).
 pub fn is_identity_header(name: &str) -> bool {
-    const PREFIX: &[u8] = b"x-auth-";
-    let b = name.as_bytes();
-    b.len() >= PREFIX.len()
-        && b[..PREFIX.len()].iter().zip(PREFIX).all(|(&c, &p)| {
+    reads_as_prefix(name, "x-auth-")
+}
+
+/// True when `name`, lower-cased with `_` and `.` read as `-` (as CGI-style upstreams read
+/// header names), starts with `prefix` (lower case, `-` separated).
+pub fn reads_as_prefix(name: &str, prefix: &str) -> bool {
+    let (b, p) = (name.as_bytes(), prefix.as_bytes());
+    b.len() >= p.len()
+        && b[..p.len()].iter().zip(p).all(|(&c, &p)| {
             let c = match c.to_ascii_lowercase() {
                 b'_' | b'.' => b'-',
                 c => c,
             };
             c == p
         })
+}
+
+/// A forwarding or target-override header: believed only from `trusted_proxies`.
+pub fn is_forwarding_header(name: &str) -> bool {
+    reads_as_prefix(name, "x-forwarded-")
+        || ["x-real-ip", "forwarded", "x-original-url", "x-rewrite-url"]
+            .iter()
+            .any(|n| name.len() == n.len() && reads_as_prefix(name, n))
 }
 
 impl IdentityHeaders {
@@ -189,10 +216,12 @@ pub fn strip(req: &mut RequestHeader, names: &IdentityHeaders, session_cookie: &
             doomed.push(key.clone());
         }
     }
+    // Every value is looked at: a second `Authorization` must not carry a token through.
     let bearer = req
         .headers
-        .get(http::header::AUTHORIZATION)
-        .is_some_and(|v| bearer_token(v.as_bytes()).is_some());
+        .get_all(http::header::AUTHORIZATION)
+        .iter()
+        .any(|v| is_bearer_scheme(v.as_bytes()));
     if bearer {
         doomed.push(http::header::AUTHORIZATION);
     }
@@ -215,9 +244,17 @@ pub fn inject(req: &mut RequestHeader, prepared: &Prepared) -> pingora::Result<(
 /// The token of an `Authorization: Bearer <token>` value.
 pub fn bearer_token(value: &[u8]) -> Option<&str> {
     let v = std::str::from_utf8(value).ok()?.trim();
-    let (scheme, token) = v.split_once(' ')?;
+    let (scheme, token) = v.split_once([' ', '\t'])?;
     let token = token.trim();
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
+
+/// True for a value in the Bearer scheme, whatever follows the scheme name.
+fn is_bearer_scheme(value: &[u8]) -> bool {
+    let v = value.trim_ascii_start();
+    v.len() >= 6
+        && v[..6].eq_ignore_ascii_case(b"bearer")
+        && v.get(6).is_none_or(|&c| c == b' ' || c == b'\t')
 }
 
 /// The value of cookie `name` in the request's `Cookie` headers.
@@ -379,6 +416,53 @@ mod tests {
             check_framing(&odd),
             Err(FramingError::UnsupportedTransferEncoding)
         );
+        for nominated in ["content-length", "close, Content-Length", "keep-alive,HOST"] {
+            let req = request(&[("Content-Length", "5"), ("Connection", nominated)]);
+            assert_eq!(
+                check_framing(&req),
+                Err(FramingError::ConnectionNamesFraming),
+                "{nominated}"
+            );
+        }
+        let fine = request(&[("Connection", "keep-alive, X-Auth-User")]);
+        assert_eq!(check_framing(&fine), Ok(()));
+    }
+
+    #[test]
+    fn forwarding_headers_are_recognised_in_every_spelling() {
+        for name in [
+            "x-forwarded-for",
+            "X-Forwarded-Prefix",
+            "x_forwarded_host",
+            "X.Forwarded.Port",
+            "x-real-ip",
+            "X_Real_IP",
+            "forwarded",
+            "x-original-url",
+            "X-Rewrite-URL",
+        ] {
+            assert!(is_forwarding_header(name), "{name}");
+        }
+        for name in ["x-forwarder", "forwarded-by", "x-real-ip-2", "x-request-id"] {
+            assert!(!is_forwarding_header(name), "{name}");
+        }
+    }
+
+    #[test]
+    fn a_bearer_token_is_never_forwarded_whatever_its_spelling() {
+        for values in [
+            &["Basic dXNlcjpwdw==", "Bearer abc"][..],
+            &["Bearer\tabc"][..],
+            &["  bearer abc"][..],
+            &["BEARER"][..],
+        ] {
+            let pairs: Vec<_> = values.iter().map(|v| ("Authorization", *v)).collect();
+            let mut req = request(&pairs);
+            strip(&mut req, &IdentityHeaders::default(), "wxgate_session");
+            assert!(req.headers.get("authorization").is_none(), "{values:?}");
+        }
+        assert_eq!(bearer_token(b"Bearer\tabc"), Some("abc"));
+        assert!(!is_bearer_scheme(b"Bearerish abc"));
     }
 
     #[test]

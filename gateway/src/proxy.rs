@@ -137,6 +137,23 @@ impl ProxyHttp for GatewayProxy {
             return Ok(true);
         }
 
+        // Forward exactly the target that is judged. Pingora keeps the raw bytes of a target
+        // that is not origin-form and forwards them, while its URI holds only a path (or `/`
+        // for a target it cannot classify): `GET foo:/api/x` would be judged as `/`.
+        match target_form(session.req_header()) {
+            Ok(TargetForm::Origin) => {}
+            Ok(TargetForm::Absolute) => {
+                let uri = &session.req_header().uri;
+                let origin = rebuild_uri(uri, uri.path())?;
+                session.req_header_mut().set_uri(origin);
+            }
+            Err(message) => {
+                session.set_keepalive(None);
+                write_error(session, &ApiError::invalid_request(message)).await?;
+                return Ok(true);
+            }
+        }
+
         // Normalise once; the same path is matched and forwarded. Most paths are already
         // normal: those are judged in place, without an allocation.
         if !path::is_clean(session.req_header().uri.path()) {
@@ -338,11 +355,8 @@ fn forwarded_headers(
     session: &Session,
     upstream: &mut RequestHeader,
 ) -> pingora::Result<()> {
-    use http::header::{HeaderValue, FORWARDED};
+    use http::header::HeaderValue;
     const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
-    const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
-    const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
-    const X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
 
     let peer = session
         .client_addr()
@@ -367,14 +381,16 @@ fn forwarded_headers(
         };
         upstream.insert_header("x-forwarded-for", chain)?;
     } else {
-        for name in [
-            X_FORWARDED_FOR,
-            X_FORWARDED_HOST,
-            X_FORWARDED_PROTO,
-            X_REAL_IP,
-            FORWARDED,
-        ] {
-            upstream.remove_header(&name);
+        // Every `x-forwarded-*` (and its `_`/`.` spellings), not just the ones set below:
+        // upstream frameworks also believe `X-Forwarded-Prefix`, `-Port`, `X-Original-URL`…
+        let doomed: Vec<HeaderName> = upstream
+            .headers
+            .keys()
+            .filter(|k| headers::is_forwarding_header(k.as_str()))
+            .cloned()
+            .collect();
+        for name in &doomed {
+            upstream.remove_header(name);
         }
         upstream.insert_header("x-forwarded-for", peer_ip)?;
         upstream.insert_header("x-forwarded-proto", HeaderValue::from_static("http"))?;
@@ -421,6 +437,33 @@ fn raw_has_length_and_encoding(session: &Session) -> bool {
             .any(|line| line.len() > name.len() && line[..name.len()].eq_ignore_ascii_case(name))
     };
     has(b"transfer-encoding:") && has(b"content-length:")
+}
+
+enum TargetForm {
+    /// `/path?query`: the URI holds the target byte for byte.
+    Origin,
+    /// `http://host/path`: judged and forwarded as its origin-form path.
+    Absolute,
+}
+
+/// How the request target was written (RFC 9112 §3.2); anything but origin-form and http(s)
+/// absolute-form is refused, as is a target that is not UTF-8.
+fn target_form(req: &RequestHeader) -> Result<TargetForm, &'static str> {
+    if !req.raw_path_is_utf8() {
+        return Err("the request target is not valid UTF-8");
+    }
+    let raw = req.raw_path();
+    let from_uri = req.uri.path_and_query().map(|pq| pq.as_str().as_bytes());
+    if raw.starts_with(b"/") && from_uri == Some(raw) {
+        return Ok(TargetForm::Origin);
+    }
+    let lower = |n: usize| raw.get(..n).map(|p| p.to_ascii_lowercase());
+    let absolute = lower(7).as_deref() == Some(b"http://".as_slice())
+        || lower(8).as_deref() == Some(b"https://".as_slice());
+    if absolute && req.uri.path().starts_with('/') {
+        return Ok(TargetForm::Absolute);
+    }
+    Err("the request target must be a path")
 }
 
 fn rebuild_uri(uri: &http::Uri, path: &str) -> pingora::Result<http::Uri> {

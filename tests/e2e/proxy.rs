@@ -126,6 +126,21 @@ async fn spoofed_identity_headers_never_reach_the_upstream() {
     }
     // Required without a token never reaches the upstream.
     assert_eq!(get(s.gw.addr, "/api/x", SPOOFS).status, 401);
+
+    // A second `Authorization` header: ambiguous on a protected route, and never a way to
+    // carry the token past the strip on a public one.
+    let basic = "Authorization: Basic dXNlcjpwdw==";
+    assert_eq!(get(s.gw.addr, "/api/x", &[basic, &bearer]).status, 401);
+    let public = seen(&get(s.gw.addr, "/pub/x", &[basic, &bearer]));
+    assert!(!public.contains_key("authorization"), "{public:?}");
+    // `Connection` naming the body's length is refused before anything is forwarded.
+    let req = format!(
+        "POST /pub/x HTTP/1.1\r\nHost: t\r\nConnection: content-length\r\n\
+         Content-Length: 5\r\n\r\nhello"
+    );
+    let out = tokio::task::block_in_place(|| raw(s.gw.addr, &req)).unwrap();
+    assert_eq!(out.status, 400);
+    assert_eq!(out.json()["error"], "invalid_request");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -136,13 +151,24 @@ async fn forwarded_headers_are_believed_only_from_trusted_proxies() {
         "X-Forwarded-Proto: https",
         "X-Real-IP: 203.0.113.9",
         "Forwarded: for=203.0.113.9",
+        "X-Forwarded-Prefix: /admin",
+        "X_Forwarded_Port: 8443",
+        "X-Original-URL: /admin",
     ];
     // By default nobody is trusted: the gateway says what it saw itself.
     let s = setup().await;
     let h = seen(&get(s.gw.addr, "/pub/x", &spoofs));
     assert_eq!(h["x-forwarded-for"], "127.0.0.1");
     assert_eq!(h["x-forwarded-proto"], "http");
-    for name in ["x-forwarded-host", "x-real-ip", "forwarded"] {
+    for name in [
+        "x-forwarded-host",
+        "x-real-ip",
+        "forwarded",
+        "x-forwarded-prefix",
+        "x_forwarded_port",
+        "x-forwarded-port",
+        "x-original-url",
+    ] {
         assert!(!h.contains_key(name), "{name} reached the upstream");
     }
 
@@ -297,6 +323,16 @@ async fn paths_are_judged_after_normalisation() {
     ] {
         assert_eq!(get(s.gw.addr, path, &[]).status, 400, "{path}");
     }
+    // Targets that are not a path: Pingora would forward their raw bytes while judging `/`.
+    for target in ["foo:/api/x", "api/x", "*", "ftp://test/api/x"] {
+        assert_eq!(get(s.gw.addr, target, &[]).status, 400, "{target}");
+    }
+    // An absolute-form target is judged, and forwarded, as its path.
+    assert_eq!(get(s.gw.addr, "http://test/api/x", &[]).status, 401);
+    let r = get(s.gw.addr, "HTTP://test/pub/../api/x?y=2", &[&bearer]);
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json()["path"], "/api/x");
+    assert_eq!(r.json()["query"], "y=2");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
