@@ -134,11 +134,9 @@ async fn spoofed_identity_headers_never_reach_the_upstream() {
     let public = seen(&get(s.gw.addr, "/pub/x", &[basic, &bearer]));
     assert!(!public.contains_key("authorization"), "{public:?}");
     // `Connection` naming the body's length is refused before anything is forwarded.
-    let req = format!(
-        "POST /pub/x HTTP/1.1\r\nHost: t\r\nConnection: content-length\r\n\
-         Content-Length: 5\r\n\r\nhello"
-    );
-    let out = tokio::task::block_in_place(|| raw(s.gw.addr, &req)).unwrap();
+    let req = "POST /pub/x HTTP/1.1\r\nHost: t\r\nConnection: content-length\r\n\
+               Content-Length: 5\r\n\r\nhello";
+    let out = tokio::task::block_in_place(|| raw(s.gw.addr, req)).unwrap();
     assert_eq!(out.status, 400);
     assert_eq!(out.json()["error"], "invalid_request");
 }
