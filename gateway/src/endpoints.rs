@@ -127,6 +127,8 @@ pub fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiE
 pub struct Verified {
     pub claims: std::sync::Arc<AccessClaims>,
     pub token_digest: [u8; 32],
+    /// It came from the session cookie, which a browser attaches to cross-site requests too.
+    pub by_cookie: bool,
 }
 
 pub fn verify_request(
@@ -143,12 +145,12 @@ pub fn verify_request(
     {
         return Err("invalid");
     }
-    let token = req
+    let bearer = req
         .headers
         .get(http::header::AUTHORIZATION)
-        .and_then(|v| crate::headers::bearer_token(v.as_bytes()))
-        .or_else(|| crate::headers::cookie(req, &g.cookie_name));
-    let Some(token) = token else {
+        .and_then(|v| crate::headers::bearer_token(v.as_bytes()));
+    let by_cookie = bearer.is_none();
+    let Some(token) = bearer.or_else(|| crate::headers::cookie(req, &g.cookie_name)) else {
         return Ok(None);
     };
     let (claims, token_digest) = g.tokens.verify_access_digest(token).map_err(|e| match e {
@@ -161,37 +163,47 @@ pub fn verify_request(
     Ok(Some(Verified {
         claims,
         token_digest,
+        by_cookie,
     }))
 }
 
-/// The verified claims of a gateway endpoint call that needs a session. A state-changing call
-/// authenticated by the browser cookie must also come from the gateway's own origin: `SameSite`
-/// looks at the site, so a sibling subdomain could otherwise post with the user's cookie.
+/// The verified claims of a gateway endpoint call that needs a session (see
+/// [`cross_origin_cookie_write`] for the origin rule).
 pub fn authenticate(
     g: &Gateway,
     session: &Session,
 ) -> Result<std::sync::Arc<AccessClaims>, ApiError> {
     let req = session.req_header();
-    let claims = match verify_request(g, req) {
-        Ok(Some(verified)) => verified.claims,
+    let verified = match verify_request(g, req) {
+        Ok(Some(verified)) => verified,
         Ok(None) => return Err(ApiError::unauthorized("a valid access token is required")),
         Err("revoked") => return Err(ApiError::unauthorized("the session has ended")),
         Err(_) => return Err(ApiError::unauthorized("the access token is not valid")),
     };
-    let by_cookie = req
-        .headers
-        .get(http::header::AUTHORIZATION)
-        .and_then(|v| crate::headers::bearer_token(v.as_bytes()))
-        .is_none();
-    let safe_method = matches!(req.method.as_str(), "GET" | "HEAD");
-    if by_cookie && !safe_method && !same_origin(g, req) {
-        return Err(ApiError::new(
-            403,
-            "forbidden",
-            "a cookie-authenticated request must come from the gateway's own origin",
-        ));
+    if cross_origin_cookie_write(g, req, &verified) {
+        return Err(cross_origin_refusal());
     }
-    Ok(claims)
+    Ok(verified.claims)
+}
+
+/// A state-changing request authenticated only by the browser cookie, from another origin.
+/// `SameSite` looks at the site, so a sibling subdomain could otherwise post with the user's
+/// cookie, to the gateway's endpoints and to the upstreams behind it alike.
+pub fn cross_origin_cookie_write(
+    g: &Gateway,
+    req: &pingora::http::RequestHeader,
+    verified: &Verified,
+) -> bool {
+    let safe_method = matches!(req.method.as_str(), "GET" | "HEAD" | "OPTIONS");
+    verified.by_cookie && !safe_method && !same_origin(g, req)
+}
+
+pub fn cross_origin_refusal() -> ApiError {
+    ApiError::new(
+        403,
+        "forbidden",
+        "a cookie-authenticated request must come from the gateway's own origin",
+    )
 }
 
 /// `Origin` is the gateway's public origin, or the browser says the request is same-origin.
@@ -259,8 +271,14 @@ async fn logout(g: &Gateway, session: &mut Session) -> Result<(), ApiError> {
     // This replica stops honouring the session at once, whatever the database says.
     note_revoked(g, std::slice::from_ref(&claims.sid));
     g.auth.logout(&claims.sid).await?;
+    // A `__Host-` cookie is only replaced (here: expired) by one that is `Secure` too.
+    let secure = if g.cookie_name.starts_with("__Host-") {
+        "; Secure"
+    } else {
+        ""
+    };
     let expire = format!(
-        "{}=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax",
+        "{}=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax{secure}",
         g.cookie_name
     );
     write_empty(session, 204, &[("set-cookie", expire)])

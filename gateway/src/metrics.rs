@@ -11,6 +11,7 @@ pub struct AuthCounters {
     invalid: IntCounter,
     expired: IntCounter,
     revoked: IntCounter,
+    cross_origin: IntCounter,
 }
 
 impl AuthCounters {
@@ -20,6 +21,7 @@ impl AuthCounters {
             "missing" => &self.missing,
             "expired" => &self.expired,
             "revoked" => &self.revoked,
+            "cross_origin" => &self.cross_origin,
             _ => &self.invalid,
         }
         .inc();
@@ -83,6 +85,7 @@ impl Metrics {
             invalid: outcome("invalid"),
             expired: outcome("expired"),
             revoked: outcome("revoked"),
+            cross_origin: outcome("cross_origin"),
         };
         Ok(Self {
             registry,

@@ -199,6 +199,13 @@ impl ProxyHttp for GatewayProxy {
         use crate::config::RouteAuth;
         match (auth, verdict) {
             (RouteAuth::Public, _) => {}
+            (_, Ok(Some(verified)))
+                if endpoints::cross_origin_cookie_write(g, session.req_header(), &verified) =>
+            {
+                g.metrics.auth.inc("cross_origin");
+                write_error(session, &endpoints::cross_origin_refusal()).await?;
+                return Ok(true);
+            }
             (_, Ok(Some(verified))) => {
                 g.metrics.auth.inc("valid");
                 ctx.injected = Some(self.injected_for(&verified, route_index)?);

@@ -215,8 +215,56 @@ async fn the_session_cookie_works_and_is_not_forwarded() {
         seen(&get(s.gw.addr, "/api/x", &[&cookie]))["x-auth-user"],
         grant.user.id.as_str()
     );
-    assert_eq!(logout(&format!("http://{}", s.gw.addr)).status, 204);
+    // The same rule guards the upstreams: a cross-origin cookie POST never reaches them,
+    // while a same-origin one, or one carrying a bearer token, does.
+    let post = |origin: &str, auth: &str| {
+        let req = format!(
+            "POST /api/x HTTP/1.1\r\nHost: t\r\n{auth}\r\nOrigin: {origin}\r\nContent-Length: 0\r\n\r\n"
+        );
+        tokio::task::block_in_place(|| raw(s.gw.addr, &req)).unwrap()
+    };
+    let ours = format!("http://{}", s.gw.addr);
+    let forged = post("https://evil.example", &cookie);
+    assert_eq!(forged.status, 403);
+    assert_eq!(forged.json()["error"], "forbidden");
+    assert_eq!(
+        seen(&post(&ours, &cookie))["x-auth-user"],
+        grant.user.id.as_str()
+    );
+    let bearer = format!("Authorization: Bearer {}", grant.access_token.expose());
+    assert_eq!(post("https://evil.example", &bearer).status, 200);
+
+    let out = logout(&ours);
+    assert_eq!(out.status, 204);
+    assert!(out
+        .header("set-cookie")
+        .unwrap()
+        .starts_with("wxgate=; Path=/; Max-Age=0"));
     assert_eq!(get(s.gw.addr, "/api/x", &[&cookie]).status, 401);
+}
+
+/// Behind https the cookie is `__Host-wxgate`, and logout's expiry of it must be `Secure` too, or
+/// the browser ignores it and keeps the session cookie.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logout_expires_the_https_cookie() {
+    let db = TestDb::new(Backend::Sqlite).await.expect("sqlite");
+    let gw = tokio::task::block_in_place(|| {
+        TestGateway::start_with_server(&db.url, &db.dir, "public_url = \"https://gw.example\"", "")
+    });
+    let grant = login(&gw).await;
+    let req = format!(
+        "POST /_auth/logout HTTP/1.1\r\nHost: gw.example\r\nCookie: __Host-wxgate={}\r\n\
+         Origin: https://gw.example\r\nContent-Length: 0\r\n\r\n",
+        grant.access_token.expose()
+    );
+    let out = tokio::task::block_in_place(|| raw(gw.addr, &req)).unwrap();
+    assert_eq!(out.status, 204);
+    let cookie = out.header("set-cookie").unwrap();
+    assert!(
+        cookie.starts_with("__Host-wxgate=; Path=/; Max-Age=0"),
+        "{cookie}"
+    );
+    assert!(cookie.contains("; Secure"), "{cookie}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
