@@ -32,11 +32,12 @@ pub struct AuthService {
 }
 
 impl AuthService {
+    /// The sessions get the refresh grace window, sealed under `tokens`' vault keys.
     pub fn new(db: Db, resolver: Resolver, sessions: Sessions, tokens: Arc<TokenService>) -> Self {
         Self {
             db,
             resolver,
-            sessions,
+            sessions: sessions.with_grace(tokens.clone()),
             tokens,
         }
     }

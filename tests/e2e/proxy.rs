@@ -540,19 +540,23 @@ async fn refresh_rotates_through_the_endpoint() {
         .status,
         200
     );
-    // Reuse of the old refresh token: 401, and the family (the new token too) is revoked.
+    let old = format!("{{\"refresh_token\":\"{}\"}}", grant.refresh_token.expose());
+    // A retry of the same refresh moments later (a lost response): the same new token.
+    let retried = post(old.clone());
+    assert_eq!(retried.status, 200);
+    assert_eq!(retried.json()["refresh_token"], j["refresh_token"]);
+    // Once the new token is used, the old one is two generations back: presenting it is
+    // theft, and the family (the newest token too) is revoked.
+    let next = post(format!(
+        "{{\"refresh_token\":\"{}\"}}",
+        j["refresh_token"].as_str().unwrap()
+    ));
+    assert_eq!(next.status, 200);
+    assert_eq!(post(old).status, 401);
     assert_eq!(
         post(format!(
             "{{\"refresh_token\":\"{}\"}}",
-            grant.refresh_token.expose()
-        ))
-        .status,
-        401
-    );
-    assert_eq!(
-        post(format!(
-            "{{\"refresh_token\":\"{}\"}}",
-            j["refresh_token"].as_str().unwrap()
+            next.json()["refresh_token"].as_str().unwrap()
         ))
         .status,
         401

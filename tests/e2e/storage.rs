@@ -48,6 +48,7 @@ conformance!(
     sms_login_creates_then_finds,
     refresh_rotates_and_reuse_revokes_the_family,
     parallel_refreshes_have_one_winner,
+    a_retried_refresh_gets_the_same_token_within_the_grace_window,
     logout_revokes_the_session,
     concurrent_logins_from_two_apps_make_one_user,
     concurrent_logins_of_one_openid_make_one_binding,
@@ -411,7 +412,8 @@ async fn refresh_rotates_and_reuse_revokes_the_family(t: TestDb) {
     assert_ne!(r1, r2);
     assert_eq!(second.user.id, login.user.id);
     assert_eq!(second.claims.sid, login.claims.sid, "same family");
-    // R1 again: theft. The family dies, R2 included.
+    // R1 again, after the grace window: theft. The family dies, R2 included.
+    t.clock.advance_ms(21_000);
     assert!(matches!(
         auth.refresh(&r1).await,
         Err(CoreError::InvalidRefreshToken)
@@ -470,6 +472,65 @@ async fn parallel_refreshes_have_one_winner(t: TestDb) {
         .filter(|r| *r.as_ref().unwrap())
         .count();
     assert_eq!(wins, 1, "exactly one concurrent refresh may win");
+}
+
+/// D3: a retry after a lost response, or a second tab, presents the same refresh token again
+/// within seconds. It gets the same child back (no new branch), while the child is unused.
+async fn a_retried_refresh_gets_the_same_token_within_the_grace_window(t: TestDb) {
+    let auth = t.auth(IdentityPolicy::default());
+    let login = auth.login(&wechat("mp", MP, "oA", None)).await.unwrap();
+    let r1 = login.refresh_token.expose().to_string();
+    let r2 = auth.refresh(&r1).await.unwrap().refresh_token;
+    t.clock.advance_ms(1_000);
+    let again = auth.refresh(&r1).await.unwrap();
+    assert_eq!(again.refresh_token.expose(), r2.expose(), "the same child");
+    assert_eq!(again.claims.sid, login.claims.sid);
+
+    // Racing retries, each on its own pool as separate replicas would be: all get that child.
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let db = TestDb::connect(&t.url, 1).await;
+        let clock = t.shared_clock();
+        let racer = wxgate_core::auth::AuthService::new(
+            db.clone(),
+            wxgate_core::identity::Resolver::new(
+                db.clone(),
+                IdentityPolicy::default(),
+                clock.clone(),
+            ),
+            wxgate_core::token::Sessions::new(db, clock, std::time::Duration::from_secs(86_400)),
+            t.tokens(),
+        );
+        let r1 = r1.clone();
+        tasks.push(tokio::spawn(async move {
+            racer
+                .refresh(&r1)
+                .await
+                .map(|g| g.refresh_token.expose().to_string())
+        }));
+    }
+    for result in futures::future::join_all(tasks).await {
+        assert_eq!(result.unwrap().unwrap(), r2.expose());
+    }
+
+    // Once the child is used, the parent is two generations back: presenting it is theft.
+    let r3 = auth.refresh(r2.expose()).await.unwrap().refresh_token;
+    assert!(matches!(
+        auth.refresh(&r1).await,
+        Err(CoreError::InvalidRefreshToken)
+    ));
+    assert!(matches!(
+        auth.refresh(r3.expose()).await,
+        Err(CoreError::InvalidRefreshToken)
+    ));
+
+    // And past the window the retry is refused and ends the family too.
+    let other = auth.login(&wechat("mp", MP, "oB", None)).await.unwrap();
+    let o1 = other.refresh_token.expose().to_string();
+    let o2 = auth.refresh(&o1).await.unwrap().refresh_token;
+    t.clock.advance_ms(21_000);
+    assert!(auth.refresh(&o1).await.is_err());
+    assert!(auth.refresh(o2.expose()).await.is_err());
 }
 
 async fn logout_revokes_the_session(t: TestDb) {

@@ -12,7 +12,10 @@ use base64::Engine;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 use sqlx::Row;
+use std::sync::Arc;
 use std::time::Duration;
+
+use super::TokenService;
 
 /// A session as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,7 +41,13 @@ pub struct Sessions {
     db: Db,
     clock: SharedClock,
     refresh_ttl: Duration,
+    /// Seals each rotated token's child for the grace window; without it there is no grace.
+    sealer: Option<Arc<TokenService>>,
 }
+
+/// How long a rotated refresh token may be presented again (a retry after a lost response, a
+/// second tab) and get the same child back, provided that child is still unused.
+pub const REFRESH_GRACE: Duration = Duration::from_secs(20);
 
 /// Refresh tokens look like `rt_<43 base64url chars>`; anything else is refused unparsed.
 const PREFIX: &str = "rt_";
@@ -92,7 +101,14 @@ impl Sessions {
             db,
             clock,
             refresh_ttl,
+            sealer: None,
         }
+    }
+
+    /// Enables the [`REFRESH_GRACE`] window: children are kept sealed under the vault keys.
+    pub fn with_grace(mut self, sealer: Arc<TokenService>) -> Self {
+        self.sealer = Some(sealer);
+        self
     }
 
     fn ttl_ms(&self) -> i64 {
@@ -188,8 +204,9 @@ impl Sessions {
     }
 
     /// Exchanges a refresh token for a new one. Exactly one of any number of concurrent
-    /// presentations of the same token wins (one conditional UPDATE); a later presentation
-    /// revokes the family.
+    /// presentations of the same token wins (one conditional UPDATE). Within [`REFRESH_GRACE`]
+    /// of that, presenting it again returns the same child while the child is unused; any
+    /// other presentation of a used token revokes the family.
     pub async fn rotate(&self, presented: &str) -> CoreResult<RefreshGrant> {
         if !well_formed(presented) {
             return Err(CoreError::InvalidRefreshToken);
@@ -227,12 +244,19 @@ impl Sessions {
         presented_hash: &str,
     ) -> Result<RefreshGrant, RotateStop> {
         let now = self.clock.now_ms();
+        let child = new_token();
+        // Bound to the parent's hash: a sealed child copied to another row does not open.
+        let sealed = self
+            .sealer
+            .as_ref()
+            .and_then(|s| s.seal(&child, presented_hash));
         let q = self.db.sql(
-            "UPDATE refresh_tokens SET used_at = ? \
+            "UPDATE refresh_tokens SET used_at = ?, child_sealed = ? \
              WHERE hash = ? AND used_at IS NULL AND expires_at > ?",
         );
         let won = sqlx::query(&q)
             .bind(now)
+            .bind(sealed.as_deref())
             .bind(presented_hash)
             .bind(now)
             .execute(&mut *conn)
@@ -240,9 +264,9 @@ impl Sessions {
             .rows_affected()
             == 1;
 
-        let q = self
-            .db
-            .sql("SELECT session_id, used_at FROM refresh_tokens WHERE hash = ?");
+        let q = self.db.sql(
+            "SELECT session_id, used_at, parent_hash, child_sealed FROM refresh_tokens WHERE hash = ?",
+        );
         let Some(row) = sqlx::query(&q)
             .bind(presented_hash)
             .fetch_optional(&mut *conn)
@@ -252,37 +276,107 @@ impl Sessions {
         };
         let session_id: String = row.try_get("session_id")?;
         if !won {
-            let used: Option<i64> = row.try_get("used_at")?;
-            if used.is_some() {
-                tracing::warn!(session = %session_id, "refresh token reused; revoking its family");
-                self.revoke_in(conn, &session_id, "refresh_reuse", now)
-                    .await?;
-                return Err(RotateStop::Reused);
+            let Some(used) = row.try_get::<Option<i64>, _>("used_at")? else {
+                return Err(RotateStop::Rejected); // Expired.
+            };
+            let stored: Option<String> = row.try_get("child_sealed")?;
+            if let Some(grant) = self
+                .replay(conn, presented_hash, &session_id, used, stored, now)
+                .await?
+            {
+                return Ok(grant);
             }
-            return Err(RotateStop::Rejected); // Expired.
+            tracing::warn!(session = %session_id, "refresh token reused; revoking its family");
+            self.revoke_in(conn, &session_id, "refresh_reuse", now)
+                .await?;
+            return Err(RotateStop::Reused);
         }
 
+        let Some(session) = self.live_session(conn, &session_id, now).await? else {
+            return Err(RotateStop::Rejected);
+        };
+        self.insert_token(conn, &child, &session.id, Some(presented_hash), now)
+            .await?;
+        // The parent's child was only kept for its grace window, which this use closes.
+        let parent: Option<String> = row.try_get("parent_hash")?;
+        if let Some(parent) = parent {
+            let q = self
+                .db
+                .sql("UPDATE refresh_tokens SET child_sealed = NULL WHERE hash = ?");
+            sqlx::query(&q).bind(parent).execute(&mut *conn).await?;
+        }
+        Ok(RefreshGrant {
+            session,
+            refresh_token: child,
+        })
+    }
+
+    /// The grace window: a token used moments ago, whose child nobody has used yet, gets that
+    /// same child again. `None` when any condition fails (the caller then revokes).
+    async fn replay(
+        &self,
+        conn: &mut sqlx::AnyConnection,
+        presented_hash: &str,
+        session_id: &str,
+        used_at: i64,
+        stored: Option<String>,
+        now: i64,
+    ) -> Result<Option<RefreshGrant>, RotateStop> {
+        let grace_ms = i64::try_from(REFRESH_GRACE.as_millis()).unwrap_or(i64::MAX);
+        let (Some(sealer), Some(stored)) = (&self.sealer, stored) else {
+            return Ok(None);
+        };
+        if now.saturating_sub(used_at) > grace_ms {
+            return Ok(None);
+        }
+        let Some(child) = sealer.unseal(&stored, presented_hash) else {
+            return Ok(None);
+        };
+        let q = self.db.sql(
+            "SELECT used_at FROM refresh_tokens \
+             WHERE hash = ? AND parent_hash = ? AND expires_at > ?",
+        );
+        let Some(row) = sqlx::query(&q)
+            .bind(hash(child.expose()))
+            .bind(presented_hash)
+            .bind(now)
+            .fetch_optional(&mut *conn)
+            .await?
+        else {
+            return Ok(None);
+        };
+        if row.try_get::<Option<i64>, _>("used_at")?.is_some() {
+            return Ok(None); // The child moved on: this is an older generation.
+        }
+        let Some(session) = self.live_session(conn, session_id, now).await? else {
+            return Ok(None);
+        };
+        tracing::debug!(session = %session_id, "refresh retried within the grace window");
+        Ok(Some(RefreshGrant {
+            session,
+            refresh_token: child,
+        }))
+    }
+
+    /// The session, unless it is revoked or expired.
+    async fn live_session(
+        &self,
+        conn: &mut sqlx::AnyConnection,
+        session_id: &str,
+        now: i64,
+    ) -> Result<Option<SessionRecord>, sqlx::Error> {
         let q = self.db.sql(
             "SELECT id, user_id, channel, appid, openid, expires_at, revoked_at FROM sessions WHERE id = ?",
         );
         let Some(row) = sqlx::query(&q)
-            .bind(&session_id)
+            .bind(session_id)
             .fetch_optional(&mut *conn)
             .await?
         else {
-            return Err(RotateStop::Rejected);
+            return Ok(None);
         };
         let session = session_from_row(&row)?;
-        if session.revoked_at.is_some() || session.expires_at <= now {
-            return Err(RotateStop::Rejected);
-        }
-        let token = new_token();
-        self.insert_token(conn, &token, &session.id, Some(presented_hash), now)
-            .await?;
-        Ok(RefreshGrant {
-            session,
-            refresh_token: token,
-        })
+        Ok((session.revoked_at.is_none() && session.expires_at > now).then_some(session))
     }
 
     /// Revokes a session (logout): its refresh tokens stop working at once, its access tokens as
