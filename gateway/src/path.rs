@@ -53,7 +53,8 @@ pub fn is_clean(raw: &str) -> bool {
 /// Decodes the escapes of unreserved characters (so `%2e%2e` is `..`), refuses the escapes that
 /// could change how the path splits (`%2f`, `%5c`, `%00`), refuses `\`, `;` and control bytes,
 /// collapses repeated slashes and resolves `.` and `..` segments (never above the root).
-/// Other escapes (`%20`, UTF-8 bytes) are kept as they are, upper-cased.
+/// Other escapes (`%20`, UTF-8 bytes) are kept as they are, upper-cased; raw UTF-8 bytes are
+/// escaped the same way.
 pub fn normalise(raw: &str) -> Result<String, PathError> {
     if !raw.starts_with('/') {
         return Err(PathError::NotAbsolute);
@@ -91,7 +92,13 @@ pub fn normalise(raw: &str) -> Result<String, PathError> {
         if b < 0x20 || b == 0x7f || b == b'\\' || b == b';' {
             return Err(PathError::ForbiddenCharacter);
         }
-        decoded.push(b as char);
+        if b >= 0x80 {
+            // A raw UTF-8 byte: escaped, as a URI carries it (a `char` cast would re-encode it).
+            decoded.push('%');
+            decoded.push_str(&format!("{b:02X}"));
+        } else {
+            decoded.push(b as char);
+        }
         i += 1;
     }
 
@@ -138,6 +145,9 @@ mod tests {
             ("/a%20b", "/a%20b"),
             ("/%7euser", "/~user"),
             ("/caf%c3%a9", "/caf%C3%A9"),
+            ("/caf\u{e9}", "/caf%C3%A9"),
+            ("/\u{5fae}\u{4fe1}/../x", "/x"),
+            ("/a/\u{5fae}", "/a/%E5%BE%AE"),
         ];
         for (raw, want) in cases {
             assert_eq!(normalise(raw).as_deref(), Ok(want), "{raw}");

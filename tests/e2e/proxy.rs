@@ -373,6 +373,10 @@ async fn paths_are_judged_after_normalisation() {
     for target in ["foo:/api/x", "api/x", "*", "ftp://test/api/x"] {
         assert_eq!(get(s.gw.addr, target, &[]).status, 400, "{target}");
     }
+    // Raw UTF-8 in the path reaches the upstream as the same bytes, escaped.
+    let r = get(s.gw.addr, "/pub/caf\u{e9}", &[]);
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json()["path"], "/pub/caf%C3%A9");
     // An absolute-form target is judged, and forwarded, as its path.
     assert_eq!(get(s.gw.addr, "http://test/api/x", &[]).status, 401);
     let r = get(s.gw.addr, "HTTP://test/pub/../api/x?y=2", &[&bearer]);
