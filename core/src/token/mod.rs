@@ -89,9 +89,19 @@ impl TokenService {
     pub fn reload(&self) -> CoreResult<bool> {
         let fresh = KeySet::load(&self.keys_dir)?;
         let current = self.keys();
-        let changed = fresh.access_signer().kid != current.access_signer().kid
-            || fresh.assertion_signer().kid != current.assertion_signer().kid
-            || fresh.vault.first().map(|k| &k.kid) != current.vault.first().map(|k| &k.kid);
+        // Every key id, not just the signing ones: an operator deleting a compromised previous
+        // key must see it stop verifying without a restart.
+        let ids = |k: &KeySet| {
+            (
+                k.access.iter().map(|x| x.kid.clone()).collect::<Vec<_>>(),
+                k.assertion
+                    .iter()
+                    .map(|x| x.kid.clone())
+                    .collect::<Vec<_>>(),
+                k.vault.iter().map(|x| x.kid.clone()).collect::<Vec<_>>(),
+            )
+        };
+        let changed = ids(&fresh) != ids(&current);
         if changed {
             let verifier = access::Verifier::new(&fresh, &self.issuer);
             {

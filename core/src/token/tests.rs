@@ -227,6 +227,29 @@ fn rotation_keeps_old_tokens_valid_and_other_replicas_agree() {
 }
 
 #[test]
+fn a_deleted_previous_key_stops_verifying_after_a_reload() {
+    let (s, clock, dir) = fixture();
+    let before = issue(&s);
+    keys::KeySet::rotate(&dir, clock.now_ms() + 1).unwrap();
+    assert!(s.reload().unwrap());
+    assert!(
+        s.verify_access(&before).is_ok(),
+        "previous key still verifies"
+    );
+    // The operator removes the previous (say, leaked) access key; the signing key is unchanged.
+    let mut files: Vec<_> = std::fs::read_dir(dir.join("access"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    assert_eq!(files.len(), 2);
+    std::fs::remove_file(&files[0]).unwrap();
+    assert!(s.reload().unwrap(), "a removed key is a change");
+    assert_eq!(s.verify_access(&before), Err(TokenError::UnknownKey));
+    assert!(s.verify_access(&issue(&s)).is_ok());
+}
+
+#[test]
 fn assertions_verify_with_the_published_jwks() {
     let (s, _, _) = fixture();
     let (token, _) = s
