@@ -115,11 +115,15 @@ impl TokenService {
                 .as_ref()
                 .try_into()
                 .map_err(|_| TokenError::Malformed)?;
+        // Read before the verifier is: a verification racing a reload is stored as old.
+        let generation = self
+            .key_generation
+            .load(std::sync::atomic::Ordering::SeqCst);
         let claims = match self.verified.get(&digest) {
-            Some(hit) => hit,
-            None => {
+            Some((hit, at)) if at == generation => hit,
+            _ => {
                 let claims = Arc::new(self.verify_signature(token)?);
-                self.verified.insert(digest, claims.clone());
+                self.verified.insert(digest, (claims.clone(), generation));
                 claims
             }
         };

@@ -32,7 +32,11 @@ pub struct TokenService {
     verifier: RwLock<Arc<access::Verifier>>,
     /// Tokens already verified, keyed by the SHA-256 of the whole token: a token is typically
     /// presented many times in its life. Times and revocation are still checked on every hit.
-    verified: moka::sync::Cache<[u8; 32], Arc<AccessClaims>>,
+    /// Each entry remembers the key-set generation it was verified under: an entry from before
+    /// a reload (even one inserted while the reload ran) is verified again.
+    verified: moka::sync::Cache<[u8; 32], (Arc<AccessClaims>, u64)>,
+    /// Bumped by every reload that changes the keys, after the new verifier is in place.
+    key_generation: std::sync::atomic::AtomicU64,
     clock: SharedClock,
 }
 
@@ -57,6 +61,7 @@ impl TokenService {
                 .max_capacity(200_000)
                 .time_to_live(Duration::from_secs(300))
                 .build(),
+            key_generation: std::sync::atomic::AtomicU64::new(0),
             clock,
         })
     }
@@ -116,7 +121,10 @@ impl TokenService {
                 Err(poisoned) => poisoned.into_inner(),
             };
             *guard = Arc::new(fresh);
+            drop(guard);
             // A key may have left the set: nothing verified under the old set is trusted.
+            self.key_generation
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             self.verified.invalidate_all();
         }
         Ok(changed)
