@@ -148,7 +148,10 @@ fn spawn_background(rt: &tokio::runtime::Runtime, g: &Arc<Gateway>, every: Durat
     rt.spawn(async move {
         let clock = gateway.tokens.clock().clone();
         let ttl_ms = i64::try_from(gateway.tokens.access_ttl().as_millis()).unwrap_or(i64::MAX / 2);
-        let overlap = i64::try_from(every.as_millis()).unwrap_or(5_000).max(1_000) * 2;
+        // Each poll looks back further than the last one reached: `revoked_at` is written by
+        // other replicas' clocks, which may run behind ours by seconds. Re-reading a revocation
+        // already known costs one row.
+        let overlap = (i64::try_from(every.as_millis()).unwrap_or(5_000) * 2).max(30_000);
         // At start, every session revoked within one access-token lifetime still matters.
         let mut since = clock.now_ms() - ttl_ms;
         let mut ticker = tokio::time::interval(every);
@@ -162,7 +165,6 @@ fn spawn_background(rt: &tokio::runtime::Runtime, g: &Arc<Gateway>, every: Durat
                             .revocations
                             .insert(sid, gateway.revocation_horizon_ms(at));
                     }
-                    // Overlap the windows: replicas' clocks differ a little.
                     since = started - overlap;
                 }
                 Err(e) => {
