@@ -53,6 +53,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 die() { echo "logins.sh: $*" >&2; exit 1; }
+. "$(dirname "$0")/common.sh"
 
 command -v curl >/dev/null || die "curl is required"
 cd "$ROOT"
@@ -79,16 +80,6 @@ busy=$(ps -eo pid=,comm= | awk '$2 ~ /^(cargo|rustc|cc1|cc1plus|ld|lld|mold)$/' 
 [ "$busy" -gt 0 ] && echo "WARNING:  $busy compiler process(es) running (cargo/rustc/ld): figures will be noisy"
 echo "load:     $USERS users, concurrency $CONCURRENCY, backends: $BACKENDS"
 
-wait_http() { # url expected-status what [log]
-    local code=""
-    for _ in $(seq 150); do
-        code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 1 "$1" || true)
-        [ "$code" = "$2" ] && return 0
-        sleep 0.1
-    done
-    [ -n "${4:-}" ] && [ -s "$4" ] && tail -n 20 "$4" >&2
-    die "$3 did not answer $2 at $1 within 15 s (last: $code)"
-}
 CLK_TCK=$(getconf CLK_TCK)
 cpu_ticks() { sed 's/^.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'; }
 # all PostgreSQL server processes (read only; a backend that exits mid-run loses its share)

@@ -46,6 +46,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 die() { echo "proxy.sh: $*" >&2; exit 1; }
+. "$(dirname "$0")/common.sh"
 
 # ---------------------------------------------------------------- install and build
 need=()
@@ -218,16 +219,6 @@ EOF
 "$GW" check --config "$WORK/gw/gateway.toml" >/dev/null || die "the gateway rejected its config"
 
 # ---------------------------------------------------------------- start
-wait_http() { # url expected-status what log
-    local code=""
-    for _ in $(seq 100); do
-        code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 1 "$1" || true)
-        [ "$code" = "$2" ] && return 0
-        sleep 0.1
-    done
-    [ -s "$4" ] && tail -n 20 "$4" >&2
-    die "$3 did not answer $2 at $1 within 10 s (last: $code)"
-}
 
 nginx -c "$WORK/nginx-u/nginx.conf" 2>"$WORK/nginx-u/stderr" & PID_U=$!; PIDS+=("$PID_U")
 nginx -c "$WORK/nginx-n/nginx.conf" 2>"$WORK/nginx-n/stderr" & PID_N=$!; PIDS+=("$PID_N")

@@ -193,16 +193,18 @@ impl IdentityHeaders {
 /// gateway's session cookie. Allocates only when there is something to remove.
 pub fn strip(req: &mut RequestHeader, names: &IdentityHeaders, session_cookie: &str) {
     let custom = !names.all_in_namespace();
-    // Tokens `Connection` nominates; lower-cased, as the header map's own names are.
-    let nominated: Vec<String> = req
-        .headers
-        .get_all(http::header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(|t| t.trim().to_ascii_lowercase())
-        .filter(|t| !t.is_empty() && t != "transfer-encoding")
-        .collect();
+    let connection = req.headers.get_all(http::header::CONNECTION);
+    // Whether `Connection` nominates `name` (browsers send `Connection: keep-alive` on every
+    // request, so this reads the tokens in place rather than collecting them).
+    // `Transfer-Encoding` is framing: Pingora's business, never removed here.
+    let nominated = |name: &str| {
+        name != "transfer-encoding"
+            && connection
+                .iter()
+                .flat_map(|v| v.as_bytes().split(|&b| b == b','))
+                .map(<[u8]>::trim_ascii)
+                .any(|t| t.eq_ignore_ascii_case(name.as_bytes()))
+    };
     // One pass over the request's own headers (a handful), instead of probing the map once
     // per name we might remove: every probe by string name re-parses that name.
     let mut doomed: Vec<http::HeaderName> = Vec::new();
@@ -211,7 +213,7 @@ pub fn strip(req: &mut RequestHeader, names: &IdentityHeaders, session_cookie: &
         if HOP_BY_HOP.contains(&k)
             || is_identity_header(k)
             || (custom && names.is_configured(k))
-            || nominated.iter().any(|n| n == k)
+            || nominated(k)
         {
             doomed.push(key.clone());
         }
@@ -426,6 +428,18 @@ mod tests {
         }
         let fine = request(&[("Connection", "keep-alive, X-Auth-User")]);
         assert_eq!(check_framing(&fine), Ok(()));
+    }
+
+    #[test]
+    fn connection_nominees_go_but_framing_stays() {
+        let mut req = request(&[
+            ("Connection", "keep-alive, X-Custom, Transfer-Encoding"),
+            ("X-Custom", "1"),
+            ("Transfer-Encoding", "chunked"),
+            ("X-Other", "2"),
+        ]);
+        strip(&mut req, &IdentityHeaders::default(), "wxgate_session");
+        assert_eq!(names_of(&req), ["transfer-encoding", "x-other"]);
     }
 
     #[test]
