@@ -139,7 +139,9 @@ pub struct User {
     pub id: UserId,
     pub unionid: Option<String>,
     pub phone: Option<Phone>,
+    /// Display name and avatar a channel reported (untrusted, for display only).
     pub nickname: Option<String>,
+    pub avatar_url: Option<String>,
     pub created_at: i64,
 }
 

@@ -1,20 +1,25 @@
 //! Start-up: open the database and keys on a control runtime, start the background tasks
 //! (revocation sync, key reload, metrics), then hand the listener to Pingora.
 
+use crate::adapters;
 use crate::config::Config;
+use crate::cookies::CookieNames;
+use crate::flow::Flows;
 use crate::metrics::Metrics;
 use crate::proxy::GatewayProxy;
 use crate::revocation::RevocationList;
 use crate::routes::RouteTable;
-use crate::state::Gateway;
+use crate::state::{BrowserChannel, BrowserKind, Channels, Gateway};
 use anyhow::Context;
 use std::sync::Arc;
 use std::time::Duration;
 use wxgate_core::auth::AuthService;
 use wxgate_core::clock::{SharedClock, SystemClock};
 use wxgate_core::identity::Resolver;
+use wxgate_core::store::short_lived::ShortLived;
 use wxgate_core::store::Db;
 use wxgate_core::token::{Sessions, TokenService};
+use wxgate_providers::registry::ChannelConfig;
 
 /// Tunables that are not part of the TOML contract.
 #[derive(Debug, Clone)]
@@ -57,9 +62,9 @@ pub fn build(config: &Config, rt: &tokio::runtime::Runtime) -> anyhow::Result<Ar
     })?;
     let resolver = Resolver::new(db.clone(), config.identity, clock.clone());
     let sessions = Sessions::new(db.clone(), clock.clone(), config.tokens.refresh_ttl);
-    let db_for_channels = db.clone();
+    let short_lived = ShortLived::new(db.clone(), clock.clone());
+    let channels = build_channels(config, &db, &tokens, &clock, &short_lived);
     let auth = AuthService::new(db, resolver, sessions, tokens.clone());
-    let channels = build_channels(config, &db_for_channels, &tokens, &clock);
     let metrics = Arc::new(Metrics::new()?);
     let mut route_metrics: Vec<_> = config
         .routes
@@ -68,13 +73,23 @@ pub fn build(config: &Config, rt: &tokio::runtime::Runtime) -> anyhow::Result<Ar
         .collect();
     route_metrics.push(metrics.route(&config.server.auth_prefix));
     route_metrics.push(metrics.route("none"));
-    let https = config.server.public_url.starts_with("https://");
+    let public_url = config.server.public_url.trim_end_matches('/').to_string();
+    let cookies = CookieNames::new(public_url.starts_with("https://"));
     let gateway = Arc::new(Gateway {
         auth_prefix: config.server.auth_prefix.clone(),
+        public_origin: origin_of(&public_url),
+        public_url,
         routes,
         channels,
+        channel_appids: config
+            .channels
+            .iter()
+            .filter_map(|c| Some((c.id().to_string(), c.appid()?.to_string())))
+            .collect(),
+        browser_channels: browser_channels(config),
         auth,
         tokens,
+        flows: Flows::new(short_lived, cookies.clone()),
         revocations: Arc::new(RevocationList::default()),
         // Bounded by bytes: each entry holds a signed assertion (~0.6 KB).
         injected: moka::sync::Cache::builder()
@@ -86,8 +101,8 @@ pub fn build(config: &Config, rt: &tokio::runtime::Runtime) -> anyhow::Result<Ar
             .time_to_live(Duration::from_secs(45))
             .build(),
         headers: config.headers.clone(),
-        cookie_name: if https { "__Host-wxgate" } else { "wxgate" }.to_string(),
-        public_origin: origin_of(&config.server.public_url),
+        cookies,
+        refresh_ttl: config.tokens.refresh_ttl,
         trusted_proxies: config.server.trusted_proxies.clone(),
         metrics,
         route_metrics,
@@ -110,17 +125,19 @@ fn build_channels(
     db: &Db,
     tokens: &Arc<TokenService>,
     clock: &SharedClock,
-) -> crate::channels::Channels {
+    short_lived: &ShortLived,
+) -> Channels {
     let deps = wxgate_providers::registry::ProviderDeps {
         http: wxgate_providers::wechat::client::http_client(Duration::from_secs(5)),
         clock: clock.clone(),
-        token_lease: Arc::new(crate::channels::DbTokenLease(db.clone())),
-        session_keys: Arc::new(crate::channels::DbSessionKeys {
+        token_lease: Arc::new(adapters::DbTokenLease(db.clone())),
+        session_keys: Arc::new(adapters::DbSessionKeys {
             db: db.clone(),
             tokens: tokens.clone(),
         }),
+        shared_state: Arc::new(adapters::DbSharedState(short_lived.clone())),
     };
-    let mut channels = crate::channels::Channels::new();
+    let mut channels = Channels::new();
     for channel in &config.channels {
         match channel.build(&deps) {
             Some(provider) => {
@@ -141,6 +158,25 @@ fn build_channels(
         }
     }
     channels
+}
+
+/// The channels a browser can sign in with, in config order.
+fn browser_channels(config: &Config) -> Vec<BrowserChannel> {
+    config
+        .channels
+        .iter()
+        .filter_map(|c| {
+            let kind = match c {
+                ChannelConfig::WechatOfficialAccount(_) => BrowserKind::OfficialAccount,
+                ChannelConfig::WechatOpenQr(_) => BrowserKind::OpenQr,
+                _ => return None,
+            };
+            Some(BrowserChannel {
+                id: c.id().to_string(),
+                kind,
+            })
+        })
+        .collect()
 }
 
 fn spawn_background(rt: &tokio::runtime::Runtime, g: &Arc<Gateway>, every: Duration) {
@@ -312,7 +348,7 @@ pub fn dev(options: RunOptions) -> anyhow::Result<()> {
     let gateway = build(&config, &rt)?;
     let base = format!("http://{}", config.server.listen);
     println!(
-        "\nwxgate dev is up.\n  gateway    {base}\n  simulator  {}\n  upstream   {}\n\nTry:\n  curl -s {base}/_auth/healthz\n  curl -s {base}/pub/hello\n  curl -si {base}/api/hello     # 401 without a token\n  see README.md for a mini-program login with the simulator\n",
+        "\nwxgate dev is up.\n  gateway    {base}\n  simulator  {}\n  upstream   {}\n\nTry:\n  curl -s {base}/_auth/healthz\n  curl -s {base}/pub/hello\n  curl -si {base}/api/hello     # 401 without a token\n  open {base}/api/hello in a browser: the login page, then WeChat QR login on the simulator\n  see README.md for mini-program and browser logins step by step\n",
         sim.base_url(),
         upstream.base_url()
     );

@@ -1,233 +1,290 @@
-//! The login channels: built from the config, served under `{auth_prefix}/{channel}/{action}`.
-//! A channel verifies facts; this module hands them to the identity core and answers.
+//! `{auth_prefix}/{channel}/{action}`: finds the channel and its endpoint, prepares the call
+//! (the caller's session, a bounded body, the query, a browser flow's `state`), lets the
+//! channel take its turn, and carries out its [`Reply`]: the identity core for logins and
+//! binds, cookies and redirects for browser flows.
 
-use crate::endpoints::{authenticate, login_response, note_revoked, read_body, user_json};
-use crate::rescue::{write_json, ApiError};
+use crate::html;
+use crate::request::{self, single};
+use crate::rescue::{self, ApiError, Shape};
+use crate::return_to;
 use crate::state::Gateway;
-use async_trait::async_trait;
+use crate::verify::authenticate;
+use crate::views;
 use bytes::Bytes;
 use pingora::proxy::Session;
-use std::collections::HashMap;
-use std::sync::Arc;
 use wxgate_core::identity::LoginAttempt;
-use wxgate_core::secret::Secret;
-use wxgate_core::store::{wechat_tokens, Db};
-use wxgate_providers::provider::{Call, LoginProvider, ProviderError, Reply, SessionFacts};
+use wxgate_core::model::UserId;
+use wxgate_providers::provider::{
+    Call, Context, Endpoint, Interruption, LoginProvider, Reply, SessionFacts, Step, Verified,
+};
 
-pub type Channels = HashMap<String, Arc<dyn LoginProvider>>;
-
-/// The shared database as the providers' access_token store.
-pub struct DbTokenLease(pub Db);
-
-#[async_trait]
-impl wxgate_providers::wechat::TokenLease for DbTokenLease {
-    async fn load(&self, appid: &str) -> Result<Option<(Secret, i64)>, String> {
-        wechat_tokens::load(&self.0, appid)
-            .await
-            .map(|o| o.map(|(t, e)| (Secret::new(t), e)))
-            .map_err(|e| e.to_string())
-    }
-
-    async fn try_lease(
-        &self,
-        appid: &str,
-        owner: &str,
-        now_ms: i64,
-        until_ms: i64,
-    ) -> Result<bool, String> {
-        wechat_tokens::try_lease(&self.0, appid, owner, now_ms, until_ms)
-            .await
-            .map_err(|e| e.to_string())
-    }
-
-    async fn store(&self, appid: &str, token: &Secret, expires_at_ms: i64) -> Result<(), String> {
-        wechat_tokens::store(&self.0, appid, token.expose(), expires_at_ms)
-            .await
-            .map_err(|e| e.to_string())
-    }
-
-    async fn invalidate(&self, appid: &str, token: &Secret) -> Result<(), String> {
-        wechat_tokens::invalidate(&self.0, appid, token.expose())
-            .await
-            .map_err(|e| e.to_string())
-    }
+/// What the gateway answers once a channel has taken its turn.
+enum Answer {
+    Json { status: u16, body: Bytes },
+    Redirect { location: String },
+    Page { body: String },
 }
 
-/// The shared database as the mini-program session_key store, sealed with the vault key.
-pub struct DbSessionKeys {
-    pub db: Db,
-    pub tokens: Arc<wxgate_core::token::TokenService>,
+/// A channel call on its way: what the answer must carry whatever happens next.
+struct Pending<'a> {
+    g: &'a Gateway,
+    channel: &'a str,
+    set_cookies: Vec<String>,
+    /// Where a browser flow returns to.
+    return_to: Option<String>,
 }
 
-#[async_trait]
-impl wxgate_providers::wechat::SessionKeyVault for DbSessionKeys {
-    async fn put(&self, appid: &str, openid: &str, session_key: &Secret) -> Result<(), String> {
-        let context = format!("{appid}/{openid}");
-        let sealed = self
-            .tokens
-            .seal(session_key, &context)
-            .ok_or("no vault key to seal with")?;
-        let now = self.tokens.clock().now_ms();
-        wechat_tokens::put_session_key(&self.db, appid, openid, &sealed, now)
-            .await
-            .map_err(|e| e.to_string())
-    }
-
-    async fn get(&self, appid: &str, openid: &str) -> Result<Option<Secret>, String> {
-        let sealed = wechat_tokens::session_key(&self.db, appid, openid)
-            .await
-            .map_err(|e| e.to_string())?;
-        Ok(sealed.and_then(|s| self.tokens.unseal(&s, &format!("{appid}/{openid}"))))
-    }
-}
-
-impl From<ProviderError> for ApiError {
-    fn from(e: ProviderError) -> Self {
-        match e {
-            ProviderError::InvalidRequest(m) => ApiError::invalid_request(m),
-            ProviderError::InvalidCode => ApiError::new(
-                401,
-                "invalid_code",
-                "the code is invalid, expired or already used",
-            ),
-            ProviderError::LoginBlocked => ApiError::new(
-                403,
-                "login_blocked",
-                "WeChat's risk control blocked this login",
-            ),
-            ProviderError::RateLimited { retry_after } => {
-                let mut a = ApiError::new(429, "rate_limited", "too many attempts, slow down");
-                a.retry_after = Some(retry_after);
-                a
-            }
-            ProviderError::Unavailable(detail) => {
-                tracing::warn!(detail = %detail, "wechat unavailable");
-                ApiError::new(
-                    502,
-                    "upstream_unavailable",
-                    "WeChat is unavailable, try again",
-                )
-            }
-            ProviderError::Misconfigured(detail) => {
-                tracing::error!(detail = %detail, "channel misconfigured");
-                ApiError::internal()
-            }
-            ProviderError::Unauthorized => {
-                ApiError::unauthorized("a session of this channel is required")
-            }
-        }
-    }
-}
-
-/// Handles `{channel}/{action}`; `Ok(false)` when no channel has that id.
+/// Serves `{channel}/{action}`; `Ok(false)` when no channel has that id.
 pub async fn handle(
     g: &Gateway,
     session: &mut Session,
     channel: &str,
     action: &str,
-) -> Result<bool, ApiError> {
+) -> pingora::Result<bool> {
     let Some(provider) = g.channels.get(channel).cloned() else {
         return Ok(false);
     };
-    let method = session.req_header().method.as_str().to_string();
-    let Some(endpoint) = provider.endpoints().iter().find(|e| e.action == action) else {
-        return Err(ApiError::invalid_request(format!(
+    let endpoint = provider
+        .endpoints()
+        .iter()
+        .find(|e| e.action == action)
+        .copied();
+    let in_browser_flow = endpoint.is_some_and(|e| e.step != Step::Api)
+        && request::is_browser_navigation(session.req_header());
+    let mut pending = Pending {
+        g,
+        channel,
+        set_cookies: Vec::new(),
+        return_to: None,
+    };
+    let result = match endpoint {
+        Some(endpoint) => serve(&mut pending, session, provider.as_ref(), endpoint).await,
+        None => Err(ApiError::invalid_request(format!(
             "channel {channel:?} ({}) has no {action:?} endpoint",
             provider.kind()
-        )));
+        ))),
     };
-    if endpoint.method != method {
-        return Err(ApiError::new(
-            405,
-            "method_not_allowed",
-            format!("use {}", endpoint.method),
-        ));
+    let cookies = std::mem::take(&mut pending.set_cookies);
+    match result {
+        Ok(answer) => write_answer(session, answer, cookies).await?,
+        Err(mut e) => {
+            pending.count(e.label());
+            e.headers
+                .extend(cookies.into_iter().map(|c| ("set-cookie", c)));
+            let login_page = g.login_page_path();
+            let shape = if in_browser_flow {
+                Shape::Page {
+                    login_page: &login_page,
+                }
+            } else {
+                Shape::Json
+            };
+            rescue::write_error_as(session, &e, shape).await?;
+        }
+    }
+    Ok(true)
+}
+
+async fn serve(
+    p: &mut Pending<'_>,
+    session: &mut Session,
+    provider: &dyn LoginProvider,
+    endpoint: Endpoint,
+) -> Result<Answer, ApiError> {
+    let g = p.g;
+    if session.req_header().method.as_str() != endpoint.method {
+        return Err(ApiError::method_not_allowed(format!(
+            "use {}",
+            endpoint.method
+        )));
     }
     let facts = if endpoint.needs_session {
-        let claims = authenticate(g, session)?;
+        let auth = authenticate(g, session).await?;
+        p.set_cookies.extend(auth.set_cookies);
+        let claims = auth.verified.claims;
         Some(SessionFacts {
             user_id: claims.sub.clone(),
             channel: claims.chn.clone(),
+            appid: g.channel_appids.get(&claims.chn).cloned(),
             openid: claims.oid.clone(),
         })
     } else {
         None
     };
-    let body = read_body(session).await?;
-    let query = session.req_header().uri.query().map(str::to_string);
-    let outcome = provider
+    let body = if endpoint.method == "POST" {
+        request::read_body(session).await?
+    } else {
+        Bytes::new()
+    };
+    let query = request::query_pairs(session.req_header())?;
+    let mut state = None;
+    match endpoint.step {
+        Step::Api => {}
+        Step::BrowserStart => {
+            let to = return_to::sanitize(single(&query, "return_to"), &g.auth_prefix);
+            let started = g.flows.start(p.channel, &to).await?;
+            p.set_cookies.push(started.set_cookie);
+            state = Some(started.state);
+            p.return_to = Some(to);
+        }
+        Step::BrowserCallback => {
+            let finished = g
+                .flows
+                .finish(session.req_header(), p.channel, single(&query, "state"))
+                .await?;
+            p.set_cookies.push(finished.clear_cookie);
+            p.return_to = Some(finished.return_to);
+        }
+    }
+    let callback_url = format!("{}{}/{}/callback", g.public_url, g.auth_prefix, p.channel);
+    let reply = provider
         .handle(Call {
-            action,
+            action: endpoint.action,
             body: &body,
-            query: query.as_deref(),
+            query: &query,
             session: facts.as_ref(),
+            cx: Context {
+                callback_url: &callback_url,
+                state: state.as_deref(),
+                client_ip: request::client_ip(g, session),
+            },
         })
-        .await;
-    let reply = match outcome {
-        Ok(reply) => reply,
-        Err(e) => {
-            g.metrics
-                .logins
-                .with_label_values(&[channel, error_label(&e)])
-                .inc();
-            return Err(e.into());
-        }
-    };
-    let body = match reply {
-        Reply::Login(v) => {
-            let attempt = LoginAttempt {
-                channel: channel.to_string(),
-                wechat: v.wechat,
-                verified_phone: v.phone,
-                profile: v.profile,
-            };
-            let grant = g.auth.login(&attempt).await.inspect_err(|e| {
-                g.metrics
-                    .logins
-                    .with_label_values(&[channel, core_label(e)])
-                    .inc();
-            })?;
-            note_revoked(g, &grant.revoked_sessions);
-            g.metrics.logins.with_label_values(&[channel, "ok"]).inc();
-            login_response(&grant)
-        }
-        Reply::Bind(v) => {
-            let attempt = LoginAttempt {
-                channel: channel.to_string(),
-                wechat: v.wechat,
-                verified_phone: v.phone,
-                profile: v.profile,
-            };
-            let outcome = g.auth.resolver().resolve(&attempt).await?;
-            note_revoked(g, &outcome.revoked_sessions);
-            Bytes::from(
-                serde_json::json!({ "user": user_json(&outcome.user, outcome.is_new) }).to_string(),
-            )
-        }
-    };
-    write_json(session, 200, body, &[])
-        .await
-        .map_err(|_| ApiError::internal())?;
-    Ok(true)
+        .await?;
+    p.carry_out(reply, endpoint.step, facts.as_ref()).await
 }
 
-fn error_label(e: &ProviderError) -> &'static str {
-    match e {
-        ProviderError::InvalidRequest(_) => "invalid_request",
-        ProviderError::InvalidCode => "invalid_code",
-        ProviderError::LoginBlocked => "login_blocked",
-        ProviderError::RateLimited { .. } => "rate_limited",
-        ProviderError::Unavailable(_) => "upstream_unavailable",
-        ProviderError::Misconfigured(_) => "internal",
-        ProviderError::Unauthorized => "unauthorized",
+impl Pending<'_> {
+    fn count(&self, outcome: &str) {
+        self.g
+            .metrics
+            .logins
+            .with_label_values(&[self.channel, outcome])
+            .inc();
+    }
+
+    fn attempt(&self, v: Verified) -> LoginAttempt {
+        LoginAttempt {
+            channel: self.channel.to_string(),
+            wechat: v.wechat,
+            verified_phone: v.phone,
+            profile: v.profile,
+        }
+    }
+
+    async fn carry_out(
+        &mut self,
+        reply: Reply,
+        step: Step,
+        facts: Option<&SessionFacts>,
+    ) -> Result<Answer, ApiError> {
+        let g = self.g;
+        match reply {
+            Reply::Login(v) if step == Step::Api => {
+                let grant = g.auth.login(&self.attempt(v)).await?;
+                g.note_revoked(&grant.revoked_sessions);
+                self.count("ok");
+                Ok(Answer::Json {
+                    status: 200,
+                    body: views::login_response(&grant),
+                })
+            }
+            Reply::BrowserLogin(v) if step == Step::BrowserCallback => {
+                let grant = g.auth.login(&self.attempt(v)).await?;
+                g.note_revoked(&grant.revoked_sessions);
+                self.count("ok");
+                self.set_cookies.extend(g.cookies.session(
+                    grant.access_token.expose(),
+                    grant.refresh_token.expose(),
+                    g.session_max_age(),
+                ));
+                Ok(Answer::Redirect {
+                    location: self.return_to.clone().unwrap_or_else(|| "/".into()),
+                })
+            }
+            Reply::Bind(v) => {
+                let Some(facts) = facts else {
+                    return Err(misfit(self.channel, step));
+                };
+                let user = UserId(facts.user_id.clone());
+                let outcome = g.auth.resolver().bind(&user, &self.attempt(v)).await?;
+                g.note_revoked(&outcome.revoked_sessions);
+                self.count("ok");
+                Ok(Answer::Json {
+                    status: 200,
+                    body: views::user_body(&outcome.user, outcome.is_new),
+                })
+            }
+            Reply::Redirect { location } if step == Step::BrowserStart => {
+                Ok(Answer::Redirect { location })
+            }
+            Reply::Accepted { retry_after } if step == Step::Api => Ok(Answer::Json {
+                status: 202,
+                body: Bytes::from(serde_json::json!({ "retry_after": retry_after }).to_string()),
+            }),
+            Reply::Interrupted(why) if step == Step::BrowserCallback => {
+                let to = self.return_to.clone().unwrap_or_else(|| "/".into());
+                let enc = |v: &str| {
+                    url::form_urlencoded::byte_serialize(v.as_bytes()).collect::<String>()
+                };
+                match why {
+                    Interruption::Declined => {
+                        self.count("declined");
+                        Ok(Answer::Redirect {
+                            location: format!(
+                                "{}?return_to={}&error=declined",
+                                g.login_page_path(),
+                                enc(&to)
+                            ),
+                        })
+                    }
+                    Interruption::SnapshotPage => {
+                        self.count("snapshot");
+                        let retry = format!(
+                            "{}/{}/authorize?return_to={}",
+                            g.auth_prefix,
+                            self.channel,
+                            enc(&to)
+                        );
+                        Ok(Answer::Page {
+                            body: html::snapshot_page(&retry),
+                        })
+                    }
+                }
+            }
+            _ => Err(misfit(self.channel, step)),
+        }
     }
 }
 
-fn core_label(e: &wxgate_core::error::CoreError) -> &'static str {
-    use wxgate_core::error::CoreError;
-    match e {
-        CoreError::PhoneConflict { .. } => "phone_conflict",
-        CoreError::StorageUnavailable(_) | CoreError::Contention => "storage_unavailable",
-        _ => "internal",
+/// A reply that does not fit its step is a channel bug, never the client's doing.
+fn misfit(channel: &str, step: Step) -> ApiError {
+    tracing::error!(channel, ?step, "channel reply does not fit the endpoint");
+    ApiError::internal()
+}
+
+async fn write_answer(
+    session: &mut Session,
+    answer: Answer,
+    cookies: Vec<String>,
+) -> pingora::Result<()> {
+    let mut extra: Vec<(&'static str, String)> =
+        cookies.into_iter().map(|c| ("set-cookie", c)).collect();
+    match answer {
+        Answer::Json { status, body } => rescue::write_json(session, status, body, &extra).await,
+        Answer::Redirect { location } => {
+            extra.push(("location", location));
+            rescue::write_empty(session, 302, &extra).await
+        }
+        Answer::Page { body } => {
+            extra.extend(html::security_headers());
+            rescue::write(
+                session,
+                200,
+                "text/html; charset=utf-8",
+                Bytes::from(body),
+                &extra,
+            )
+            .await
+        }
     }
 }

@@ -190,8 +190,8 @@ impl IdentityHeaders {
 
 /// Removes hop-by-hop headers (and whatever `Connection` names), every identity header the
 /// client sent (the `x-auth-` namespace and any configured name), the bearer token and the
-/// gateway's session cookie. Allocates only when there is something to remove.
-pub fn strip(req: &mut RequestHeader, names: &IdentityHeaders, session_cookie: &str) {
+/// gateway's cookies. Allocates only when there is something to remove.
+pub fn strip(req: &mut RequestHeader, names: &IdentityHeaders) {
     let custom = !names.all_in_namespace();
     let connection = req.headers.get_all(http::header::CONNECTION);
     // Whether `Connection` nominates `name` (browsers send `Connection: keep-alive` on every
@@ -231,7 +231,7 @@ pub fn strip(req: &mut RequestHeader, names: &IdentityHeaders, session_cookie: &
         req.remove_header(name);
     }
     if req.headers.contains_key(http::header::COOKIE) {
-        remove_cookie(req, session_cookie);
+        crate::cookies::remove_ours(req);
     }
 }
 
@@ -257,41 +257,6 @@ fn is_bearer_scheme(value: &[u8]) -> bool {
     v.len() >= 6
         && v[..6].eq_ignore_ascii_case(b"bearer")
         && v.get(6).is_none_or(|&c| c == b' ' || c == b'\t')
-}
-
-/// The value of cookie `name` in the request's `Cookie` headers.
-pub fn cookie<'a>(req: &'a RequestHeader, name: &str) -> Option<&'a str> {
-    req.headers
-        .get_all(http::header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v.trim())
-}
-
-fn remove_cookie(req: &mut RequestHeader, name: &str) {
-    let values: Vec<String> = req
-        .headers
-        .get_all(http::header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok().map(str::to_string))
-        .collect();
-    if values.is_empty() || !values.iter().any(|v| v.contains(name)) {
-        return;
-    }
-    let kept: Vec<&str> = values
-        .iter()
-        .flat_map(|v| v.split(';'))
-        .map(str::trim)
-        .filter(|pair| !pair.is_empty() && pair.split_once('=').map(|(k, _)| k) != Some(name))
-        .collect();
-    req.remove_header("cookie");
-    if !kept.is_empty() {
-        // Infallible: the pairs came from valid header values.
-        let _ = req.insert_header("cookie", kept.join("; "));
-    }
 }
 
 #[cfg(test)]
@@ -348,10 +313,10 @@ mod tests {
             ("Keep-Alive", "timeout=5"),
             ("Upgrade", "websocket"),
             ("Authorization", "Bearer abc.def.ghi"),
-            ("Cookie", "a=1; wxgate_session=tok; b=2"),
+            ("Cookie", "a=1; wxgate=tok; b=2"),
             ("Accept", "*/*"),
         ]);
-        strip(&mut req, &IdentityHeaders::default(), "wxgate_session");
+        strip(&mut req, &IdentityHeaders::default());
         assert_eq!(names_of(&req), vec!["accept", "cookie"]);
         assert_eq!(req.headers["cookie"], "a=1; b=2");
     }
@@ -362,7 +327,7 @@ mod tests {
             ("Connection", "X-Auth-User, x_auth_phone"),
             ("X-Auth-User", "admin"),
         ]);
-        strip(&mut req, &IdentityHeaders::default(), "wxgate_session");
+        strip(&mut req, &IdentityHeaders::default());
         let id = Identity {
             user: "u_42",
             channel: "mp",
@@ -394,14 +359,14 @@ mod tests {
             ("X_User_Id", "admin"),
             ("X-User-Name", "ok"),
         ]);
-        strip(&mut req, &names, "wxgate_session");
+        strip(&mut req, &names);
         assert_eq!(names_of(&req), vec!["x-user-name"]);
     }
 
     #[test]
     fn non_bearer_authorization_passes_through() {
         let mut req = request(&[("Authorization", "Basic dXNlcjpwdw==")]);
-        strip(&mut req, &IdentityHeaders::default(), "wxgate_session");
+        strip(&mut req, &IdentityHeaders::default());
         assert!(req.headers.get("authorization").is_some());
     }
 
@@ -438,7 +403,7 @@ mod tests {
             ("Transfer-Encoding", "chunked"),
             ("X-Other", "2"),
         ]);
-        strip(&mut req, &IdentityHeaders::default(), "wxgate_session");
+        strip(&mut req, &IdentityHeaders::default());
         assert_eq!(names_of(&req), ["transfer-encoding", "x-other"]);
     }
 
@@ -472,7 +437,7 @@ mod tests {
         ] {
             let pairs: Vec<_> = values.iter().map(|v| ("Authorization", *v)).collect();
             let mut req = request(&pairs);
-            strip(&mut req, &IdentityHeaders::default(), "wxgate_session");
+            strip(&mut req, &IdentityHeaders::default());
             assert!(req.headers.get("authorization").is_none(), "{values:?}");
         }
         assert_eq!(bearer_token(b"Bearer\tabc"), Some("abc"));
@@ -480,14 +445,10 @@ mod tests {
     }
 
     #[test]
-    fn bearer_and_cookie_extraction() {
+    fn bearer_extraction() {
         assert_eq!(bearer_token(b"Bearer abc"), Some("abc"));
         assert_eq!(bearer_token(b"bearer   abc "), Some("abc"));
         assert_eq!(bearer_token(b"Basic abc"), None);
         assert_eq!(bearer_token(b"Bearer "), None);
-        let req = request(&[("Cookie", "x=1; wxgate_session=tok"), ("Cookie", "y=2")]);
-        assert_eq!(cookie(&req, "wxgate_session"), Some("tok"));
-        assert_eq!(cookie(&req, "y"), Some("2"));
-        assert_eq!(cookie(&req, "nope"), None);
     }
 }

@@ -1,15 +1,27 @@
 //! The wxgate gateway: a Pingora reverse proxy that terminates WeChat and phone logins, issues
 //! its own tokens, strips client-sent identity headers and injects verified ones.
+//!
+//! Imports point one way (a tidy test checks it): `proxy` → `endpoints` → `channels` →
+//! `verify`, `flow` → `state`, `rescue`, `cookies`, `headers`, … The modules below `state`
+//! never import the ones above it.
 
+pub mod adapters;
 pub mod app;
 pub mod channels;
 pub mod config;
+pub mod cookies;
 pub mod endpoints;
+pub mod flow;
 pub mod headers;
+pub mod html;
 pub mod metrics;
 pub mod path;
 pub mod proxy;
+pub mod request;
 pub mod rescue;
+pub mod return_to;
 pub mod revocation;
 pub mod routes;
 pub mod state;
+pub mod verify;
+pub mod views;

@@ -3,11 +3,13 @@
 use crate::endpoints;
 use crate::headers::{self, Identity};
 use crate::path;
-use crate::rescue::{write_empty, write_error, ApiError};
+use crate::request;
+use crate::rescue::{self, write_empty, write_error, ApiError, Rejection};
 use crate::state::Gateway;
+use crate::verify::{self, Verified};
 use async_trait::async_trait;
 use http::HeaderName;
-use pingora::http::RequestHeader;
+use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::prelude::HttpPeer;
 use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use pingora::{Error, ErrorType};
@@ -24,6 +26,8 @@ pub struct RequestCtx {
     injected: Option<Arc<headers::Prepared>>,
     upstream_started: Option<Instant>,
     handled_by_gateway: bool,
+    /// A browser session renewed on the way: its new cookies ride on the upstream's answer.
+    set_cookies: Vec<String>,
 }
 
 impl GatewayProxy {
@@ -33,7 +37,7 @@ impl GatewayProxy {
     /// second.
     fn injected_for(
         &self,
-        verified: &endpoints::Verified,
+        verified: &Verified,
         route: usize,
     ) -> pingora::Result<Arc<headers::Prepared>> {
         let g = &self.0;
@@ -75,39 +79,31 @@ impl GatewayProxy {
         Ok(prepared)
     }
 
-    /// 401, or a redirect to the route's login channel for a browser.
+    /// 401, or for a browser a redirect to the route's login channel, else to the login page.
     async fn deny(
         &self,
         session: &mut Session,
         route: usize,
-        reason: &str,
+        error: ApiError,
     ) -> pingora::Result<bool> {
         let g = &self.0;
-        let wants_html = session
-            .req_header()
-            .headers
-            .get(http::header::ACCEPT)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.contains("text/html"));
         let login = g.routes.get(route).and_then(|r| r.login_channel.clone());
-        if let (true, Some(channel)) = (wants_html, login) {
+        if request::is_browser_navigation(session.req_header())
+            && (login.is_some() || !g.browser_channels.is_empty())
+        {
             let uri = &session.req_header().uri;
-            let return_to = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
-            let location = format!(
-                "{}/{channel}/authorize?return_to={}",
-                g.auth_prefix,
-                percent_encode(return_to)
-            );
-            write_empty(session, 302, &[("location", location)]).await?;
+            let here = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+            let here: String = url::form_urlencoded::byte_serialize(here.as_bytes()).collect();
+            let location = match login {
+                Some(channel) => format!("{}/{channel}/authorize?return_to={here}", g.auth_prefix),
+                None => format!("{}?return_to={here}", g.login_page_path()),
+            };
+            let mut extra = error.headers;
+            extra.push(("location", location));
+            write_empty(session, 302, &extra).await?;
             return Ok(true);
         }
-        let message = match reason {
-            "missing" => "a valid access token is required",
-            "expired" => "the access token has expired",
-            "revoked" => "the session has ended",
-            _ => "the access token is not valid",
-        };
-        write_error(session, &ApiError::unauthorized(message)).await?;
+        write_error(session, &error).await?;
         Ok(true)
     }
 }
@@ -188,47 +184,70 @@ impl ProxyHttp for GatewayProxy {
         let (route_index, auth) = (route.index, route.auth);
         ctx.route = Some(route_index);
 
-        // Verify before stripping: the bearer token and cookie are removed by the strip.
-        let verdict = if auth == crate::config::RouteAuth::Public {
+        // Verify before stripping: the bearer token and cookies are removed by the strip, and
+        // a renewal needs the refresh cookie.
+        use crate::config::RouteAuth;
+        let mut verdict = if auth == RouteAuth::Public {
             Ok(None)
         } else {
-            endpoints::verify_request(g, session.req_header())
+            verify::verify_request(g, session.req_header())
         };
-        headers::strip(session.req_header_mut(), &g.headers, &g.cookie_name);
+        let due = match verdict {
+            Err(r) if r.by_cookie && r.reason == Rejection::Expired => {
+                verify::renewable(g, session.req_header())
+            }
+            _ => None,
+        };
+        headers::strip(session.req_header_mut(), &g.headers);
 
-        use crate::config::RouteAuth;
+        if let Some(due) = due {
+            if verify::cross_origin_cookie_write(g, session.req_header(), true) {
+                g.metrics.auth.inc("cross_origin");
+                write_error(session, &ApiError::cross_origin()).await?;
+                return Ok(true);
+            }
+            match verify::renew(g, due).await {
+                Ok(renewed) => {
+                    ctx.set_cookies = renewed.set_cookies;
+                    verdict = Ok(Some(renewed.verified));
+                }
+                Err(e) => {
+                    g.metrics.auth.inc("expired");
+                    return self.deny(session, route_index, e).await;
+                }
+            }
+        }
+
         match (auth, verdict) {
             (RouteAuth::Public, _) => {}
             (_, Ok(Some(verified)))
-                if endpoints::cross_origin_cookie_write(g, session.req_header(), &verified) =>
+                if verify::cross_origin_cookie_write(
+                    g,
+                    session.req_header(),
+                    verified.by_cookie,
+                ) =>
             {
                 g.metrics.auth.inc("cross_origin");
-                write_error(session, &endpoints::cross_origin_refusal()).await?;
+                write_error(session, &ApiError::cross_origin()).await?;
                 return Ok(true);
             }
             (_, Ok(Some(verified))) => {
                 g.metrics.auth.inc("valid");
                 ctx.injected = Some(self.injected_for(&verified, route_index)?);
             }
-            (RouteAuth::Optional, Ok(None)) => {
-                g.metrics
-                    .auth_outcomes
-                    .with_label_values(&["missing"])
-                    .inc();
-            }
-            (RouteAuth::Optional, Err(reason)) => {
-                g.metrics.auth.inc(reason);
-            }
+            (RouteAuth::Optional, Ok(None)) => g.metrics.auth.inc("missing"),
+            (RouteAuth::Optional, Err(rejected)) => g.metrics.auth.inc(rejected.reason.label()),
             (RouteAuth::Required, Ok(None)) => {
-                g.metrics
-                    .auth_outcomes
-                    .with_label_values(&["missing"])
-                    .inc();
-                return self.deny(session, route_index, "missing").await;
+                g.metrics.auth.inc("missing");
+                return self
+                    .deny(session, route_index, rescue::missing_credential())
+                    .await;
             }
-            (RouteAuth::Required, Err(reason)) => {
-                g.metrics.auth.inc(reason);
-                return self.deny(session, route_index, reason).await;
+            (RouteAuth::Required, Err(rejected)) => {
+                g.metrics.auth.inc(rejected.reason.label());
+                return self
+                    .deny(session, route_index, rejected.reason.into())
+                    .await;
             }
         }
         Ok(false)
@@ -266,43 +285,32 @@ impl ProxyHttp for GatewayProxy {
         Ok(())
     }
 
+    async fn response_filter(
+        &self,
+        _session: &mut Session,
+        upstream_response: &mut ResponseHeader,
+        ctx: &mut Self::CTX,
+    ) -> pingora::Result<()> {
+        for cookie in std::mem::take(&mut ctx.set_cookies) {
+            upstream_response.append_header("set-cookie", cookie)?;
+        }
+        Ok(())
+    }
+
     async fn fail_to_proxy(
         &self,
         session: &mut Session,
         e: &Error,
-        _ctx: &mut Self::CTX,
+        ctx: &mut Self::CTX,
     ) -> FailToProxy {
-        let error = match e.etype() {
-            ErrorType::ConnectTimedout | ErrorType::ReadTimedout | ErrorType::WriteTimedout => {
-                Some(ApiError::new(
-                    504,
-                    "upstream_timeout",
-                    "the upstream service did not answer in time",
-                ))
-            }
-            ErrorType::HTTPStatus(code) => {
-                Some(ApiError::new(*code, "invalid_request", "request rejected"))
-            }
-            _ => match e.esource() {
-                pingora::ErrorSource::Upstream => Some(ApiError::new(
-                    502,
-                    "bad_gateway",
-                    "the upstream service is unavailable",
-                )),
-                pingora::ErrorSource::Downstream if client_went_away(e) => None,
-                pingora::ErrorSource::Downstream => {
-                    Some(ApiError::invalid_request("malformed request"))
-                }
-                _ => Some(ApiError::internal()),
-            },
-        };
-        if let Some(api) = &error {
-            if api.status >= 502 {
-                tracing::warn!(status = api.status, error = %e, "upstream request failed");
-            }
-        }
-        let code = match error {
-            Some(api) => {
+        let code = match rescue::from_proxy_error(e) {
+            Some(mut api) => {
+                // A renewed session keeps its new cookies even when the upstream failed.
+                api.headers.extend(
+                    std::mem::take(&mut ctx.set_cookies)
+                        .into_iter()
+                        .map(|c| ("set-cookie", c)),
+                );
                 if write_error(session, &api).await.is_err() {
                     tracing::debug!("could not write the error response");
                 }
@@ -319,7 +327,7 @@ impl ProxyHttp for GatewayProxy {
     /// A client hanging up mid-request is routine (load balancers, closed tabs, a load tool's
     /// last requests); Pingora would log each at ERROR, burying real upstream failures.
     fn suppress_error_log(&self, _session: &Session, _ctx: &Self::CTX, e: &Error) -> bool {
-        let quiet = client_went_away(e);
+        let quiet = rescue::client_went_away(e);
         if quiet {
             tracing::debug!(error = %e, "the client closed the connection mid-request");
         }
@@ -344,15 +352,6 @@ impl ProxyHttp for GatewayProxy {
             }
         }
     }
-}
-
-/// The downstream connection broke: nobody is left to answer, and nothing is wrong upstream.
-fn client_went_away(e: &Error) -> bool {
-    matches!(e.esource(), pingora::ErrorSource::Downstream)
-        && matches!(
-            e.etype(),
-            ErrorType::WriteError | ErrorType::ReadError | ErrorType::ConnectionClosed
-        )
 }
 
 /// `X-Forwarded-*`: believed from `trusted_proxies` only; otherwise replaced by what the
@@ -484,22 +483,9 @@ fn rebuild_uri(uri: &http::Uri, path: &str) -> pingora::Result<http::Uri> {
         .map_err(|e| Error::explain(ErrorType::InvalidHTTPHeader, e.to_string()))
 }
 
-/// Percent-encodes everything but unreserved characters and `/`.
-pub fn percent_encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'/') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
-    use super::{client_went_away, ip_header_value};
+    use super::ip_header_value;
     use std::net::IpAddr;
 
     #[test]
@@ -518,31 +504,5 @@ mod tests {
             let ip: IpAddr = ip.parse().unwrap();
             assert_eq!(ip_header_value(ip).to_str().unwrap(), ip.to_string());
         }
-    }
-    use pingora::{Error, ErrorType};
-
-    #[test]
-    fn only_a_broken_client_connection_counts_as_the_client_going_away() {
-        let mut gone = Error::new(ErrorType::ConnectionClosed);
-        gone.as_down();
-        assert!(client_went_away(&gone));
-
-        let mut upstream_closed = Error::new(ErrorType::ConnectionClosed);
-        upstream_closed.as_up();
-        assert!(
-            !client_went_away(&upstream_closed),
-            "an upstream hang-up is a real failure"
-        );
-
-        let mut malformed = Error::new(ErrorType::InvalidHTTPHeader);
-        malformed.as_down();
-        assert!(!client_went_away(&malformed));
-
-        let mut timeout = Error::new(ErrorType::ReadTimedout);
-        timeout.as_down();
-        assert!(
-            !client_went_away(&timeout),
-            "a slow client is worth a log line"
-        );
     }
 }

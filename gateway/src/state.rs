@@ -1,32 +1,62 @@
-//! Everything a request needs, built once at start-up and shared by every Pingora thread.
+//! Everything a request needs, built once at start-up and shared by every Pingora thread. This
+//! module only holds data: it imports the types it stores and nothing that serves requests.
 
+use crate::cookies::CookieNames;
 use crate::headers::IdentityHeaders;
 use crate::metrics::Metrics;
 use crate::revocation::RevocationList;
 use crate::routes::RouteTable;
+use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 use wxgate_core::auth::AuthService;
 use wxgate_core::token::TokenService;
+use wxgate_providers::provider::LoginProvider;
+
+/// Login channels by id.
+pub type Channels = HashMap<String, Arc<dyn LoginProvider>>;
+
+/// What a browser can sign in with, as the login page offers it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrowserChannel {
+    pub id: String,
+    pub kind: BrowserKind,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BrowserKind {
+    /// Official-account OAuth: works inside WeChat only.
+    OfficialAccount,
+    /// Website QR login: a desktop browser, scanned with WeChat.
+    OpenQr,
+}
 
 pub struct Gateway {
     /// `/_auth` (no trailing slash).
     pub auth_prefix: String,
-    pub routes: RouteTable,
-    /// Login channels by id.
-    pub channels: crate::channels::Channels,
-    pub auth: AuthService,
-    pub tokens: Arc<TokenService>,
-    pub revocations: Arc<RevocationList>,
-    /// Identity headers (with the signed assertion) per (session, token issue time, route):
-    /// signing ES256 and validating header values on every request would cost more than the
-    /// rest of the request.
-    /// Prepared identity headers by (SHA-256 of the access token, route index).
-    pub injected: moka::sync::Cache<([u8; 32], usize), Arc<crate::headers::Prepared>>,
-    pub headers: IdentityHeaders,
-    /// The browser session cookie (`__Host-wxgate` behind https, `wxgate` on plain http).
-    pub cookie_name: String,
+    /// `public_url` without a trailing slash: OAuth `redirect_uri`s are built from it alone.
+    pub public_url: String,
     /// `scheme://host[:port]` of `public_url`: what a same-origin browser sends as `Origin`.
     pub public_origin: String,
+    pub routes: RouteTable,
+    pub channels: Channels,
+    /// The AppID of each WeChat channel, by channel id.
+    pub channel_appids: HashMap<String, String>,
+    /// Channels a browser can sign in with, in config order.
+    pub browser_channels: Vec<BrowserChannel>,
+    pub auth: AuthService,
+    pub tokens: Arc<TokenService>,
+    /// Browser login flows (their `state`, kept in the shared store).
+    pub flows: crate::flow::Flows,
+    pub revocations: Arc<RevocationList>,
+    /// Prepared identity headers by (SHA-256 of the access token, route index): signing the
+    /// ES256 assertion and validating header values on every request would cost more than the
+    /// rest of the request.
+    pub injected: moka::sync::Cache<([u8; 32], usize), Arc<crate::headers::Prepared>>,
+    pub headers: IdentityHeaders,
+    pub cookies: CookieNames,
+    /// How long a browser session's cookies live (the refresh token's life).
+    pub refresh_ttl: Duration,
     pub trusted_proxies: Vec<ipnet::IpNet>,
     pub metrics: Arc<Metrics>,
     /// Per-route metric handles, indexed by route index; then `_auth`, then unmatched.
@@ -38,5 +68,24 @@ impl Gateway {
     pub fn revocation_horizon_ms(&self, revoked_at_ms: i64) -> i64 {
         let ttl = i64::try_from(self.tokens.access_ttl().as_millis()).unwrap_or(i64::MAX / 2);
         revoked_at_ms.saturating_add(ttl).saturating_add(60_000)
+    }
+
+    /// Sessions revoked here (a logout, a merge) leave this replica's fast path at once.
+    pub fn note_revoked(&self, sessions: &[String]) {
+        let now = self.tokens.clock().now_ms();
+        for sid in sessions {
+            self.revocations
+                .insert(sid.clone(), self.revocation_horizon_ms(now));
+        }
+    }
+
+    /// `{auth_prefix}/login`.
+    pub fn login_page_path(&self) -> String {
+        format!("{}/login", self.auth_prefix)
+    }
+
+    /// The cookies' life in seconds.
+    pub fn session_max_age(&self) -> u64 {
+        self.refresh_ttl.as_secs()
     }
 }

@@ -6,6 +6,7 @@ pub mod duration;
 pub mod phone_sms;
 pub mod provider;
 pub mod registry;
+pub mod shared_state;
 pub mod wechat;
 pub mod wechat_miniprogram;
 pub mod wechat_official_account;

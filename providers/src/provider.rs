@@ -1,59 +1,132 @@
 //! The one interface every login channel implements. A channel declares the endpoints it serves
-//! under `{auth_prefix}/{channel}/`, and turns a request to one of them into verified facts.
-//! It never creates users, issues tokens or touches the database: the gateway hands the facts
-//! to the identity core, which decides.
+//! under `{auth_prefix}/{channel}/`, and turns a call to one of them into a [`Reply`]: verified
+//! facts, or the next step of its flow. It never creates users, issues tokens, reads cookies or
+//! touches the database: the gateway hands the facts to the identity core, which decides, and
+//! turns the reply into an HTTP answer.
 
 use async_trait::async_trait;
+use std::net::IpAddr;
 use wxgate_core::model::{Phone, Profile, WechatIdentity};
+
+/// What the gateway does around a channel's turn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// A JSON API call (mini-program, SMS): a body in, JSON out.
+    Api,
+    /// A browser leaves for the channel's login page. The gateway first checks `return_to`
+    /// and mints the flow's `state` (kept in the shared store, bound to the browser by a
+    /// cookie); the channel builds the page's URL with it and answers [`Reply::Redirect`].
+    BrowserStart,
+    /// The browser comes back from the channel's login page. The gateway checks and consumes
+    /// `state` before the channel sees anything; the channel then reads the query.
+    BrowserCallback,
+}
 
 /// One endpoint a channel serves: `{method} {auth_prefix}/{channel}/{action}`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Endpoint {
     pub method: &'static str,
     pub action: &'static str,
-    /// The caller must present a valid access token of this channel.
+    /// The caller must present a valid session (bearer token or browser cookie).
     pub needs_session: bool,
+    pub step: Step,
 }
 
 /// The caller's session, when the endpoint needs one (from a verified access token).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionFacts {
     pub user_id: String,
+    /// The channel the session was started through.
     pub channel: String,
+    /// That channel's AppID, for WeChat channels.
+    pub appid: Option<String>,
+    /// The openid of that AppID, for WeChat channels.
     pub openid: Option<String>,
 }
 
+/// What the gateway vouches for about a call; never taken from headers it does not trust.
+#[derive(Debug, Clone, Default)]
+pub struct Context<'a> {
+    /// This channel's callback: `public_url` + `{auth_prefix}/{channel}/callback`. The only
+    /// `redirect_uri` a channel may send to WeChat.
+    pub callback_url: &'a str,
+    /// The flow's `state`, minted by the gateway ([`Step::BrowserStart`] only).
+    pub state: Option<&'a str>,
+    /// The client's address: the TCP peer, or what a trusted proxy reports.
+    pub client_ip: Option<IpAddr>,
+}
+
 /// A request to a channel endpoint, already bounded and parsed from HTTP by the gateway.
-/// Everything in it is hostile until the channel has verified it.
+/// Everything in it but `cx` is hostile until the channel has verified it.
 #[derive(Debug)]
 pub struct Call<'a> {
     pub action: &'a str,
     pub body: &'a [u8],
-    pub query: Option<&'a str>,
+    /// The query string's parameters, decoded, in order.
+    pub query: &'a [(String, String)],
     pub session: Option<&'a SessionFacts>,
+    pub cx: Context<'a>,
+}
+
+impl Call<'_> {
+    /// The one value of query parameter `name`; a repeated parameter is refused (which of the
+    /// two would WeChat have meant?).
+    pub fn param(&self, name: &str) -> Result<Option<&str>, ProviderError> {
+        let mut found = self.query.iter().filter(|(k, _)| k == name);
+        let first = found.next().map(|(_, v)| v.as_str());
+        if found.next().is_some() {
+            return Err(ProviderError::InvalidRequest(format!(
+                "query parameter {name:?} is repeated"
+            )));
+        }
+        Ok(first)
+    }
 }
 
 /// Facts a channel verified in this very flow.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Verified {
     pub wechat: Option<WechatIdentity>,
     pub phone: Option<Phone>,
+    /// Display facts (nickname, avatar): stored for display, never used to link anything.
     pub profile: Option<Profile>,
 }
 
-/// What the gateway does next.
-#[derive(Debug)]
-pub enum Reply {
-    /// Log the person in: resolve the facts to a user and issue a fresh session.
-    Login(Verified),
-    /// Attach the verified facts (a phone) to the caller's own identity; answer `{"user"}`.
-    Bind(Verified),
+/// Why a browser flow stopped without a login. Nothing was created.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Interruption {
+    /// The person refused consent on the channel's page.
+    Declined,
+    /// WeChat's snapshot page: the identity it reported is virtual. The person must open the
+    /// full page and try again.
+    SnapshotPage,
 }
 
-/// Why a channel call failed, by who is at fault and how the client should react.
+/// What the gateway does next.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reply {
+    /// Log the person in and answer with the JSON login response.
+    Login(Verified),
+    /// Log the person in, start a browser session (cookies) and send the browser back to the
+    /// flow's `return_to`.
+    BrowserLogin(Verified),
+    /// Attach the facts (a phone proved later) to the *current session's* user; answer
+    /// `{"user"}`.
+    Bind(Verified),
+    /// Send the browser to the channel's page (WeChat's authorize or QR page). The gateway
+    /// adds the flow's state cookie.
+    Redirect { location: String },
+    /// Accepted; the client may come back after `retry_after` seconds (an SMS was sent): 202.
+    Accepted { retry_after: u64 },
+    /// The flow stopped before a login; the person is told why.
+    Interrupted(Interruption),
+}
+
+/// Why a channel call failed, by who is at fault and how the client should react. The gateway
+/// maps each to one HTTP answer and one metric label, in one place.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ProviderError {
-    /// Malformed body or missing field → 400 `invalid_request`.
+    /// Malformed body, query or field → 400 `invalid_request`.
     #[error("invalid request: {0}")]
     InvalidRequest(String),
     /// WeChat rejected the code (40029, 40163), or it was already used here → 401 `invalid_code`.
@@ -68,6 +141,9 @@ pub enum ProviderError {
     /// WeChat unreachable, busy after bounded retries, or timed out → 502 `upstream_unavailable`.
     #[error("wechat unavailable: {0}")]
     Unavailable(String),
+    /// The shared store behind the channel's own traits failed → 503 `storage_unavailable`.
+    #[error("storage unavailable: {0}")]
+    Storage(String),
     /// Our own configuration is wrong (bad secret, appid) → 500; details only in the log.
     #[error("channel misconfigured: {0}")]
     Misconfigured(String),
@@ -86,4 +162,67 @@ pub trait LoginProvider: Send + Sync + 'static {
     fn endpoints(&self) -> &'static [Endpoint];
     /// Handles one call to one of [`Self::endpoints`].
     async fn handle(&self, call: Call<'_>) -> Result<Reply, ProviderError>;
+}
+
+/// A JSON body as `T`, with a message that names what is wrong but never echoes values.
+pub fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ProviderError> {
+    serde_json::from_slice(body).map_err(|e| {
+        let what = match e.classify() {
+            serde_json::error::Category::Data => "a field is missing, unknown or of the wrong type",
+            _ => "the body is not valid JSON",
+        };
+        ProviderError::InvalidRequest(what.into())
+    })
+}
+
+/// A WeChat code as clients may send it: 1 to 128 of `[A-Za-z0-9_-]`. Anything else is refused
+/// before WeChat is asked.
+pub fn check_code(field: &str, code: &str) -> Result<(), ProviderError> {
+    let well_formed = !code.is_empty()
+        && code.len() <= 128
+        && code
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if well_formed {
+        Ok(())
+    } else {
+        Err(ProviderError::InvalidRequest(format!(
+            "{field} must be 1 to 128 letters, digits, '-' or '_'"
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repeated_query_parameters_are_refused() {
+        let query = vec![
+            ("code".to_string(), "a".to_string()),
+            ("state".to_string(), "s".to_string()),
+            ("code".to_string(), "b".to_string()),
+        ];
+        let call = Call {
+            action: "callback",
+            body: b"",
+            query: &query,
+            session: None,
+            cx: Context::default(),
+        };
+        assert!(matches!(
+            call.param("code"),
+            Err(ProviderError::InvalidRequest(_))
+        ));
+        assert_eq!(call.param("state").unwrap(), Some("s"));
+        assert_eq!(call.param("nope").unwrap(), None);
+    }
+
+    #[test]
+    fn codes_are_checked_for_shape() {
+        for bad in ["", "a b", "x\n", &"a".repeat(129), "';--", "código"] {
+            assert!(check_code("code", bad).is_err(), "{bad:?}");
+        }
+        assert!(check_code("code", "001OWsKC0kQWLc2tpINC0j7lKC0OWsKC").is_ok());
+    }
 }

@@ -108,6 +108,8 @@ pub struct ProviderDeps {
     pub token_lease: std::sync::Arc<dyn crate::wechat::TokenLease>,
     /// Sealed mini-program session_keys, for legacy phone payloads.
     pub session_keys: std::sync::Arc<dyn crate::wechat::SessionKeyVault>,
+    /// Short-lived state every replica sees (codes already used).
+    pub shared_state: std::sync::Arc<dyn crate::shared_state::SharedState>,
 }
 
 impl ChannelConfig {
@@ -117,15 +119,14 @@ impl ChannelConfig {
         &self,
         deps: &ProviderDeps,
     ) -> Option<std::sync::Arc<dyn crate::provider::LoginProvider>> {
+        use crate::wechat::web_oauth::WebOAuth;
+        use crate::wechat::WechatClient;
+        let client = |api_base: &str, appid: &str, secret: &wxgate_core::secret::Secret| {
+            WechatClient::new(deps.http.clone(), api_base, appid, secret.clone())
+        };
         match self {
             Self::WechatMiniprogram(c) => {
-                let client = crate::wechat::WechatClient::new(
-                    deps.http.clone(),
-                    &c.api_base,
-                    &c.appid,
-                    c.secret.clone(),
-                )
-                .with_timeout(c.timeout);
+                let client = client(&c.api_base, &c.appid, &c.secret).with_timeout(c.timeout);
                 let tokens = crate::wechat::AccessTokenCache::new(
                     client.clone(),
                     deps.token_lease.clone(),
@@ -136,9 +137,22 @@ impl ChannelConfig {
                     client,
                     tokens,
                     deps.session_keys.clone(),
+                    deps.shared_state.clone(),
                 )))
             }
-            Self::WechatOfficialAccount(_) | Self::WechatOpenQr(_) | Self::PhoneSms(_) => None,
+            Self::WechatOfficialAccount(c) => Some(std::sync::Arc::new(WebOAuth::new(
+                &c.id,
+                wechat_official_account::page(c),
+                client(&c.api_base, &c.appid, &c.secret),
+                deps.shared_state.clone(),
+            ))),
+            Self::WechatOpenQr(c) => Some(std::sync::Arc::new(WebOAuth::new(
+                &c.id,
+                wechat_open_qr::page(c),
+                client(&c.api_base, &c.appid, &c.secret),
+                deps.shared_state.clone(),
+            ))),
+            Self::PhoneSms(_) => None,
         }
     }
 }

@@ -1,8 +1,37 @@
 //! wxgate's one integration test binary: every suite is a module here, so the workspace links a
 //! single test executable.
 
+/// Instantiates each listed test once per backend: SQLite always; PostgreSQL and MariaDB when
+/// reachable (and under `CI=true` they must be).
+macro_rules! conformance {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                if let Some(t) = wxgate_tests::TestDb::new(wxgate_tests::Backend::Sqlite).await { super::$name(t).await }
+            })*
+        }
+        mod postgres {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                if let Some(t) = wxgate_tests::TestDb::new(wxgate_tests::Backend::Postgres).await { super::$name(t).await }
+            })*
+        }
+        mod mysql {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                if let Some(t) = wxgate_tests::TestDb::new(wxgate_tests::Backend::Mysql).await { super::$name(t).await }
+            })*
+        }
+    };
+}
+
+mod browser;
+mod chromium;
 mod miniprogram;
 mod outage;
 mod proxy;
 mod replicas;
+mod short_lived;
 mod storage;
+mod tidy;

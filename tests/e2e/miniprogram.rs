@@ -4,6 +4,7 @@
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 use wxgate_core::identity::history::count_live_users;
+use wxgate_tests::control;
 use wxgate_tests::gateway::{call, raw, RawResponse, TestGateway};
 use wxgate_tests::{Backend, TestDb};
 
@@ -32,16 +33,16 @@ async fn setup() -> Setup {
     let http = reqwest::Client::new();
     let s = sim.base_url();
     for (appid, secret) in [(MP, SECRET), (MP2, SECRET2)] {
-        post(&http, &s, "/_sim/apps", json!({"appid": appid, "secret": secret, "kind": "miniprogram", "open_platform": "op1"})).await;
+        control::post(&http, &s, "/_sim/apps", json!({"appid": appid, "secret": secret, "kind": "miniprogram", "open_platform": "op1"})).await;
     }
-    post(
+    control::post(
         &http,
         &s,
         "/_sim/users",
         json!({"name": "alice", "phone": "13800138000"}),
     )
     .await;
-    post(
+    control::post(
         &http,
         &s,
         "/_sim/users",
@@ -64,22 +65,9 @@ async fn setup() -> Setup {
     }
 }
 
-async fn post(http: &reqwest::Client, base: &str, path: &str, body: Value) -> Value {
-    let r = http
-        .post(format!("{base}{path}"))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    let status = r.status();
-    let v: Value = r.json().await.unwrap_or(Value::Null);
-    assert!(status.is_success(), "{path}: {status} {v}");
-    v
-}
-
 impl Setup {
     async fn code(&self, appid: &str, user: &str) -> String {
-        let v = post(
+        let v = control::post(
             &self.http,
             &self.sim.base_url(),
             "/_sim/login_code",
@@ -90,7 +78,7 @@ impl Setup {
     }
 
     async fn phone_code(&self, appid: &str, user: &str) -> String {
-        let v = post(
+        let v = control::post(
             &self.http,
             &self.sim.base_url(),
             "/_sim/phone_code",
@@ -114,7 +102,7 @@ impl Setup {
     }
 
     async fn fault(&self, body: Value) {
-        post(&self.http, &self.sim.base_url(), "/_sim/faults", body).await;
+        control::post(&self.http, &self.sim.base_url(), "/_sim/faults", body).await;
     }
 
     fn send(&self, path: &str, body: &str, bearer: Option<&str>) -> RawResponse {
@@ -271,7 +259,7 @@ async fn rate_limits_and_risk_control_map_to_429_and_403() {
     assert_eq!(limited.status, 429);
     assert_eq!(limited.json()["error"], "rate_limited");
     assert!(limited.header("retry-after").is_some());
-    post(
+    control::post(
         &s.http,
         &s.sim.base_url(),
         "/_sim/users/bob/flags",
@@ -349,7 +337,7 @@ async fn phone_login_binds_the_verified_phone() {
     assert_eq!(stolen.status, 401);
     assert_eq!(stolen.json()["error"], "invalid_code");
     // alice's WeChat now reports bob's number: under the default policy that is a 409.
-    post(
+    control::post(
         &s.http,
         &s.sim.base_url(),
         "/_sim/users/alice/phone",
@@ -378,7 +366,7 @@ async fn concurrent_phone_logins_fetch_one_access_token() {
     let mut bodies = Vec::new();
     for i in 0..20 {
         let name = format!("u{i}");
-        post(
+        control::post(
             &s.http,
             &s.sim.base_url(),
             "/_sim/users",
@@ -491,7 +479,7 @@ async fn the_legacy_encrypted_phone_payload_is_accepted_and_checked() {
         "the session_key rests sealed"
     );
     // A payload made for another mini-program is refused by its watermark.
-    let forged = post(
+    let forged = control::post(
         &s.http,
         &s.sim.base_url(),
         "/_sim/encrypted_phone",
@@ -501,7 +489,7 @@ async fn the_legacy_encrypted_phone_payload_is_accepted_and_checked() {
     let r = s.send("/_auth/mp/phone", &forged.to_string(), Some(token));
     assert_eq!(r.status, 401, "{}", String::from_utf8_lossy(&r.body));
     assert_eq!(r.json()["error"], "invalid_code");
-    let good = post(
+    let good = control::post(
         &s.http,
         &s.sim.base_url(),
         "/_sim/encrypted_phone",

@@ -8,30 +8,6 @@ use wxgate_core::model::{Phone, UserId, WechatIdentity};
 use wxgate_core::policy::{Anchor, IdentityPolicy, OnPhoneConflict};
 use wxgate_tests::TestDb;
 
-/// Instantiates each listed test once per backend.
-macro_rules! conformance {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() {
-                if let Some(t) = wxgate_tests::TestDb::new(wxgate_tests::Backend::Sqlite).await { super::$name(t).await }
-            })*
-        }
-        mod postgres {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() {
-                if let Some(t) = wxgate_tests::TestDb::new(wxgate_tests::Backend::Postgres).await { super::$name(t).await }
-            })*
-        }
-        mod mysql {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() {
-                if let Some(t) = wxgate_tests::TestDb::new(wxgate_tests::Backend::Mysql).await { super::$name(t).await }
-            })*
-        }
-    };
-}
-
 conformance!(
     first_login_creates_then_finds,
     unionid_joins_apps_of_one_open_platform,
@@ -53,6 +29,10 @@ conformance!(
     concurrent_logins_from_two_apps_make_one_user,
     concurrent_logins_of_one_openid_make_one_binding,
     concurrent_sms_logins_of_one_phone_make_one_user,
+    bind_puts_a_phone_on_the_sessions_user,
+    bind_follows_the_conflict_policy,
+    bind_onto_a_user_that_is_gone_is_refused,
+    profiles_are_kept_and_updated_for_display,
 );
 
 const MP: &str = "wx0000000000000001";
@@ -609,4 +589,108 @@ async fn concurrent_sms_logins_of_one_phone_make_one_user(t: TestDb) {
     let ids = race(&t, 20, |_| sms("13800138000")).await;
     assert!(ids.windows(2).all(|w| w[0] == w[1]), "{ids:?}");
     assert_eq!(count_live_users(&t.db).await.unwrap(), 1);
+}
+
+async fn bind_puts_a_phone_on_the_sessions_user(t: TestDb) {
+    let r = t.resolver(IdentityPolicy::default());
+    let a = r.resolve(&wechat("mp", MP, "oA", None)).await.unwrap();
+    let out = r
+        .bind(
+            &a.user.id,
+            &with_phone(wechat("mp", MP, "oA", None), "13800138000"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(out.user.id, a.user.id);
+    assert_eq!(
+        out.user.phone.as_ref().map(Phone::as_str),
+        Some("+8613800138000")
+    );
+    // A phone-only user (SMS) proving a WeChat identity keeps it: the identity is bound to
+    // the session's user, not resolved to a new one.
+    let s = r.resolve(&sms("13900139000")).await.unwrap();
+    let out = r
+        .bind(&s.user.id, &wechat("mp2", MP2, "oS", None))
+        .await
+        .unwrap();
+    assert_eq!(out.user.id, s.user.id);
+    assert_eq!(
+        r.resolve(&wechat("mp2", MP2, "oS", None))
+            .await
+            .unwrap()
+            .user
+            .id,
+        s.user.id
+    );
+    assert_eq!(count_live_users(&t.db).await.unwrap(), 2);
+}
+
+async fn bind_follows_the_conflict_policy(t: TestDb) {
+    let reject = t.resolver(IdentityPolicy::default());
+    let holder = reject.resolve(&sms("13800138000")).await.unwrap();
+    t.clock.advance_ms(1000);
+    let a = reject.resolve(&wechat("mp", MP, "oA", None)).await.unwrap();
+    let err = reject
+        .bind(
+            &a.user.id,
+            &with_phone(wechat("mp", MP, "oA", None), "13800138000"),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, CoreError::PhoneConflict { .. }), "{err:?}");
+    let merge = t.resolver(policy(Anchor::Wechat, OnPhoneConflict::Merge));
+    let out = merge
+        .bind(
+            &a.user.id,
+            &with_phone(wechat("mp", MP, "oA", None), "13800138000"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        out.user.id, holder.user.id,
+        "the older account survives the merge"
+    );
+    assert_eq!(
+        out.user.phone.as_ref().map(Phone::as_str),
+        Some("+8613800138000")
+    );
+    assert_eq!(count_live_users(&t.db).await.unwrap(), 1);
+}
+
+async fn bind_onto_a_user_that_is_gone_is_refused(t: TestDb) {
+    let r = t.resolver(IdentityPolicy::default());
+    let err = r
+        .bind(&UserId("u_nobody".into()), &sms("13800138000"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, CoreError::UserNotFound), "{err:?}");
+    assert_eq!(count_live_users(&t.db).await.unwrap(), 0);
+}
+
+async fn profiles_are_kept_and_updated_for_display(t: TestDb) {
+    let r = t.resolver(IdentityPolicy::default());
+    let auth = t.auth(IdentityPolicy::default());
+    let with_profile = |nickname: &str, avatar: Option<&str>| {
+        let mut a = wechat("oa", MP, "oA", Some("oU"));
+        a.profile = Some(wxgate_core::model::Profile {
+            nickname: Some(nickname.into()),
+            avatar_url: avatar.map(str::to_string),
+        });
+        a
+    };
+    let first = r
+        .resolve(&with_profile("Band", Some("https://x/1/132")))
+        .await
+        .unwrap();
+    assert_eq!(first.user.nickname.as_deref(), Some("Band"));
+    let again = r.resolve(&with_profile("Band 2", None)).await.unwrap();
+    assert_eq!(again.user.nickname.as_deref(), Some("Band 2"));
+    assert_eq!(
+        again.user.avatar_url.as_deref(),
+        Some("https://x/1/132"),
+        "an absent avatar keeps the old one"
+    );
+    let stored = auth.user(&first.user.id).await.unwrap().unwrap();
+    assert_eq!(stored.nickname.as_deref(), Some("Band 2"));
+    assert_eq!(stored.avatar_url.as_deref(), Some("https://x/1/132"));
 }

@@ -55,10 +55,22 @@ impl TestGateway {
         server_toml: &str,
         body: &str,
     ) -> Self {
+        Self::start_with(db_url, dir, server_toml, "", body)
+    }
+
+    /// As [`TestGateway::start`], with `server_toml` added to `[server]` and `tokens_toml` to
+    /// `[tokens]`.
+    pub fn start_with(
+        db_url: &str,
+        dir: &std::path::Path,
+        server_toml: &str,
+        tokens_toml: &str,
+        body: &str,
+    ) -> Self {
         let port = free_port();
         let keys_dir = dir.join("gw-keys");
         let config = format!(
-            "[server]\nlisten = \"127.0.0.1:{port}\"\n{server_toml}\n\n[database]\nurl = \"{db_url}\"\n\n[tokens]\nkeys_dir = \"{}\"\nrevocation_sync = \"1s\"\n\n{body}\n",
+            "[server]\nlisten = \"127.0.0.1:{port}\"\n{server_toml}\n\n[database]\nurl = \"{db_url}\"\n\n[tokens]\nkeys_dir = \"{}\"\nrevocation_sync = \"1s\"\n{tokens_toml}\n\n{body}\n",
             keys_dir.display()
         );
         let path = dir.join(format!("gateway-{port}.toml"));

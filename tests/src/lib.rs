@@ -5,8 +5,10 @@
 //! (defaults: the local servers). When one is unreachable its tests are skipped with a note,
 //! except under `CI=true`, where an unreachable database fails the run.
 
+pub mod control;
 pub mod db;
 pub mod gateway;
 pub mod relay;
+pub mod web;
 
 pub use db::{Backend, TestDb};

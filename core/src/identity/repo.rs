@@ -34,6 +34,7 @@ fn user_from_row(row: &sqlx::any::AnyRow) -> TxResult<(User, Option<String>)> {
             .try_get::<Option<String>, _>("phone")?
             .map(Phone::from_stored),
         nickname: row.try_get("nickname")?,
+        avatar_url: row.try_get("avatar_url")?,
         created_at: row.try_get("created_at")?,
     };
     Ok((user, row.try_get("merged_into")?))
@@ -50,7 +51,7 @@ pub(crate) async fn read_user(
     // guards against a corrupted cycle.
     for _ in 0..8 {
         let q = db.sql(
-            "SELECT id, unionid, phone, nickname, created_at, merged_into FROM users WHERE id = ?",
+            "SELECT id, unionid, phone, nickname, avatar_url, created_at, merged_into FROM users WHERE id = ?",
         );
         let Some(row) = sqlx::query(&q).bind(&id).fetch_optional(&mut *conn).await? else {
             return Ok(None);
@@ -96,10 +97,10 @@ impl Tx<'_> {
     async fn user_where(&mut self, column: &'static str, value: &str) -> TxResult<Option<User>> {
         let q = match column {
             "unionid" => self.db.sql(
-                "SELECT id, unionid, phone, nickname, created_at, merged_into FROM users WHERE unionid = ?",
+                "SELECT id, unionid, phone, nickname, avatar_url, created_at, merged_into FROM users WHERE unionid = ?",
             ),
             _ => self.db.sql(
-                "SELECT id, unionid, phone, nickname, created_at, merged_into FROM users WHERE phone = ?",
+                "SELECT id, unionid, phone, nickname, avatar_url, created_at, merged_into FROM users WHERE phone = ?",
             ),
         };
         let row = sqlx::query(&q)
@@ -155,6 +156,7 @@ impl Tx<'_> {
             unionid: unionid.map(str::to_string),
             phone: phone.cloned(),
             nickname: nickname.map(str::to_string),
+            avatar_url: avatar_url.map(str::to_string),
             created_at: self.now,
         })
     }

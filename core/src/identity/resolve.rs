@@ -4,7 +4,7 @@ use super::repo::{Tx, TxResult};
 use super::{Change, LoginAttempt, Outcome};
 use crate::clock::SharedClock;
 use crate::error::{CoreError, CoreResult};
-use crate::model::{Phone, User, WechatIdentity};
+use crate::model::{Phone, User, UserId, WechatIdentity};
 use crate::policy::{Anchor, IdentityPolicy, OnPhoneConflict};
 use crate::store::{is_retryable, Db};
 
@@ -20,6 +20,8 @@ pub struct Resolver {
 enum Stop {
     Db(sqlx::Error),
     PhoneConflict(User),
+    /// The session's user no longer exists (deleted, or never did).
+    UserGone,
 }
 
 impl From<sqlx::Error> for Stop {
@@ -41,6 +43,19 @@ impl Resolver {
     /// say. Safe under any concurrency: a lost race re-runs the transaction, which then sees the
     /// winner's rows.
     pub async fn resolve(&self, attempt: &LoginAttempt) -> CoreResult<Outcome> {
+        self.run(attempt, None).await
+    }
+
+    /// Attaches what a channel verified (a phone proved later, a WeChat identity) to `user`,
+    /// the *current session's* user, instead of to whoever the facts resolve to. A phone
+    /// follows the same rules as at login (`anchor`, `on_phone_conflict`); an identity not yet
+    /// bound is bound to `user`; one already bound stays with its user, which is the user the
+    /// facts are then about (under `anchor = "phone"` an identity follows its phone).
+    pub async fn bind(&self, user: &UserId, attempt: &LoginAttempt) -> CoreResult<Outcome> {
+        self.run(attempt, Some(user)).await
+    }
+
+    async fn run(&self, attempt: &LoginAttempt, onto: Option<&UserId>) -> CoreResult<Outcome> {
         if attempt.wechat.is_none() && attempt.verified_phone.is_none() {
             return Err(CoreError::EmptyAttempt);
         }
@@ -57,7 +72,10 @@ impl Resolver {
                 changes: Vec::new(),
                 revoked: Vec::new(),
             };
-            let result = run.resolve(attempt).await;
+            let result = match onto {
+                None => run.resolve(attempt).await,
+                Some(user) => run.bind(user, attempt).await,
+            };
             let (changes, revoked) = (run.changes, run.revoked);
             let retry = match result {
                 Ok((user, is_new)) => match tx.commit().await {
@@ -75,6 +93,7 @@ impl Resolver {
                 Err(Stop::PhoneConflict(holder)) => {
                     return Err(CoreError::PhoneConflict { holder: holder.id })
                 }
+                Err(Stop::UserGone) => return Err(CoreError::UserNotFound),
                 Err(Stop::Db(e)) if is_retryable(&e) => {
                     drop(tx); // Rolls back before the back-off, releasing locks.
                     e
@@ -150,22 +169,12 @@ impl Run<'_> {
                 .touch_binding(&wechat.appid, &wechat.openid, wechat.unionid.as_deref())
                 .await?;
         } else {
-            self.tx
-                .insert_binding(
-                    &wechat.appid,
-                    &wechat.openid,
-                    &user.id,
-                    wechat.unionid.as_deref(),
-                )
-                .await?;
-            self.changes.push(Change::Bound {
-                appid: wechat.appid.clone(),
-                openid: wechat.openid.clone(),
-                user: user.id.clone(),
-            });
+            self.bind_identity(wechat, &user).await?;
         }
         if !is_new {
             self.tx.update_profile(&user.id, nickname, avatar).await?;
+            user.nickname = nickname.map(str::to_string).or(user.nickname);
+            user.avatar_url = avatar.map(str::to_string).or(user.avatar_url);
         }
         if let Some(phone) = phone {
             let (after, created) = match self.policy.anchor {
@@ -176,6 +185,79 @@ impl Run<'_> {
             is_new |= created;
         }
         Ok((user, is_new))
+    }
+
+    /// [`Resolver::bind`]: the facts go onto the session's user.
+    async fn bind(&mut self, onto: &UserId, attempt: &LoginAttempt) -> Result<(User, bool), Stop> {
+        let mut user = self.tx.user(onto).await?.ok_or(Stop::UserGone)?;
+        if let Some(wechat) = &attempt.wechat {
+            match self
+                .tx
+                .user_by_identity(&wechat.appid, &wechat.openid)
+                .await?
+            {
+                Some(owner) => {
+                    self.tx
+                        .touch_binding(&wechat.appid, &wechat.openid, wechat.unionid.as_deref())
+                        .await?;
+                    user = owner;
+                }
+                None => self.bind_identity(wechat, &user).await?,
+            }
+            if let Some(unionid) = wechat.unionid.as_deref() {
+                if let Some(joined) = self.join_by_unionid(Some(user.clone()), unionid).await? {
+                    user = joined;
+                }
+            }
+        }
+        let Some(phone) = attempt.verified_phone.as_ref() else {
+            return Ok((user, false));
+        };
+        match (self.policy.anchor, &attempt.wechat) {
+            (Anchor::Wechat, _) => Ok((self.phone_follows_wechat(user, phone).await?, false)),
+            (Anchor::Phone, Some(wechat)) => {
+                Ok(self.wechat_follows_phone(user, wechat, phone).await?)
+            }
+            (Anchor::Phone, None) => {
+                // A user is its phone: one without a phone may take a free one; anything else
+                // would make one user two people.
+                if user.phone.as_ref() == Some(phone) {
+                    return Ok((user, false));
+                }
+                match self.tx.user_by_phone(phone).await? {
+                    None if user.phone.is_none() => {
+                        self.set_phone(&user, phone).await?;
+                        Ok((
+                            User {
+                                phone: Some(phone.clone()),
+                                ..user
+                            },
+                            false,
+                        ))
+                    }
+                    Some(holder) => Err(Stop::PhoneConflict(holder)),
+                    None => Err(Stop::PhoneConflict(user)),
+                }
+            }
+        }
+    }
+
+    /// Binds a WeChat identity seen for the first time to `user`.
+    async fn bind_identity(&mut self, wechat: &WechatIdentity, user: &User) -> TxResult<()> {
+        self.tx
+            .insert_binding(
+                &wechat.appid,
+                &wechat.openid,
+                &user.id,
+                wechat.unionid.as_deref(),
+            )
+            .await?;
+        self.changes.push(Change::Bound {
+            appid: wechat.appid.clone(),
+            openid: wechat.openid.clone(),
+            user: user.id.clone(),
+        });
+        Ok(())
     }
 
     /// The user holding this unionid is the same person: bind to it, or merge when the

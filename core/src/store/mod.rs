@@ -4,6 +4,7 @@
 //! starts, which errors mean "retry") lives in this module.
 
 pub(crate) mod retry;
+pub mod short_lived;
 pub mod wechat_tokens;
 
 pub use retry::is_retryable;

@@ -107,6 +107,36 @@ impl TokenService {
         &self,
         token: &str,
     ) -> Result<(Arc<AccessClaims>, [u8; 32]), TokenError> {
+        let (claims, digest) = self.authentic_claims(token)?;
+        let now = self.clock.now_secs();
+        if claims.exp + LEEWAY_SECS <= now {
+            return Err(TokenError::Expired);
+        }
+        self.check_issue_times(&claims, now)?;
+        Ok((claims, digest))
+    }
+
+    /// The claims of an authentic access token whatever its expiry: a browser's expired access
+    /// cookie names the session that its refresh cookie may renew. Never a credential by itself.
+    pub fn verify_access_ignoring_expiry(
+        &self,
+        token: &str,
+    ) -> Result<Arc<AccessClaims>, TokenError> {
+        let (claims, _) = self.authentic_claims(token)?;
+        self.check_issue_times(&claims, self.clock.now_secs())?;
+        Ok(claims)
+    }
+
+    fn check_issue_times(&self, claims: &AccessClaims, now: i64) -> Result<(), TokenError> {
+        let ttl = i64::try_from(self.access_ttl.as_secs()).unwrap_or(i64::MAX);
+        if claims.iat > now + LEEWAY_SECS || claims.exp - claims.iat > ttl + LEEWAY_SECS {
+            return Err(TokenError::BadTimes);
+        }
+        Ok(())
+    }
+
+    /// Signature, header and claims, from the cache of tokens already verified when possible.
+    fn authentic_claims(&self, token: &str) -> Result<(Arc<AccessClaims>, [u8; 32]), TokenError> {
         if token.is_empty() || token.len() > MAX_TOKEN_LEN {
             return Err(TokenError::Malformed);
         }
@@ -127,14 +157,6 @@ impl TokenService {
                 claims
             }
         };
-        let now = self.clock.now_secs();
-        if claims.exp + LEEWAY_SECS <= now {
-            return Err(TokenError::Expired);
-        }
-        let ttl = i64::try_from(self.access_ttl.as_secs()).unwrap_or(i64::MAX);
-        if claims.iat > now + LEEWAY_SECS || claims.exp - claims.iat > ttl + LEEWAY_SECS {
-            return Err(TokenError::BadTimes);
-        }
         Ok((claims, digest))
     }
 

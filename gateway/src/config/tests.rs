@@ -121,7 +121,8 @@ fn dev_config_loads_with_the_simulator_and_demo_upstream() {
     assert_eq!(
         routes,
         [
-            ("/api/", RouteAuth::Required, Some("web")),
+            ("/api/", RouteAuth::Required, None),
+            ("/qr/", RouteAuth::Required, Some("web")),
             ("/pub/", RouteAuth::Public, None),
             ("/opt/", RouteAuth::Optional, None),
         ]

@@ -16,10 +16,11 @@ use super::raw::{RawConfig, RawDatabase, RawHeaders, RawIdentity, RawRoute, RawS
 use super::{Config, Database, Route, RouteAuth, Server, Tokens};
 
 /// Channel ids that would collide with the gateway's own endpoints under `auth_prefix`.
-pub const RESERVED_CHANNEL_IDS: [&str; 7] = [
+pub const RESERVED_CHANNEL_IDS: [&str; 8] = [
     "token",
     "logout",
     "me",
+    "login",
     "jwks.json",
     "healthz",
     "readyz",

@@ -59,6 +59,32 @@ pub struct Code2Session {
     pub unionid: Option<String>,
 }
 
+/// `/sns/oauth2/access_token`'s answer (official account and website login alike). The user
+/// access token is a secret; wxgate only uses it once, for `/sns/userinfo`.
+#[derive(Debug, Deserialize)]
+pub struct SnsToken {
+    pub access_token: Secret,
+    pub openid: String,
+    #[serde(default)]
+    pub scope: String,
+    #[serde(default)]
+    pub unionid: Option<String>,
+    /// `1` for a snapshot-page (virtual) identity; absent otherwise.
+    #[serde(default)]
+    pub is_snapshotuser: Option<i64>,
+}
+
+/// `/sns/userinfo`'s answer: user-chosen display facts. Sex and region are blank since 2021.
+#[derive(Debug, Deserialize)]
+pub struct SnsUserInfo {
+    #[serde(default)]
+    pub nickname: String,
+    #[serde(default)]
+    pub headimgurl: String,
+    #[serde(default)]
+    pub unionid: Option<String>,
+}
+
 #[derive(Debug, Deserialize)]
 pub struct StableToken {
     pub access_token: Secret,
@@ -161,6 +187,38 @@ impl WechatClient {
                 ("secret", self.secret.expose()),
                 ("js_code", code),
                 ("grant_type", "authorization_code"),
+            ])
+        })
+        .await
+    }
+
+    /// An OAuth code (official account or website login) → the user's identity. Like
+    /// jscode2session, retried only on -1 and never after a timeout: the code is single-use.
+    pub async fn oauth_exchange(&self, code: &str) -> Result<SnsToken, WxError> {
+        let path = "/sns/oauth2/access_token";
+        self.with_busy_retry(path, false, || {
+            self.http.get(format!("{}{path}", self.api_base)).query(&[
+                ("appid", self.appid.as_str()),
+                ("secret", self.secret.expose()),
+                ("code", code),
+                ("grant_type", "authorization_code"),
+            ])
+        })
+        .await
+    }
+
+    /// The profile behind a user access token (`snsapi_userinfo` or `snsapi_login` grants).
+    pub async fn userinfo(
+        &self,
+        access_token: &Secret,
+        openid: &str,
+    ) -> Result<SnsUserInfo, WxError> {
+        let path = "/sns/userinfo";
+        self.with_busy_retry(path, true, || {
+            self.http.get(format!("{}{path}", self.api_base)).query(&[
+                ("access_token", access_token.expose()),
+                ("openid", openid),
+                ("lang", "zh_CN"),
             ])
         })
         .await

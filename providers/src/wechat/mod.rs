@@ -1,9 +1,10 @@
-//! What every WeChat channel shares: the HTTP client with its errcode mapping, and the interface
-//! `access_token` cache.
+//! What every WeChat channel shares: the HTTP client with its errcode mapping, the interface
+//! `access_token` cache, and the web OAuth flow of the official-account and QR channels.
 
 pub mod access_token;
 pub mod client;
 pub mod session_keys;
+pub mod web_oauth;
 
 pub use access_token::{AccessTokenCache, TokenLease};
 pub use client::{WechatClient, WxError};

@@ -4,14 +4,14 @@
 use super::legacy::{self, LegacyError};
 use super::Config;
 use crate::provider::{
-    Call, Endpoint, LoginProvider, ProviderError, Reply, SessionFacts, Verified,
+    check_code, parse_json as parse, Call, Endpoint, LoginProvider, ProviderError, Reply,
+    SessionFacts, Step, Verified,
 };
+use crate::shared_state::{first_sight, SharedState};
 use crate::wechat::{AccessTokenCache, SessionKeyVault, WechatClient, WxError};
 use async_trait::async_trait;
 use serde::Deserialize;
-use sha2::{Digest, Sha256};
 use std::sync::Arc;
-use std::time::Duration;
 use wxgate_core::model::{Phone, WechatIdentity};
 use wxgate_core::secret::Secret;
 
@@ -20,24 +20,23 @@ const ENDPOINTS: &[Endpoint] = &[
         method: "POST",
         action: "login",
         needs_session: false,
+        step: Step::Api,
     },
     Endpoint {
         method: "POST",
         action: "phone",
         needs_session: true,
+        step: Step::Api,
     },
 ];
-
-/// Codes seen here are refused for this long (a wx.login code lives 5 minutes).
-const SEEN_TTL: Duration = Duration::from_secs(600);
 
 pub struct MiniProgram {
     id: String,
     client: WechatClient,
     tokens: AccessTokenCache,
     session_keys: Arc<dyn SessionKeyVault>,
-    /// SHA-256 of every code already submitted: a replay is refused before WeChat is asked.
-    seen: moka::sync::Cache<[u8; 32], ()>,
+    /// Codes already submitted, on every replica: a replay is refused before WeChat is asked.
+    seen: Arc<dyn SharedState>,
 }
 
 /// The legacy phone payload (`getPhoneNumber` on older clients).
@@ -94,37 +93,21 @@ impl MiniProgram {
         client: WechatClient,
         tokens: AccessTokenCache,
         session_keys: Arc<dyn SessionKeyVault>,
+        seen: Arc<dyn SharedState>,
     ) -> Self {
         Self {
             id: config.id.clone(),
             client,
             tokens,
             session_keys,
-            seen: moka::sync::Cache::builder()
-                .max_capacity(1_000_000)
-                .time_to_live(SEEN_TTL)
-                .build(),
+            seen,
         }
     }
 
     /// Refuses malformed and already-submitted codes without calling WeChat.
-    fn claim_code(&self, field: &str, code: &str) -> Result<(), ProviderError> {
-        let well_formed = !code.is_empty()
-            && code.len() <= 128
-            && code
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-        if !well_formed {
-            return Err(ProviderError::InvalidRequest(format!(
-                "{field} must be 1 to 128 letters, digits, '-' or '_'"
-            )));
-        }
-        let key: [u8; 32] = Sha256::digest(code.as_bytes()).into();
-        let mut fresh = false;
-        self.seen.entry(key).or_insert_with(|| {
-            fresh = true;
-        });
-        if fresh {
+    async fn claim_code(&self, field: &str, code: &str) -> Result<(), ProviderError> {
+        check_code(field, code)?;
+        if first_sight(self.seen.as_ref(), self.client.appid(), code).await? {
             Ok(())
         } else {
             Err(ProviderError::InvalidCode)
@@ -202,9 +185,13 @@ impl MiniProgram {
                 "send phone_code or encryptedData, not both".into(),
             ));
         }
-        self.claim_code("code", &body.code)?;
+        check_code("code", &body.code)?;
         if let Some(phone_code) = &body.phone_code {
-            self.claim_code("phone_code", phone_code)?;
+            check_code("phone_code", phone_code)?;
+        }
+        self.claim_code("code", &body.code).await?;
+        if let Some(phone_code) = &body.phone_code {
+            self.claim_code("phone_code", phone_code).await?;
         }
         let session = self
             .client
@@ -252,7 +239,7 @@ impl MiniProgram {
         let body: PhoneBody = parse(body)?;
         let phone = match (body.code, encrypted(body.encrypted_data, body.iv)?) {
             (Some(code), None) => {
-                self.claim_code("code", &code)?;
+                self.claim_code("code", &code).await?;
                 self.verified_phone(&code, &openid).await?
             }
             (None, Some(payload)) => {
@@ -260,7 +247,7 @@ impl MiniProgram {
                     .session_keys
                     .get(self.client.appid(), &openid)
                     .await
-                    .map_err(|e| ProviderError::Unavailable(format!("session_key store: {e}")))?
+                    .map_err(|e| ProviderError::Storage(format!("session_key store: {e}")))?
                     .ok_or(ProviderError::InvalidCode)?;
                 self.legacy_phone(&key, &payload)?
             }
@@ -280,16 +267,6 @@ impl MiniProgram {
             profile: None,
         }))
     }
-}
-
-fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ProviderError> {
-    serde_json::from_slice(body).map_err(|e| {
-        let what = match e.classify() {
-            serde_json::error::Category::Data => "a field is missing, unknown or of the wrong type",
-            _ => "the body is not valid JSON",
-        };
-        ProviderError::InvalidRequest(what.into())
-    })
 }
 
 #[async_trait]
@@ -320,8 +297,11 @@ impl LoginProvider for MiniProgram {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::provider::Context;
+    use crate::shared_state::memory::MemoryState;
     use crate::wechat::client::http_client;
     use crate::wechat::TokenLease;
+    use std::time::Duration;
 
     struct NoLease;
 
@@ -367,27 +347,45 @@ mod tests {
         );
         let clock: wxgate_core::clock::SharedClock = Arc::new(wxgate_core::clock::SystemClock);
         let tokens = AccessTokenCache::new(client.clone(), Arc::new(NoLease), clock);
-        MiniProgram::new(&config, client, tokens, Arc::new(NoLease))
+        MiniProgram::new(
+            &config,
+            client,
+            tokens,
+            Arc::new(NoLease),
+            Arc::new(MemoryState::default()),
+        )
     }
 
-    #[test]
-    fn malformed_and_replayed_codes_are_refused_locally() {
+    fn call<'a>(action: &'a str, body: &'a [u8]) -> Call<'a> {
+        Call {
+            action,
+            body,
+            query: &[],
+            session: None,
+            cx: Context::default(),
+        }
+    }
+
+    #[tokio::test]
+    async fn malformed_and_replayed_codes_are_refused_locally() {
         let p = provider();
         for bad in ["", "a b", "x\n", &"a".repeat(129), "';--"] {
             assert!(
                 matches!(
-                    p.claim_code("code", bad),
+                    p.claim_code("code", bad).await,
                     Err(ProviderError::InvalidRequest(_))
                 ),
                 "{bad:?}"
             );
         }
         assert_eq!(
-            p.claim_code("code", "001OWsKC0kQWLc2tpINC0j7lKC0OWsKC"),
+            p.claim_code("code", "001OWsKC0kQWLc2tpINC0j7lKC0OWsKC")
+                .await,
             Ok(())
         );
         assert_eq!(
-            p.claim_code("code", "001OWsKC0kQWLc2tpINC0j7lKC0OWsKC"),
+            p.claim_code("code", "001OWsKC0kQWLc2tpINC0j7lKC0OWsKC")
+                .await,
             Err(ProviderError::InvalidCode)
         );
     }
@@ -403,28 +401,14 @@ mod tests {
             b"{\"code\":\"abc\",\"extra\":1}",
             b"[]",
         ] {
-            let out = p
-                .handle(Call {
-                    action: "login",
-                    body,
-                    query: None,
-                    session: None,
-                })
-                .await;
+            let out = p.handle(call("login", body)).await;
             assert!(
                 matches!(out, Err(ProviderError::InvalidRequest(_))),
                 "{:?}",
                 String::from_utf8_lossy(body)
             );
         }
-        let out = p
-            .handle(Call {
-                action: "phone",
-                body: b"{\"code\":\"abc\"}",
-                query: None,
-                session: None,
-            })
-            .await;
+        let out = p.handle(call("phone", b"{\"code\":\"abc\"}")).await;
         assert_eq!(out.unwrap_err(), ProviderError::Unauthorized);
     }
 }

@@ -87,7 +87,7 @@ fn page(shared: &Shared, params: &Params, uri: &Uri, flow: Flow) -> Response {
         .map(str::to_owned)
         .or_else(|| world.next_user.clone())
     else {
-        return chooser_page(&world, uri);
+        return chooser_page(&world, uri, flow);
     };
     if !world.users.contains_key(&user) {
         return error_page(
@@ -224,32 +224,46 @@ fn error_page(code: Option<u16>, reason: &str) -> Response {
     (StatusCode::BAD_REQUEST, Html(body)).into_response()
 }
 
-/// No user was chosen: show who could authorise, each a link that picks them.
-fn chooser_page(world: &World, uri: &Uri) -> Response {
+/// No user chosen: the page a person sees in `wxgate dev`. It offers every simulated user, as
+/// WeChat would after a scan or a tap on "allow", and a refusal.
+fn chooser_page(world: &World, uri: &Uri, flow: Flow) -> Response {
     let mut names: Vec<&String> = world.users.keys().collect();
     names.sort();
     let here = uri.to_string();
-    let links: String = names
+    let link = |pairs: &[(&str, &str)]| {
+        let added: String = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(pairs)
+            .finish();
+        escape(&format!("{here}&{added}"))
+    };
+    let (title, verb) = match flow {
+        Flow::OfficialAccount => ("微信授权 (simulated)", "Allow as"),
+        Flow::Website => ("微信扫码登录 (simulated)", "Scan as"),
+    };
+    let mut items: String = names
         .iter()
         .map(|name| {
-            let picked: String = url::form_urlencoded::Serializer::new(String::new())
-                .append_pair("sim_user", name)
-                .finish();
             format!(
-                "<li><a href=\"{}&amp;{}\">Continue as {}</a></li>",
-                escape(&here),
-                escape(&picked),
+                "<li><a href=\"{}\">{verb} {}</a></li>",
+                link(&[("sim_user", name)]),
                 escape(name)
             )
         })
         .collect();
+    if let Some(first) = names.first() {
+        items.push_str(&format!(
+            "<li><a href=\"{}\">Decline</a></li>",
+            link(&[("sim_user", first), ("sim_deny", "1")])
+        ));
+    }
     let body = format!(
-        "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>wxgate-sim</title></head>\
-         <body><h1>No simulated user chosen</h1>\
-         <p>Add <code>sim_user=NAME</code> to this URL, or <code>POST /_sim/next_user</code>.</p>\
-         <ul>{links}</ul></body></html>"
+        "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>{title}</title></head>\
+         <body><h1>{title}</h1>\
+         <p>wxgate-sim plays WeChat here: pick who scans or allows. (Tests add \
+         <code>sim_user=NAME</code> to this URL, or <code>POST /_sim/next_user</code>.)</p>\
+         <ul>{items}</ul></body></html>"
     );
-    (StatusCode::BAD_REQUEST, Html(body)).into_response()
+    (StatusCode::OK, Html(body)).into_response()
 }
 
 fn escape(text: &str) -> String {

@@ -183,14 +183,27 @@ async fn page_errors() {
         (page_url("oauth2/authorize", OA, "snsapi_base", "&state=bad-state&sim_user=alice"), "state"),
         (page_url("oauth2/authorize", OA, "snsapi_base", &format!("&state={}&sim_user=alice", "a".repeat(129))), "state"),
         (page_url("oauth2/authorize", OA, "snsapi_base", "&sim_user=nobody"), "unknown simulated user"),
-        // No user chosen at all: a page offering the seeded users.
-        (page_url("oauth2/authorize", OA, "snsapi_base", ""), "sim_user=alice"),
     ];
     for (url, needle) in cases {
         let response = sim.get_raw(&url).await;
         assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{url}");
         let html = response.text().await.expect("page");
         assert!(html.contains(needle), "{url}: expected {needle} in {html}");
+    }
+    // No user chosen at all: a page offering the seeded users, and a refusal.
+    for (page, app, scope, verb) in [
+        ("oauth2/authorize", OA, "snsapi_base", "Allow as"),
+        ("qrconnect", WEB, "snsapi_login", "Scan as"),
+    ] {
+        let url = page_url(page, app, scope, "");
+        let response = sim.get_raw(&url).await;
+        assert_eq!(response.status(), StatusCode::OK, "{url}");
+        let html = response.text().await.expect("page");
+        assert!(
+            html.contains("sim_user=alice") && html.contains(&format!("{verb} alice")),
+            "{html}"
+        );
+        assert!(html.contains("sim_deny=1"), "{html}");
     }
 }
 

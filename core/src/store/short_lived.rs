@@ -1,0 +1,274 @@
+//! Short-lived state shared by every replica: a key with a value (or a counter) and an expiry,
+//! in one table (`short_lived`). OAuth states, codes already seen and, later, SMS codes and send
+//! limits all live here instead of in one process's memory, so a replica that never saw the
+//! first request still gives the right answer.
+//!
+//! Three operations cover them: [`ShortLived::put_if_absent`] (first writer wins),
+//! [`ShortLived::take`] (exactly one reader gets the value) and [`ShortLived::hit`] (count events
+//! within a window). Each is a few single statements that are atomic on their own, so they need
+//! no transaction and behave the same on SQLite, PostgreSQL and MySQL. Expired rows are invisible
+//! to every read and are swept by the writers themselves, at most once a minute per process:
+//! no cron.
+
+use super::{Db, Dialect};
+use crate::clock::SharedClock;
+use crate::error::{CoreError, CoreResult};
+use sqlx::Row;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Longest namespace and key the table holds (MySQL indexes at most 191 utf8mb4 characters);
+/// callers hash anything longer or hostile.
+pub const MAX_NS_LEN: usize = 32;
+pub const MAX_KEY_LEN: usize = 191;
+
+/// How often one process sweeps expired rows.
+const SWEEP_EVERY_MS: i64 = 60_000;
+
+/// The shared short-lived store; cheap to clone.
+#[derive(Clone)]
+pub struct ShortLived {
+    db: Db,
+    clock: SharedClock,
+    /// When this process last swept, in ms.
+    last_sweep: Arc<AtomicI64>,
+}
+
+impl std::fmt::Debug for ShortLived {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ShortLived").finish_non_exhaustive()
+    }
+}
+
+fn ms(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX / 4)
+}
+
+fn check_key(ns: &str, key: &str) -> CoreResult<()> {
+    if ns.is_empty() || ns.len() > MAX_NS_LEN || key.is_empty() || key.len() > MAX_KEY_LEN {
+        // A caller's bug, never client input: keys are built from hashes and fixed names.
+        return Err(CoreError::Storage(sqlx::Error::Protocol(format!(
+            "short-lived key out of bounds (namespace {} bytes, key {} bytes)",
+            ns.len(),
+            key.len()
+        ))));
+    }
+    Ok(())
+}
+
+impl ShortLived {
+    pub fn new(db: Db, clock: SharedClock) -> Self {
+        Self {
+            db,
+            clock,
+            last_sweep: Arc::new(AtomicI64::new(0)),
+        }
+    }
+
+    /// `INSERT` that does nothing when the key is taken, in each dialect.
+    fn insert_ignoring_conflict(&self) -> &'static str {
+        match self.db.dialect() {
+            Dialect::Sqlite => {
+                "INSERT OR IGNORE INTO short_lived (ns, k, v, n, expires_at) VALUES (?, ?, ?, ?, ?)"
+            }
+            Dialect::Postgres => {
+                "INSERT INTO short_lived (ns, k, v, n, expires_at) VALUES (?, ?, ?, ?, ?) \
+                 ON CONFLICT DO NOTHING"
+            }
+            Dialect::Mysql => {
+                "INSERT IGNORE INTO short_lived (ns, k, v, n, expires_at) VALUES (?, ?, ?, ?, ?)"
+            }
+        }
+    }
+
+    /// Drops the key's row if it has expired, so a fresh insert can take its place.
+    async fn clear_expired(&self, ns: &str, key: &str, now: i64) -> CoreResult<()> {
+        let q = self
+            .db
+            .sql("DELETE FROM short_lived WHERE ns = ? AND k = ? AND expires_at <= ?");
+        sqlx::query(&q)
+            .bind(ns)
+            .bind(key)
+            .bind(now)
+            .execute(self.db.pool())
+            .await?;
+        Ok(())
+    }
+
+    async fn insert(
+        &self,
+        ns: &str,
+        key: &str,
+        value: Option<&str>,
+        n: i64,
+        expires_at: i64,
+    ) -> CoreResult<bool> {
+        let q = self.db.sql(self.insert_ignoring_conflict());
+        let inserted = sqlx::query(&q)
+            .bind(ns)
+            .bind(key)
+            .bind(value)
+            .bind(n)
+            .bind(expires_at)
+            .execute(self.db.pool())
+            .await?
+            .rows_affected()
+            == 1;
+        Ok(inserted)
+    }
+
+    /// Stores `value` under `(ns, key)` for `ttl` unless a live entry is there. `true`: this
+    /// call stored it; `false`: someone (any replica) got there first.
+    pub async fn put_if_absent(
+        &self,
+        ns: &str,
+        key: &str,
+        value: &str,
+        ttl: Duration,
+    ) -> CoreResult<bool> {
+        check_key(ns, key)?;
+        let now = self.clock.now_ms();
+        self.clear_expired(ns, key, now).await?;
+        let stored = self
+            .insert(ns, key, Some(value), 0, now.saturating_add(ms(ttl)))
+            .await?;
+        self.maybe_sweep(now).await;
+        Ok(stored)
+    }
+
+    /// The live row of `(ns, key)`, if any.
+    async fn live(&self, ns: &str, key: &str) -> CoreResult<Option<sqlx::any::AnyRow>> {
+        check_key(ns, key)?;
+        let q = self.db.sql(
+            "SELECT v, n, expires_at FROM short_lived WHERE ns = ? AND k = ? AND expires_at > ?",
+        );
+        Ok(sqlx::query(&q)
+            .bind(ns)
+            .bind(key)
+            .bind(self.clock.now_ms())
+            .fetch_optional(self.db.pool())
+            .await?)
+    }
+
+    /// The live value under `(ns, key)`, left in place.
+    pub async fn get(&self, ns: &str, key: &str) -> CoreResult<Option<String>> {
+        Ok(match self.live(ns, key).await? {
+            Some(row) => row.try_get::<Option<String>, _>("v")?,
+            None => None,
+        })
+    }
+
+    /// Removes the live entry under `(ns, key)` and returns its value. Of any number of
+    /// concurrent takers, on any replicas, exactly one gets it: the row is read, then deleted
+    /// on condition that it still holds what was read, and only the delete that removed it
+    /// counts. (No `DELETE … RETURNING`: MySQL has none.)
+    pub async fn take(&self, ns: &str, key: &str) -> CoreResult<Option<String>> {
+        let Some(row) = self.live(ns, key).await? else {
+            return Ok(None);
+        };
+        let value: Option<String> = row.try_get("v")?;
+        let expires_at: i64 = row.try_get("expires_at")?;
+        let q = self
+            .db
+            .sql("DELETE FROM short_lived WHERE ns = ? AND k = ? AND expires_at = ?");
+        let removed = sqlx::query(&q)
+            .bind(ns)
+            .bind(key)
+            .bind(expires_at)
+            .execute(self.db.pool())
+            .await?
+            .rows_affected()
+            == 1;
+        Ok(if removed { value } else { None })
+    }
+
+    /// Removes `(ns, key)` whatever it holds.
+    pub async fn remove(&self, ns: &str, key: &str) -> CoreResult<()> {
+        check_key(ns, key)?;
+        let q = self
+            .db
+            .sql("DELETE FROM short_lived WHERE ns = ? AND k = ?");
+        sqlx::query(&q)
+            .bind(ns)
+            .bind(key)
+            .execute(self.db.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// Counts one event under `(ns, key)` and returns how many the current window holds,
+    /// this one included. A window opens with the first event after the previous one closed
+    /// and lasts `window` (a fixed window per key). Concurrent hits on any replicas are all
+    /// counted; the number returned may already include a racing hit, never miss one.
+    pub async fn hit(&self, ns: &str, key: &str, window: Duration) -> CoreResult<u64> {
+        check_key(ns, key)?;
+        let now = self.clock.now_ms();
+        // Twice at most: the window can close between the insert that lost and the update.
+        for _ in 0..3 {
+            self.clear_expired(ns, key, now).await?;
+            if self
+                .insert(ns, key, None, 1, now.saturating_add(ms(window)))
+                .await?
+            {
+                self.maybe_sweep(now).await;
+                return Ok(1);
+            }
+            let q = self
+                .db
+                .sql("UPDATE short_lived SET n = n + 1 WHERE ns = ? AND k = ? AND expires_at > ?");
+            let counted = sqlx::query(&q)
+                .bind(ns)
+                .bind(key)
+                .bind(now)
+                .execute(self.db.pool())
+                .await?
+                .rows_affected()
+                == 1;
+            if counted {
+                return Ok(self.count(ns, key).await?.max(1));
+            }
+        }
+        Err(CoreError::Contention)
+    }
+
+    /// How many events the current window of `(ns, key)` holds (0 when none is open).
+    pub async fn count(&self, ns: &str, key: &str) -> CoreResult<u64> {
+        Ok(match self.live(ns, key).await? {
+            Some(row) => u64::try_from(row.try_get::<i64, _>("n")?).unwrap_or(0),
+            None => 0,
+        })
+    }
+
+    /// Deletes every expired row. Writers call it at most once a minute per process; a
+    /// failure only delays the sweep, it never fails the caller's own operation.
+    pub async fn sweep(&self) -> CoreResult<u64> {
+        let q = self.db.sql("DELETE FROM short_lived WHERE expires_at <= ?");
+        let removed = sqlx::query(&q)
+            .bind(self.clock.now_ms())
+            .execute(self.db.pool())
+            .await?
+            .rows_affected();
+        Ok(removed)
+    }
+
+    async fn maybe_sweep(&self, now: i64) {
+        let last = self.last_sweep.load(Ordering::Relaxed);
+        if now.saturating_sub(last) < SWEEP_EVERY_MS {
+            return;
+        }
+        // One caller per period wins the sweep; the others go on at once.
+        if self
+            .last_sweep
+            .compare_exchange(last, now, Ordering::AcqRel, Ordering::Relaxed)
+            .is_err()
+        {
+            return;
+        }
+        match self.sweep().await {
+            Ok(n) if n > 0 => tracing::debug!(removed = n, "swept expired short-lived rows"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "could not sweep expired short-lived rows"),
+        }
+    }
+}

@@ -1,0 +1,103 @@
+//! The channels' storage traits, implemented over the shared database: WeChat access_tokens
+//! and their fetch lease, sealed session_keys, and short-lived state. Channels see only their
+//! traits; this module is where they meet the core's store.
+
+use async_trait::async_trait;
+use std::sync::Arc;
+use std::time::Duration;
+use wxgate_core::secret::Secret;
+use wxgate_core::store::short_lived::ShortLived;
+use wxgate_core::store::{wechat_tokens, Db};
+use wxgate_core::token::TokenService;
+
+/// The shared database as the channels' access_token store.
+pub struct DbTokenLease(pub Db);
+
+#[async_trait]
+impl wxgate_providers::wechat::TokenLease for DbTokenLease {
+    async fn load(&self, appid: &str) -> Result<Option<(Secret, i64)>, String> {
+        wechat_tokens::load(&self.0, appid)
+            .await
+            .map(|o| o.map(|(t, e)| (Secret::new(t), e)))
+            .map_err(|e| e.to_string())
+    }
+
+    async fn try_lease(
+        &self,
+        appid: &str,
+        owner: &str,
+        now_ms: i64,
+        until_ms: i64,
+    ) -> Result<bool, String> {
+        wechat_tokens::try_lease(&self.0, appid, owner, now_ms, until_ms)
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    async fn store(&self, appid: &str, token: &Secret, expires_at_ms: i64) -> Result<(), String> {
+        wechat_tokens::store(&self.0, appid, token.expose(), expires_at_ms)
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    async fn invalidate(&self, appid: &str, token: &Secret) -> Result<(), String> {
+        wechat_tokens::invalidate(&self.0, appid, token.expose())
+            .await
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// The shared database as the mini-program session_key store, sealed with the vault key.
+pub struct DbSessionKeys {
+    pub db: Db,
+    pub tokens: Arc<TokenService>,
+}
+
+#[async_trait]
+impl wxgate_providers::wechat::SessionKeyVault for DbSessionKeys {
+    async fn put(&self, appid: &str, openid: &str, session_key: &Secret) -> Result<(), String> {
+        let context = format!("{appid}/{openid}");
+        let sealed = self
+            .tokens
+            .seal(session_key, &context)
+            .ok_or("no vault key to seal with")?;
+        let now = self.tokens.clock().now_ms();
+        wechat_tokens::put_session_key(&self.db, appid, openid, &sealed, now)
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    async fn get(&self, appid: &str, openid: &str) -> Result<Option<Secret>, String> {
+        let sealed = wechat_tokens::session_key(&self.db, appid, openid)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(sealed.and_then(|s| self.tokens.unseal(&s, &format!("{appid}/{openid}"))))
+    }
+}
+
+/// The shared short-lived store, as the channels see it.
+pub struct DbSharedState(pub ShortLived);
+
+#[async_trait]
+impl wxgate_providers::shared_state::SharedState for DbSharedState {
+    async fn put_if_absent(
+        &self,
+        ns: &'static str,
+        key: &str,
+        value: &str,
+        ttl: Duration,
+    ) -> Result<bool, String> {
+        self.0
+            .put_if_absent(ns, key, value, ttl)
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    async fn take(&self, ns: &'static str, key: &str) -> Result<Option<String>, String> {
+        self.0.take(ns, key).await.map_err(|e| e.to_string())
+    }
+
+    async fn hit(&self, ns: &'static str, key: &str, window: Duration) -> Result<u64, String> {
+        self.0.hit(ns, key, window).await.map_err(|e| e.to_string())
+    }
+}

@@ -1,0 +1,225 @@
+//! Who is asking: the bearer token or the browser session cookie of a request, checked in
+//! memory (keys, times, this replica's revocation list), for proxied requests and the
+//! gateway's own endpoints alike. A browser session whose access part has expired is renewed
+//! here from its refresh part: the only database round trip, once per `access_ttl`.
+
+use crate::cookies;
+use crate::rescue::{missing_credential, ApiError, Rejection};
+use crate::state::Gateway;
+use pingora::http::RequestHeader;
+use pingora::proxy::Session;
+use std::sync::Arc;
+use wxgate_core::error::CoreError;
+use wxgate_core::token::{AccessClaims, TokenError};
+
+/// A token that passed every check.
+#[derive(Debug, Clone)]
+pub struct Verified {
+    pub claims: Arc<AccessClaims>,
+    /// SHA-256 of the token's text: the key of anything cached per token.
+    pub token_digest: [u8; 32],
+    /// It came from the session cookie, which a browser attaches to cross-site requests too.
+    pub by_cookie: bool,
+}
+
+/// A presented credential that failed, and where it came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rejected {
+    pub reason: Rejection,
+    pub by_cookie: bool,
+}
+
+/// Checks the request's credential in memory: a bearer token, or else the session cookie.
+/// `Ok(None)`: none presented.
+pub fn verify_request(g: &Gateway, req: &RequestHeader) -> Result<Option<Verified>, Rejected> {
+    // Two `Authorization` headers are ambiguous: which one would the upstream believe?
+    if req
+        .headers
+        .get_all(http::header::AUTHORIZATION)
+        .iter()
+        .nth(1)
+        .is_some()
+    {
+        return Err(Rejected {
+            reason: Rejection::Invalid,
+            by_cookie: false,
+        });
+    }
+    let bearer = req
+        .headers
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| crate::headers::bearer_token(v.as_bytes()));
+    let (token, by_cookie) = match bearer {
+        Some(token) => (token, false),
+        None => match cookies::get(req, &g.cookies.access) {
+            Ok(Some(token)) => (token, true),
+            Ok(None) => return Ok(None),
+            Err(cookies::Ambiguous) => {
+                return Err(Rejected {
+                    reason: Rejection::Invalid,
+                    by_cookie: true,
+                })
+            }
+        },
+    };
+    let reject = |reason| Rejected { reason, by_cookie };
+    let (claims, token_digest) = g.tokens.verify_access_digest(token).map_err(|e| match e {
+        TokenError::Expired => reject(Rejection::Expired),
+        _ => reject(Rejection::Invalid),
+    })?;
+    if g.revocations.is_revoked(&claims.sid) {
+        return Err(reject(Rejection::Revoked));
+    }
+    Ok(Some(Verified {
+        claims,
+        token_digest,
+        by_cookie,
+    }))
+}
+
+/// A browser session due for renewal: its access cookie is authentic but expired, its session
+/// is not known here as revoked, and it has a refresh cookie. Read before the request's
+/// cookies are stripped.
+#[derive(Debug)]
+pub struct Renewable {
+    sid: String,
+    refresh: String,
+}
+
+pub fn renewable(g: &Gateway, req: &RequestHeader) -> Option<Renewable> {
+    let access = cookies::get(req, &g.cookies.access).ok()??;
+    let refresh = cookies::get(req, &g.cookies.refresh).ok()??;
+    let claims = g.tokens.verify_access_ignoring_expiry(access).ok()?;
+    if g.revocations.is_revoked(&claims.sid) {
+        return None;
+    }
+    Some(Renewable {
+        sid: claims.sid.clone(),
+        refresh: refresh.to_string(),
+    })
+}
+
+/// A renewed browser session: the request goes on as this token, and the answer carries the
+/// new cookies.
+#[derive(Debug)]
+pub struct Renewed {
+    pub verified: Verified,
+    pub set_cookies: Vec<String>,
+}
+
+/// Rotates the session's refresh token and issues a new access token. Tabs racing with the
+/// same refresh cookie get the same new refresh token (the grace window). A session that has
+/// ended answers 401 and clears the cookies; a database outage answers 503 and keeps them.
+pub async fn renew(g: &Gateway, due: Renewable) -> Result<Renewed, ApiError> {
+    let ended = || {
+        let mut e = ApiError::unauthorized("the session has ended");
+        for cookie in g.cookies.clear_session() {
+            e = e.with_header("set-cookie", cookie);
+        }
+        e
+    };
+    let grant = match g.auth.refresh(&due.refresh).await {
+        Ok(grant) => grant,
+        Err(CoreError::InvalidRefreshToken | CoreError::UserNotFound) => {
+            g.metrics
+                .logins
+                .with_label_values(&["renew", "unauthorized"])
+                .inc();
+            return Err(ended());
+        }
+        Err(e) => {
+            let e = ApiError::from(e);
+            g.metrics
+                .logins
+                .with_label_values(&["renew", e.label()])
+                .inc();
+            return Err(e);
+        }
+    };
+    // The two cookies must be of one session; anything else is not a browser we issued.
+    if grant.claims.sid != due.sid {
+        tracing::warn!("session cookies of two different sessions; ending both");
+        g.metrics
+            .logins
+            .with_label_values(&["renew", "unauthorized"])
+            .inc();
+        return Err(ended());
+    }
+    let (claims, token_digest) = g
+        .tokens
+        .verify_access_digest(grant.access_token.expose())
+        .map_err(|e| {
+            tracing::error!(error = %e, "a token just issued does not verify");
+            ApiError::internal()
+        })?;
+    g.metrics.logins.with_label_values(&["renew", "ok"]).inc();
+    Ok(Renewed {
+        verified: Verified {
+            claims,
+            token_digest,
+            by_cookie: true,
+        },
+        set_cookies: g.cookies.session(
+            grant.access_token.expose(),
+            grant.refresh_token.expose(),
+            g.session_max_age(),
+        ),
+    })
+}
+
+/// The caller of a gateway endpoint that needs a session, with the cookies to set when its
+/// browser session was renewed on the way.
+#[derive(Debug)]
+pub struct Authenticated {
+    pub verified: Verified,
+    pub set_cookies: Vec<String>,
+}
+
+/// Authenticates a gateway endpoint call: bearer or cookie, the cross-origin rule for cookies,
+/// and renewal of an expired browser session.
+pub async fn authenticate(g: &Gateway, session: &Session) -> Result<Authenticated, ApiError> {
+    let req = session.req_header();
+    match verify_request(g, req) {
+        Ok(Some(verified)) => {
+            if cross_origin_cookie_write(g, req, verified.by_cookie) {
+                return Err(ApiError::cross_origin());
+            }
+            Ok(Authenticated {
+                verified,
+                set_cookies: Vec::new(),
+            })
+        }
+        Ok(None) => Err(missing_credential()),
+        Err(rejected) => {
+            let due = (rejected.by_cookie && rejected.reason == Rejection::Expired)
+                .then(|| renewable(g, req))
+                .flatten();
+            let Some(due) = due else {
+                return Err(rejected.reason.into());
+            };
+            if cross_origin_cookie_write(g, req, true) {
+                return Err(ApiError::cross_origin());
+            }
+            let renewed = renew(g, due).await?;
+            Ok(Authenticated {
+                verified: renewed.verified,
+                set_cookies: renewed.set_cookies,
+            })
+        }
+    }
+}
+
+/// A state-changing request authenticated only by the browser cookie, from another origin.
+/// `SameSite` looks at the site, so a sibling subdomain could otherwise post with the user's
+/// cookie, to the gateway's endpoints and to the upstreams behind it alike.
+pub fn cross_origin_cookie_write(g: &Gateway, req: &RequestHeader, by_cookie: bool) -> bool {
+    let safe_method = matches!(req.method.as_str(), "GET" | "HEAD" | "OPTIONS");
+    by_cookie && !safe_method && !same_origin(g, req)
+}
+
+/// `Origin` is the gateway's public origin, or the browser says the request is same-origin.
+fn same_origin(g: &Gateway, req: &RequestHeader) -> bool {
+    let header = |name: &str| req.headers.get(name).and_then(|v| v.to_str().ok());
+    header("origin") == Some(g.public_origin.as_str())
+        || header("sec-fetch-site") == Some("same-origin")
+}

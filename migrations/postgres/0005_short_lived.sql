@@ -1,0 +1,12 @@
+-- Short-lived state shared by replicas: OAuth states, codes already seen, and counters within a
+-- window (one row per key). Every row has an expiry; expired rows are ignored by every read and
+-- swept lazily by the writers.
+CREATE TABLE short_lived (
+    ns         TEXT NOT NULL,
+    k          TEXT NOT NULL,
+    v          TEXT,
+    n          BIGINT NOT NULL DEFAULT 0,
+    expires_at BIGINT NOT NULL,
+    PRIMARY KEY (ns, k)
+);
+CREATE INDEX short_lived_expiry ON short_lived (expires_at);

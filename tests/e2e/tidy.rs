@@ -1,0 +1,178 @@
+//! The invariants of ARCHITECTURE.md that a reading of the source can check (rust-analyzer's
+//! "tidy" tests): who may import what, and who may name the identity headers.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// Every `.rs` file under `dir`, with its text.
+fn sources(dir: &Path) -> Vec<(PathBuf, String)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).unwrap_or_else(|e| panic!("{}: {e}", d.display())) {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                let text = std::fs::read_to_string(&path).unwrap();
+                out.push((path, text));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// The code of a file without its comments and without its test module: what ships.
+fn shipped_code(text: &str) -> String {
+    let code = match text.find("#[cfg(test)]") {
+        Some(at) => &text[..at],
+        None => text,
+    };
+    code.lines()
+        .filter(|l| !l.trim_start().starts_with("//"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn offenders(dir: &str, forbidden: &[&str], skip_tests_files: bool) -> Vec<String> {
+    let mut found = Vec::new();
+    for (path, text) in sources(&root().join(dir)) {
+        if skip_tests_files && path.file_name().is_some_and(|n| n == "tests.rs") {
+            continue;
+        }
+        let code = shipped_code(&text);
+        for needle in forbidden {
+            if code.contains(needle) {
+                found.push(format!("{} names {needle:?}", path.display()));
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn the_core_knows_no_http() {
+    let found = offenders("core/src", &["pingora", "http::", "reqwest", "axum"], false);
+    assert!(found.is_empty(), "{found:#?}");
+}
+
+#[test]
+fn providers_never_touch_the_store_tokens_sessions_or_http() {
+    let found = offenders(
+        "providers/src",
+        &[
+            "wxgate_core::store",
+            "wxgate_core::token",
+            "wxgate_core::auth",
+            "wxgate_core::identity",
+            "pingora",
+            "Cookie",
+            "cookie",
+            "Set-Cookie",
+        ],
+        false,
+    );
+    assert!(found.is_empty(), "{found:#?}");
+}
+
+#[test]
+fn only_headers_rs_names_identity_headers() {
+    let mut found = Vec::new();
+    for (path, text) in sources(&root().join("gateway/src")) {
+        if path.ends_with("headers.rs") || path.file_name().is_some_and(|n| n == "tests.rs") {
+            continue;
+        }
+        let code = shipped_code(&text).to_ascii_lowercase();
+        if code.contains("\"x-auth-") || code.contains("\"x_auth_") {
+            found.push(path.display().to_string());
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "identity header names outside headers.rs: {found:#?}"
+    );
+}
+
+/// The gateway's modules in layers: a module imports only modules of lower layers, so
+/// imports point one way (`proxy` → `endpoints` → `channels` → `verify` → `state` → …).
+const LAYERS: &[(&str, u8)] = &[
+    ("adapters", 0),
+    ("cookies", 0),
+    ("html", 0),
+    ("metrics", 0),
+    ("path", 0),
+    ("return_to", 0),
+    ("revocation", 0),
+    ("views", 0),
+    ("headers", 1),
+    ("rescue", 1),
+    ("config", 2),
+    ("flow", 2),
+    ("routes", 3),
+    ("state", 4),
+    ("request", 5),
+    ("verify", 5),
+    ("channels", 6),
+    ("endpoints", 7),
+    ("proxy", 8),
+    ("app", 9),
+    ("lib", 10),
+    ("main", 10),
+];
+
+#[test]
+fn gateway_imports_point_one_way() {
+    let layer: BTreeMap<&str, u8> = LAYERS.iter().copied().collect();
+    let src = root().join("gateway/src");
+    let mut problems = Vec::new();
+    for (path, text) in sources(&src) {
+        let relative = path.strip_prefix(&src).unwrap();
+        let module = relative
+            .components()
+            .next()
+            .unwrap()
+            .as_os_str()
+            .to_string_lossy()
+            .trim_end_matches(".rs")
+            .to_string();
+        let Some(&own) = layer.get(module.as_str()) else {
+            problems.push(format!("{module}: not in LAYERS; give it a layer"));
+            continue;
+        };
+        let code = shipped_code(&text);
+        for (at, _) in code.match_indices("crate::") {
+            let name: String = code[at + 7..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            if name.is_empty() || name == module {
+                continue;
+            }
+            match layer.get(name.as_str()) {
+                Some(&theirs) if theirs < own => {}
+                Some(&theirs) => problems.push(format!(
+                    "{} (layer {own}) imports crate::{name} (layer {theirs})",
+                    relative.display()
+                )),
+                None => problems.push(format!(
+                    "{}: crate::{name} has no layer",
+                    relative.display()
+                )),
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{problems:#?}");
+}
+
+#[test]
+fn the_tidy_checks_do_find_offenders() {
+    // The checks above would pass on empty input; make sure they read real files.
+    assert!(sources(&root().join("gateway/src")).len() > 20);
+    assert!(!offenders("gateway/src", &["crate::state"], false).is_empty());
+    assert_eq!(shipped_code("a\n// crate::x\n#[cfg(test)]\nmod t {}"), "a");
+}
