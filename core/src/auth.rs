@@ -2,11 +2,12 @@
 //! resolver, the sessions store and the token service.
 
 use crate::error::{CoreError, CoreResult};
+use crate::identity::accounts::Accounts;
 use crate::identity::{LoginAttempt, Outcome, Resolver};
 use crate::model::{Binding, User, UserId};
 use crate::secret::Secret;
 use crate::store::Db;
-use crate::token::{AccessClaims, Sessions, TokenService};
+use crate::token::{AccessClaims, Rotation, SessionRecord, Sessions, TokenService};
 use sqlx::Row;
 use std::sync::Arc;
 
@@ -29,12 +30,14 @@ pub struct AuthService {
     resolver: Resolver,
     sessions: Sessions,
     tokens: Arc<TokenService>,
+    accounts: Accounts,
 }
 
 impl AuthService {
     /// The sessions get the refresh grace window, sealed under `tokens`' vault keys.
     pub fn new(db: Db, resolver: Resolver, sessions: Sessions, tokens: Arc<TokenService>) -> Self {
         Self {
+            accounts: Accounts::new(db.clone(), resolver.clock().clone()),
             db,
             resolver,
             sessions: sessions.with_grace(tokens.clone()),
@@ -54,6 +57,11 @@ impl AuthService {
         &self.resolver
     }
 
+    /// Unbind, merge and delete: account changes that are not logins.
+    pub fn accounts(&self) -> &Accounts {
+        &self.accounts
+    }
+
     pub fn db(&self) -> &Db {
         &self.db
     }
@@ -70,20 +78,13 @@ impl AuthService {
             .sessions
             .create(&outcome.user.id, &attempt.channel, appid, openid)
             .await?;
-        self.grant(
-            outcome,
-            &grant.session.id,
-            &attempt.channel,
-            openid,
-            grant.refresh_token,
-        )
+        self.grant(outcome, &grant.session, openid, grant.refresh_token)
     }
 
     fn grant(
         &self,
         outcome: Outcome,
-        session_id: &str,
-        channel: &str,
+        session: &SessionRecord,
         openid: Option<&str>,
         refresh_token: Secret,
     ) -> CoreResult<LoginGrant> {
@@ -92,11 +93,12 @@ impl AuthService {
             .tokens
             .issue_access(
                 user.id.as_str(),
-                session_id,
-                channel,
+                &session.id,
+                &session.channel,
                 openid,
                 user.unionid.as_deref(),
                 user.phone.as_ref().map(|p| p.as_str()),
+                session.created_at.div_euclid(1000),
             )
             .map_err(|e| CoreError::Keys(e.to_string()))?;
         Ok(LoginGrant {
@@ -112,7 +114,13 @@ impl AuthService {
 
     /// Rotates a refresh token and issues a new access token with the user's current facts.
     pub async fn refresh(&self, refresh_token: &str) -> CoreResult<LoginGrant> {
-        let grant = self.sessions.rotate(refresh_token).await?;
+        self.refresh_with(refresh_token, Rotation::default()).await
+    }
+
+    /// [`Self::refresh`] with conditions on the rotation (a browser renewal names its session
+    /// and keeps its parent replayable for longer).
+    pub async fn refresh_with(&self, refresh_token: &str, how: Rotation) -> CoreResult<LoginGrant> {
+        let grant = self.sessions.rotate_with(refresh_token, how).await?;
         let user = self
             .user(&grant.session.user_id)
             .await?
@@ -127,6 +135,7 @@ impl AuthService {
                 session.openid.as_deref(),
                 user.unionid.as_deref(),
                 user.phone.as_ref().map(|p| p.as_str()),
+                session.created_at.div_euclid(1000),
             )
             .map_err(|e| CoreError::Keys(e.to_string()))?;
         Ok(LoginGrant {

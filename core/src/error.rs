@@ -22,6 +22,12 @@ pub enum CoreError {
     InvalidRefreshToken,
     #[error("user not found")]
     UserNotFound,
+    /// The identity or phone named is not bound to the user named.
+    #[error("not bound to this user")]
+    NotBound,
+    /// An operator's change that the identity rules refuse; the text says why.
+    #[error("refused: {0}")]
+    Refused(&'static str),
     /// Contention did not settle within the retry budget.
     #[error("too much contention, try again")]
     Contention,

@@ -9,6 +9,7 @@ use wxgate_core::secret::Secret;
 use wxgate_core::store::short_lived::ShortLived;
 use wxgate_core::store::{wechat_tokens, Db};
 use wxgate_core::token::TokenService;
+use wxgate_providers::shared_state::StoreError;
 
 /// The shared database as the channels' access_token store.
 pub struct DbTokenLease(pub Db);
@@ -78,6 +79,16 @@ impl wxgate_providers::wechat::SessionKeyVault for DbSessionKeys {
 /// The shared short-lived store, as the channels see it.
 pub struct DbSharedState(pub ShortLived);
 
+fn text(e: wxgate_core::error::CoreError) -> StoreError {
+    use wxgate_core::error::CoreError;
+    match e {
+        CoreError::StorageUnavailable(_) | CoreError::Contention => {
+            StoreError::Unavailable(e.to_string())
+        }
+        other => StoreError::Broken(other.to_string()),
+    }
+}
+
 #[async_trait]
 impl wxgate_providers::shared_state::SharedState for DbSharedState {
     async fn put_if_absent(
@@ -86,18 +97,61 @@ impl wxgate_providers::shared_state::SharedState for DbSharedState {
         key: &str,
         value: &str,
         ttl: Duration,
-    ) -> Result<bool, String> {
+    ) -> Result<bool, StoreError> {
         self.0
             .put_if_absent(ns, key, value, ttl)
             .await
-            .map_err(|e| e.to_string())
+            .map_err(text)
     }
 
-    async fn take(&self, ns: &'static str, key: &str) -> Result<Option<String>, String> {
-        self.0.take(ns, key).await.map_err(|e| e.to_string())
+    async fn put(
+        &self,
+        ns: &'static str,
+        key: &str,
+        value: &str,
+        ttl: Duration,
+    ) -> Result<(), StoreError> {
+        self.0.put(ns, key, value, ttl).await.map_err(text)
     }
 
-    async fn hit(&self, ns: &'static str, key: &str, window: Duration) -> Result<u64, String> {
-        self.0.hit(ns, key, window).await.map_err(|e| e.to_string())
+    async fn get(&self, ns: &'static str, key: &str) -> Result<Option<String>, StoreError> {
+        self.0.get(ns, key).await.map_err(text)
+    }
+
+    async fn expires_at(&self, ns: &'static str, key: &str) -> Result<Option<i64>, StoreError> {
+        self.0.expires_at(ns, key).await.map_err(text)
+    }
+
+    async fn take(&self, ns: &'static str, key: &str) -> Result<Option<String>, StoreError> {
+        self.0.take(ns, key).await.map_err(text)
+    }
+
+    async fn take_if(&self, ns: &'static str, key: &str, value: &str) -> Result<bool, StoreError> {
+        self.0.take_if(ns, key, value).await.map_err(text)
+    }
+
+    async fn remove(&self, ns: &'static str, key: &str) -> Result<(), StoreError> {
+        self.0.remove(ns, key).await.map_err(text)
+    }
+
+    async fn hit(&self, ns: &'static str, key: &str, window: Duration) -> Result<u64, StoreError> {
+        self.0.hit(ns, key, window).await.map_err(text)
+    }
+
+    async fn unhit(&self, ns: &'static str, key: &str) -> Result<(), StoreError> {
+        self.0.unhit(ns, key).await.map_err(text)
+    }
+}
+
+/// The vault keys of `keys_dir` as the channels' MAC.
+pub struct VaultMac(pub Arc<TokenService>);
+
+impl wxgate_providers::shared_state::Mac for VaultMac {
+    fn mac(&self, data: &[u8]) -> Option<String> {
+        self.0.mac(data)
+    }
+
+    fn verify(&self, data: &[u8], tag: &str) -> bool {
+        self.0.verify_mac(data, tag)
     }
 }

@@ -74,7 +74,8 @@ pub fn build(config: &Config, rt: &tokio::runtime::Runtime) -> anyhow::Result<Ar
     route_metrics.push(metrics.route(&config.server.auth_prefix));
     route_metrics.push(metrics.route("none"));
     let public_url = config.server.public_url.trim_end_matches('/').to_string();
-    let cookies = CookieNames::new(public_url.starts_with("https://"));
+    let https = url::Url::parse(&public_url).is_ok_and(|u| u.scheme() == "https");
+    let cookies = CookieNames::new(https);
     let gateway = Arc::new(Gateway {
         auth_prefix: config.server.auth_prefix.clone(),
         public_origin: origin_of(&public_url),
@@ -90,6 +91,7 @@ pub fn build(config: &Config, rt: &tokio::runtime::Runtime) -> anyhow::Result<Ar
         auth,
         tokens,
         flows: Flows::new(short_lived, cookies.clone()),
+        flow_starts: crate::throttle::Throttle::new(30, Duration::from_secs(60)),
         revocations: Arc::new(RevocationList::default()),
         // Bounded by bytes: each entry holds a signed assertion (~0.6 KB).
         injected: moka::sync::Cache::builder()
@@ -103,6 +105,10 @@ pub fn build(config: &Config, rt: &tokio::runtime::Runtime) -> anyhow::Result<Ar
         headers: config.headers.clone(),
         cookies,
         refresh_ttl: config.tokens.refresh_ttl,
+        renewals_refused: moka::sync::Cache::builder()
+            .max_capacity(100_000)
+            .time_to_live(Duration::from_secs(60))
+            .build(),
         trusted_proxies: config.server.trusted_proxies.clone(),
         metrics,
         route_metrics,
@@ -136,6 +142,7 @@ fn build_channels(
             tokens: tokens.clone(),
         }),
         shared_state: Arc::new(adapters::DbSharedState(short_lived.clone())),
+        mac: Arc::new(adapters::VaultMac(tokens.clone())),
     };
     let mut channels = Channels::new();
     for channel in &config.channels {
@@ -285,14 +292,12 @@ pub fn serve(
     server.run_forever()
 }
 
-/// `scheme://authority` of a URL (the config has checked it is http or https).
+/// The origin of a URL as a browser serialises it in `Origin` (lower-case scheme and host, no
+/// default port); the config has checked it is an http(s) URL.
 fn origin_of(url: &str) -> String {
-    match url.split_once("://") {
-        Some((scheme, rest)) => {
-            let authority = rest.split(['/', '?', '#']).next().unwrap_or(rest);
-            format!("{scheme}://{authority}")
-        }
-        None => url.to_string(),
+    match url::Url::parse(url) {
+        Ok(u) => u.origin().ascii_serialization(),
+        Err(_) => url.to_string(),
     }
 }
 
@@ -368,6 +373,10 @@ mod tests {
         assert_eq!(
             super::origin_of("http://127.0.0.1:8080"),
             "http://127.0.0.1:8080"
+        );
+        assert_eq!(
+            super::origin_of("HTTPS://GW.Example.com:443/x"),
+            "https://gw.example.com"
         );
     }
 

@@ -5,7 +5,7 @@
 
 use crate::html;
 use crate::request::{self, single};
-use crate::rescue::{self, ApiError, Shape};
+use crate::rescue::{self, ApiError, ErrorCode, Shape};
 use crate::return_to;
 use crate::state::Gateway;
 use crate::verify::authenticate;
@@ -32,6 +32,8 @@ struct Pending<'a> {
     set_cookies: Vec<String>,
     /// Where a browser flow returns to.
     return_to: Option<String>,
+    /// The browser's previous session, which a new login in it ends.
+    replaced_session: Option<String>,
 }
 
 /// Serves `{channel}/{action}`; `Ok(false)` when no channel has that id.
@@ -56,6 +58,7 @@ pub async fn handle(
         channel,
         set_cookies: Vec::new(),
         return_to: None,
+        replaced_session: None,
     };
     let result = match endpoint {
         Some(endpoint) => serve(&mut pending, session, provider.as_ref(), endpoint).await,
@@ -121,6 +124,13 @@ async fn serve(
     match endpoint.step {
         Step::Api => {}
         Step::BrowserStart => {
+            if let Some(ip) = request::client_ip(g, session) {
+                if !g.flow_starts.allow(ip) {
+                    let mut e = ApiError::new(ErrorCode::RateLimited, "too many logins started");
+                    e.retry_after = Some(60);
+                    return Err(e);
+                }
+            }
             let to = return_to::sanitize(single(&query, "return_to"), &g.auth_prefix);
             let started = g.flows.start(p.channel, &to).await?;
             p.set_cookies.push(started.set_cookie);
@@ -134,6 +144,7 @@ async fn serve(
                 .await?;
             p.set_cookies.push(finished.clear_cookie);
             p.return_to = Some(finished.return_to);
+            p.replaced_session = crate::verify::cookie_session(g, session.req_header());
         }
     }
     let callback_url = format!("{}{}/{}/callback", g.public_url, g.auth_prefix, p.channel);
@@ -191,6 +202,14 @@ impl Pending<'_> {
             Reply::BrowserLogin(v) if step == Step::BrowserCallback => {
                 let grant = g.auth.login(&self.attempt(v)).await?;
                 g.note_revoked(&grant.revoked_sessions);
+                // A fresh session for every login (no fixation): the one this browser held
+                // before ends with it.
+                if let Some(old) = self.replaced_session.take() {
+                    g.note_revoked(std::slice::from_ref(&old));
+                    if let Err(e) = g.auth.logout(&old).await {
+                        tracing::warn!(error = %e, "could not end the browser's previous session");
+                    }
+                }
                 self.count("ok");
                 self.set_cookies.extend(g.cookies.session(
                     grant.access_token.expose(),
@@ -217,10 +236,15 @@ impl Pending<'_> {
             Reply::Redirect { location } if step == Step::BrowserStart => {
                 Ok(Answer::Redirect { location })
             }
-            Reply::Accepted { retry_after } if step == Step::Api => Ok(Answer::Json {
-                status: 202,
-                body: Bytes::from(serde_json::json!({ "retry_after": retry_after }).to_string()),
-            }),
+            Reply::Accepted { retry_after } if step == Step::Api => {
+                self.count("accepted");
+                Ok(Answer::Json {
+                    status: 202,
+                    body: Bytes::from(
+                        serde_json::json!({ "retry_after": retry_after }).to_string(),
+                    ),
+                })
+            }
             Reply::Interrupted(why) if step == Step::BrowserCallback => {
                 let to = self.return_to.clone().unwrap_or_else(|| "/".into());
                 let enc = |v: &str| {

@@ -74,6 +74,12 @@ pub fn is_ours(name: &[u8]) -> bool {
     bare.starts_with(b"wxgate")
 }
 
+/// True for a `Set-Cookie` value that sets a cookie of the gateway's namespace.
+pub fn set_cookie_is_ours(value: &[u8]) -> bool {
+    let name = value.split(|&b| b == b'=').next().unwrap_or(value);
+    is_ours(name.trim_ascii())
+}
+
 /// Every `name=value` pair of the request's `Cookie` headers, as trimmed bytes. Pairs without
 /// `=` are skipped.
 fn pairs(req: &RequestHeader) -> impl Iterator<Item = (&[u8], &[u8])> {
@@ -227,6 +233,11 @@ mod tests {
             "wxgate=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax"
         );
         assert!(is_ours(b"__Host-wxgate") && is_ours(b"wxgate_state_x"));
+        assert!(
+            set_cookie_is_ours(b"wxgate=x; Path=/")
+                && set_cookie_is_ours(b" __Host-wxgate_refresh=y")
+        );
+        assert!(!set_cookie_is_ours(b"sid=wxgate; Path=/"));
         assert!(!is_ours(b"sid") && !is_ours(b"__Host-sid"));
     }
 }

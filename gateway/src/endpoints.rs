@@ -3,7 +3,7 @@
 
 use crate::html;
 use crate::request::{self, single};
-use crate::rescue::{self, write_empty, write_error, write_json, ApiError};
+use crate::rescue::{self, write_empty, write_error, write_json, ApiError, ErrorCode};
 use crate::return_to;
 use crate::state::{BrowserKind, Gateway};
 use crate::verify::authenticate;
@@ -62,6 +62,7 @@ pub async fn handle(g: &Gateway, session: &mut Session, sub: &str) -> pingora::R
         ("POST", "token/refresh") => refresh(g, session).await,
         ("POST", "logout") => logout(g, session).await,
         ("GET", "me") => me(g, session).await,
+        ("DELETE", "me") => delete_me(g, session).await,
         (_, own) if OWN.contains(&own) => Err(ApiError::method_not_allowed(
             "method not allowed on this endpoint",
         )),
@@ -113,9 +114,14 @@ async fn logout(g: &Gateway, session: &mut Session) -> Result<(), ApiError> {
         .collect();
     let auth = match authenticate(g, session).await {
         Ok(auth) => auth,
-        // A browser whose session already ended still gets its cookies cleared.
+        // A browser whose session already ended still gets its cookies cleared; a refused
+        // cross-site request (403) or a call without credentials changes nothing.
         Err(mut e) => {
-            e.headers.extend(clear);
+            let had_cookie = crate::cookies::get(session.req_header(), &g.cookies.access)
+                .is_ok_and(|c| c.is_some());
+            if e.code == ErrorCode::Unauthorized && had_cookie {
+                e.headers.extend(clear);
+            }
             return Err(e);
         }
     };
@@ -143,6 +149,36 @@ async fn me(g: &Gateway, session: &mut Session) -> Result<(), ApiError> {
         .map(|c| ("set-cookie", c))
         .collect();
     write_json(session, 200, views::me(&user, &bindings), &cookies)
+        .await
+        .map_err(|_| ApiError::internal())
+}
+
+/// How recent a login must be for the account to be deleted with it.
+const FRESH_LOGIN_SECS: i64 = 300;
+
+/// `DELETE /me`: the user deletes their account. It wants a login of the last few minutes, so
+/// a stolen or forgotten session cannot do it; the identities, unionid and phone are released,
+/// every session ends, and the audit trail keeps what happened (phones masked).
+async fn delete_me(g: &Gateway, session: &mut Session) -> Result<(), ApiError> {
+    let auth = authenticate(g, session).await?;
+    let claims = auth.verified.claims;
+    let now = g.tokens.clock().now_secs();
+    if claims.ath.is_none_or(|t| now - t > FRESH_LOGIN_SECS) {
+        return Err(ApiError::unauthorized(
+            "sign in again, then delete the account within 5 minutes",
+        ));
+    }
+    let user = wxgate_core::model::UserId(claims.sub.clone());
+    let revoked = g.auth.accounts().delete(&user, "self").await?;
+    g.note_revoked(&revoked);
+    g.metrics.logins.with_label_values(&["me", "deleted"]).inc();
+    let clear: Vec<(&'static str, String)> = g
+        .cookies
+        .clear_session()
+        .into_iter()
+        .map(|c| ("set-cookie", c))
+        .collect();
+    write_empty(session, 204, &clear)
         .await
         .map_err(|_| ApiError::internal())
 }

@@ -6,6 +6,7 @@
 //! never import the ones above it.
 
 pub mod adapters;
+pub mod admin;
 pub mod app;
 pub mod channels;
 pub mod config;
@@ -23,5 +24,6 @@ pub mod return_to;
 pub mod revocation;
 pub mod routes;
 pub mod state;
+pub mod throttle;
 pub mod verify;
 pub mod views;

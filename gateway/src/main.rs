@@ -39,6 +39,41 @@ enum Command {
         #[command(subcommand)]
         action: KeysAction,
     },
+    /// Look up and change accounts (on the config's database).
+    User {
+        /// Print JSON instead of text.
+        #[arg(long, global = true)]
+        json: bool,
+        #[command(subcommand)]
+        action: UserAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserAction {
+    /// A user, by user id, phone, openid or unionid: identities, phone history, recent events.
+    Show { key: String },
+    /// Detach an identity (`appid:openid`) or the phone from a user.
+    Unbind {
+        user: String,
+        what: String,
+        /// Who makes the change (recorded in the audit trail).
+        #[arg(long)]
+        by: String,
+    },
+    /// Fold the second user into the first (the first keeps its id).
+    Merge {
+        survivor: String,
+        absorbed: String,
+        #[arg(long)]
+        by: String,
+    },
+    /// Delete an account: identities, unionid and phone released, sessions ended.
+    Delete {
+        user: String,
+        #[arg(long)]
+        by: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -97,6 +132,24 @@ fn main() -> ExitCode {
                 .map_err(|e| e.to_string())
         }),
         Some(Command::Dev) => wxgate::app::dev(options).map_err(|e| format!("{e:#}")),
+        Some(Command::User { json, action }) => load(cli.config.as_ref()).and_then(|c| {
+            use wxgate::admin::Command as C;
+            let command = match action {
+                UserAction::Show { key } => C::Show { key },
+                UserAction::Unbind { user, what, by } => C::Unbind { user, what, by },
+                UserAction::Merge {
+                    survivor,
+                    absorbed,
+                    by,
+                } => C::Merge {
+                    survivor,
+                    absorbed,
+                    by,
+                },
+                UserAction::Delete { user, by } => C::Delete { user, by },
+            };
+            wxgate::admin::run(&c, command, json).map(|out| println!("{out}"))
+        }),
         None => load(cli.config.as_ref())
             .and_then(|c| wxgate::app::run(c, options).map_err(|e| format!("{e:#}"))),
     };

@@ -1,10 +1,11 @@
 //! The Pingora service: normalise, strip, verify, inject, forward — one hook per step.
 
+use crate::cookies;
 use crate::endpoints;
 use crate::headers::{self, Identity};
 use crate::path;
 use crate::request;
-use crate::rescue::{self, write_empty, write_error, ApiError, Rejection};
+use crate::rescue::{self, write_empty, write_error, ApiError, ErrorCode, Rejection};
 use crate::state::Gateway;
 use crate::verify::{self, Verified};
 use async_trait::async_trait;
@@ -88,7 +89,9 @@ impl GatewayProxy {
     ) -> pingora::Result<bool> {
         let g = &self.0;
         let login = g.routes.get(route).and_then(|r| r.login_channel.clone());
-        if request::is_browser_navigation(session.req_header())
+        // Only "who are you?" sends a browser to log in; an outage is answered as one.
+        if error.code == ErrorCode::Unauthorized
+            && request::is_browser_navigation(session.req_header())
             && (login.is_some() || !g.browser_channels.is_empty())
         {
             let uri = &session.req_header().uri;
@@ -211,6 +214,13 @@ impl ProxyHttp for GatewayProxy {
                     ctx.set_cookies = renewed.set_cookies;
                     verdict = Ok(Some(renewed.verified));
                 }
+                // An optional route serves the request anonymously: a session that has ended
+                // loses its cookies; an outage keeps them for the next try.
+                Err(e) if auth == RouteAuth::Optional => {
+                    if e.code == ErrorCode::Unauthorized {
+                        ctx.set_cookies = g.cookies.clear_session();
+                    }
+                }
                 Err(e) => {
                     g.metrics.auth.inc("expired");
                     return self.deny(session, route_index, e).await;
@@ -291,8 +301,32 @@ impl ProxyHttp for GatewayProxy {
         upstream_response: &mut ResponseHeader,
         ctx: &mut Self::CTX,
     ) -> pingora::Result<()> {
-        for cookie in std::mem::take(&mut ctx.set_cookies) {
-            upstream_response.append_header("set-cookie", cookie)?;
+        // An upstream never sets the gateway's cookies (it could fix a browser's session).
+        let set = &upstream_response.headers;
+        if set
+            .get_all(http::header::SET_COOKIE)
+            .iter()
+            .any(|v| cookies::set_cookie_is_ours(v.as_bytes()))
+        {
+            let kept: Vec<_> = set
+                .get_all(http::header::SET_COOKIE)
+                .iter()
+                .filter(|v| !cookies::set_cookie_is_ours(v.as_bytes()))
+                .cloned()
+                .collect();
+            upstream_response.remove_header(&http::header::SET_COOKIE);
+            for v in kept {
+                upstream_response.append_header(http::header::SET_COOKIE, v)?;
+            }
+        }
+        if !ctx.set_cookies.is_empty() {
+            // A renewed session's cookies must not be stored by a shared cache and handed to
+            // the next visitor.
+            upstream_response.insert_header(http::header::CACHE_CONTROL, "private, no-store")?;
+            upstream_response.remove_header(&http::header::EXPIRES);
+            for cookie in std::mem::take(&mut ctx.set_cookies) {
+                upstream_response.append_header(http::header::SET_COOKIE, cookie)?;
+            }
         }
         Ok(())
     }

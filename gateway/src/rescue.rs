@@ -81,6 +81,8 @@ pub struct ApiError {
     pub retry_after: Option<u64>,
     /// Headers the answer must carry anyway (cookies to clear).
     pub headers: Vec<(&'static str, String)>,
+    /// A finer metric label than the code, where operators need one (`budget_exhausted`).
+    pub reason: Option<&'static str>,
 }
 
 impl ApiError {
@@ -91,6 +93,7 @@ impl ApiError {
             message: message.into(),
             retry_after: None,
             headers: Vec::new(),
+            reason: None,
         }
     }
 
@@ -147,9 +150,9 @@ impl ApiError {
         self
     }
 
-    /// The metric label: the code's name.
+    /// The metric label: the code's name, or its finer reason.
     pub fn label(&self) -> &'static str {
-        self.code.as_str()
+        self.reason.unwrap_or(self.code.as_str())
     }
 
     pub fn body(&self) -> Bytes {
@@ -176,11 +179,18 @@ impl From<ProviderError> for ApiError {
                 a.retry_after = Some(retry_after);
                 a
             }
+            ProviderError::BudgetExhausted { retry_after } => {
+                let mut a =
+                    ApiError::new(ErrorCode::RateLimited, "too many requests today, try later");
+                a.retry_after = Some(retry_after);
+                a.reason = Some("budget_exhausted");
+                a
+            }
             ProviderError::Unavailable(detail) => {
-                tracing::warn!(detail = %detail, "wechat unavailable");
+                tracing::warn!(detail = %detail, "login provider unavailable");
                 ApiError::new(
                     ErrorCode::UpstreamUnavailable,
-                    "WeChat is unavailable, try again",
+                    "the login provider (WeChat or SMS) is unavailable, try again",
                 )
             }
             ProviderError::Storage(detail) => {
@@ -189,6 +199,10 @@ impl From<ProviderError> for ApiError {
             }
             ProviderError::Misconfigured(detail) => {
                 tracing::error!(detail = %detail, "channel misconfigured");
+                ApiError::internal()
+            }
+            ProviderError::Internal(detail) => {
+                tracing::error!(detail = %detail, "channel failed");
                 ApiError::internal()
             }
             ProviderError::Unauthorized => {
@@ -218,6 +232,8 @@ impl From<CoreError> for ApiError {
                 ApiError::unauthorized("refresh token is invalid, expired or revoked")
             }
             CoreError::UserNotFound => ApiError::unauthorized("user no longer exists"),
+            CoreError::NotBound => ApiError::invalid_request("not bound to this user"),
+            CoreError::Refused(why) => ApiError::invalid_request(why),
             CoreError::Contention => {
                 let mut e = ApiError::new(ErrorCode::StorageUnavailable, "busy, try again");
                 e.retry_after = Some(1);
@@ -271,12 +287,25 @@ pub fn missing_credential() -> ApiError {
 pub fn from_proxy_error(e: &pingora::Error) -> Option<ApiError> {
     use pingora::{ErrorSource, ErrorType};
     let error = match e.etype() {
+        // A client too slow to send its request is not an upstream failure.
+        ErrorType::ReadTimedout | ErrorType::WriteTimedout
+            if matches!(e.esource(), ErrorSource::Downstream) =>
+        {
+            ApiError {
+                status: 408,
+                ..ApiError::invalid_request("the request did not arrive in time")
+            }
+        }
         ErrorType::ConnectTimedout | ErrorType::ReadTimedout | ErrorType::WriteTimedout => {
             ApiError::new(
                 ErrorCode::UpstreamTimeout,
                 "the upstream service did not answer in time",
             )
         }
+        ErrorType::HTTPStatus(code) if *code >= 500 => ApiError {
+            status: *code,
+            ..ApiError::internal()
+        },
         ErrorType::HTTPStatus(code) => ApiError {
             status: *code,
             ..ApiError::invalid_request("request rejected")
@@ -428,6 +457,7 @@ mod tests {
                 "storage_unavailable",
             ),
             (ProviderError::Misconfigured("x".into()), 500, "internal"),
+            (ProviderError::Internal("x".into()), 500, "internal"),
             (ProviderError::Unauthorized, 401, "unauthorized"),
         ];
         for (cause, status, code) in cases {
@@ -504,6 +534,16 @@ mod tests {
             !client_went_away(&timeout),
             "a slow client is worth a log line"
         );
-        assert_eq!(from_proxy_error(&timeout).unwrap().status, 504);
+        assert_eq!(
+            from_proxy_error(&timeout).unwrap().status,
+            408,
+            "not the upstream's fault"
+        );
+        let mut upstream_slow = Error::new(ErrorType::ReadTimedout);
+        upstream_slow.as_up();
+        assert_eq!(
+            from_proxy_error(&upstream_slow).unwrap().label(),
+            "upstream_timeout"
+        );
     }
 }

@@ -2,14 +2,26 @@
 //! could read as another site (`//host`, `/\host`, a scheme), carries control characters, or
 //! becomes one of those after percent-decoding, falls back to `/`. No token ever travels in it.
 
-/// Longest `return_to` kept.
-const MAX_LEN: usize = 2048;
+/// Longest `return_to` kept (it rides in the flow's record and in a `Location`).
+const MAX_LEN: usize = 1024;
 
 /// `raw` when it is a safe local path outside the gateway's own endpoints, else `/`.
 pub fn sanitize(raw: Option<&str>, auth_prefix: &str) -> String {
     match raw {
-        Some(path) if is_local_path(path) && !under(path, auth_prefix) => path.to_string(),
+        Some(path) if is_local_path(path) && !reaches_gateway(path, auth_prefix) => {
+            path.to_string()
+        }
         _ => "/".to_string(),
+    }
+}
+
+/// The path, as the gateway will normalise it (`/%5Fauth`, `/x/../_auth`), is one of the
+/// gateway's own endpoints; a path the gateway would refuse counts as one too.
+fn reaches_gateway(raw: &str, auth_prefix: &str) -> bool {
+    let path = raw.split(['?', '#']).next().unwrap_or(raw);
+    match crate::path::normalise(path) {
+        Ok(normal) => under(&normal, auth_prefix),
+        Err(_) => true,
     }
 }
 

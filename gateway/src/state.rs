@@ -48,6 +48,8 @@ pub struct Gateway {
     pub tokens: Arc<TokenService>,
     /// Browser login flows (their `state`, kept in the shared store).
     pub flows: crate::flow::Flows,
+    /// Flows one address may start per minute (each writes a row).
+    pub flow_starts: crate::throttle::Throttle,
     pub revocations: Arc<RevocationList>,
     /// Prepared identity headers by (SHA-256 of the access token, route index): signing the
     /// ES256 assertion and validating header values on every request would cost more than the
@@ -57,6 +59,9 @@ pub struct Gateway {
     pub cookies: CookieNames,
     /// How long a browser session's cookies live (the refresh token's life).
     pub refresh_ttl: Duration,
+    /// Sessions whose renewal just failed here: they may not reach the database again for a
+    /// minute (an expired cookie with a forged refresh cookie is otherwise a query per request).
+    pub renewals_refused: moka::sync::Cache<String, ()>,
     pub trusted_proxies: Vec<ipnet::IpNet>,
     pub metrics: Arc<Metrics>,
     /// Per-route metric handles, indexed by route index; then `_auth`, then unmatched.

@@ -10,7 +10,7 @@ use pingora::http::RequestHeader;
 use pingora::proxy::Session;
 use std::sync::Arc;
 use wxgate_core::error::CoreError;
-use wxgate_core::token::{AccessClaims, TokenError};
+use wxgate_core::token::{AccessClaims, Rotation, TokenError, REFRESH_GRACE};
 
 /// A token that passed every check.
 #[derive(Debug, Clone)]
@@ -90,13 +90,26 @@ pub fn renewable(g: &Gateway, req: &RequestHeader) -> Option<Renewable> {
     let access = cookies::get(req, &g.cookies.access).ok()??;
     let refresh = cookies::get(req, &g.cookies.refresh).ok()??;
     let claims = g.tokens.verify_access_ignoring_expiry(access).ok()?;
-    if g.revocations.is_revoked(&claims.sid) {
+    // No session outlives its refresh token: an older cookie is not worth a query.
+    let started = claims.ath.unwrap_or(claims.iat);
+    let ttl = i64::try_from(g.refresh_ttl.as_secs()).unwrap_or(i64::MAX);
+    if started.saturating_add(ttl) <= g.tokens.clock().now_secs() {
+        return None;
+    }
+    if g.revocations.is_revoked(&claims.sid) || g.renewals_refused.contains_key(&claims.sid) {
         return None;
     }
     Some(Renewable {
         sid: claims.sid.clone(),
         refresh: refresh.to_string(),
     })
+}
+
+/// The session an authentic access cookie names, expired or not (a login replaces it).
+pub fn cookie_session(g: &Gateway, req: &RequestHeader) -> Option<String> {
+    let access = cookies::get(req, &g.cookies.access).ok()??;
+    let claims = g.tokens.verify_access_ignoring_expiry(access).ok()?;
+    Some(claims.sid.clone())
 }
 
 /// A renewed browser session: the request goes on as this token, and the answer carries the
@@ -118,9 +131,17 @@ pub async fn renew(g: &Gateway, due: Renewable) -> Result<Renewed, ApiError> {
         }
         e
     };
-    let grant = match g.auth.refresh(&due.refresh).await {
+    // The refresh cookie must be of the access cookie's session (one of another is refused
+    // untouched), and a renewal whose answer was lost may be replayed for a whole access_ttl
+    // while its child is unused: a browser that never stored the new cookies is not logged out.
+    let how = Rotation {
+        session: Some(due.sid.clone()),
+        grace: REFRESH_GRACE.max(g.tokens.access_ttl()),
+    };
+    let grant = match g.auth.refresh_with(&due.refresh, how).await {
         Ok(grant) => grant,
         Err(CoreError::InvalidRefreshToken | CoreError::UserNotFound) => {
+            g.renewals_refused.insert(due.sid, ());
             g.metrics
                 .logins
                 .with_label_values(&["renew", "unauthorized"])
@@ -136,15 +157,6 @@ pub async fn renew(g: &Gateway, due: Renewable) -> Result<Renewed, ApiError> {
             return Err(e);
         }
     };
-    // The two cookies must be of one session; anything else is not a browser we issued.
-    if grant.claims.sid != due.sid {
-        tracing::warn!("session cookies of two different sessions; ending both");
-        g.metrics
-            .logins
-            .with_label_values(&["renew", "unauthorized"])
-            .inc();
-        return Err(ended());
-    }
     let (claims, token_digest) = g
         .tokens
         .verify_access_digest(grant.access_token.expose())

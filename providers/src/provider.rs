@@ -138,12 +138,19 @@ pub enum ProviderError {
     /// WeChat's frequency limit (45011) or a local limit → 429 `rate_limited`.
     #[error("rate limited")]
     RateLimited { retry_after: u64 },
+    /// The channel's daily send budget is spent → 429 `rate_limited`, counted apart: an
+    /// operator wants to know (SMS pumping, or a budget too small).
+    #[error("daily budget spent")]
+    BudgetExhausted { retry_after: u64 },
     /// WeChat unreachable, busy after bounded retries, or timed out → 502 `upstream_unavailable`.
     #[error("wechat unavailable: {0}")]
     Unavailable(String),
     /// The shared store behind the channel's own traits failed → 503 `storage_unavailable`.
     #[error("storage unavailable: {0}")]
     Storage(String),
+    /// A bug on our side → 500; details only in the log.
+    #[error("internal error: {0}")]
+    Internal(String),
     /// Our own configuration is wrong (bad secret, appid) → 500; details only in the log.
     #[error("channel misconfigured: {0}")]
     Misconfigured(String),

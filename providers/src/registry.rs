@@ -108,13 +108,15 @@ pub struct ProviderDeps {
     pub token_lease: std::sync::Arc<dyn crate::wechat::TokenLease>,
     /// Sealed mini-program session_keys, for legacy phone payloads.
     pub session_keys: std::sync::Arc<dyn crate::wechat::SessionKeyVault>,
-    /// Short-lived state every replica sees (codes already used).
+    /// Short-lived state every replica sees (codes already used, SMS codes and limits).
     pub shared_state: std::sync::Arc<dyn crate::shared_state::SharedState>,
+    /// The gateway's MAC, for SMS codes at rest.
+    pub mac: std::sync::Arc<dyn crate::shared_state::Mac>,
 }
 
 impl ChannelConfig {
-    /// Builds the channel's provider; calls nobody. `None` for kinds whose endpoints this
-    /// version does not serve yet (the gateway says so at start-up).
+    /// Builds the channel's provider; calls nobody. `None` for a kind this version does not
+    /// serve (every kind is served today; the gateway says so at start-up otherwise).
     pub fn build(
         &self,
         deps: &ProviderDeps,
@@ -152,7 +154,18 @@ impl ChannelConfig {
                 client(&c.api_base, &c.appid, &c.secret),
                 deps.shared_state.clone(),
             ))),
-            Self::PhoneSms(_) => None,
+            Self::PhoneSms(c) => Some(std::sync::Arc::new(phone_sms::PhoneSms::new(
+                c,
+                phone_sms::sender::FailOver::build(
+                    &c.sender.0,
+                    &deps.http,
+                    c.send_timeout,
+                    deps.clock.clone(),
+                ),
+                deps.shared_state.clone(),
+                deps.mac.clone(),
+                deps.clock.clone(),
+            ))),
         }
     }
 }

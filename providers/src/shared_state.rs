@@ -7,6 +7,26 @@ use async_trait::async_trait;
 use sha2::{Digest, Sha256};
 use std::time::Duration;
 
+/// Why the shared store failed a call.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    /// The database is down or overloaded: the client may retry (503).
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    /// Anything else is a bug (500).
+    #[error("store failed: {0}")]
+    Broken(String),
+}
+
+impl From<StoreError> for ProviderError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Unavailable(m) => ProviderError::Storage(m),
+            StoreError::Broken(m) => ProviderError::Internal(m),
+        }
+    }
+}
+
 #[async_trait]
 pub trait SharedState: Send + Sync + 'static {
     /// Stores `value` under `(ns, key)` for `ttl` unless a live entry is there; `true` when
@@ -17,11 +37,50 @@ pub trait SharedState: Send + Sync + 'static {
         key: &str,
         value: &str,
         ttl: Duration,
-    ) -> Result<bool, String>;
+    ) -> Result<bool, StoreError>;
+    /// Stores `value` under `(ns, key)` for `ttl`, replacing what was there.
+    async fn put(
+        &self,
+        ns: &'static str,
+        key: &str,
+        value: &str,
+        ttl: Duration,
+    ) -> Result<(), StoreError>;
+    /// The live value, left in place.
+    async fn get(&self, ns: &'static str, key: &str) -> Result<Option<String>, StoreError>;
+    /// When the live entry expires (ms), if there is one.
+    async fn expires_at(&self, ns: &'static str, key: &str) -> Result<Option<i64>, StoreError>;
     /// Removes the live entry and returns its value; exactly one caller gets it.
-    async fn take(&self, ns: &'static str, key: &str) -> Result<Option<String>, String>;
+    async fn take(&self, ns: &'static str, key: &str) -> Result<Option<String>, StoreError>;
+    /// Removes the live entry if it still holds `value`; `true` when this call removed it.
+    async fn take_if(&self, ns: &'static str, key: &str, value: &str) -> Result<bool, StoreError>;
+    /// Removes the entry, whatever it holds.
+    async fn remove(&self, ns: &'static str, key: &str) -> Result<(), StoreError>;
     /// Counts one event under `(ns, key)`; returns how many the current window holds.
-    async fn hit(&self, ns: &'static str, key: &str, window: Duration) -> Result<u64, String>;
+    async fn hit(&self, ns: &'static str, key: &str, window: Duration) -> Result<u64, StoreError>;
+    /// Takes back one event counted by `hit`.
+    async fn unhit(&self, ns: &'static str, key: &str) -> Result<(), StoreError>;
+}
+
+/// A keyed MAC under the gateway's secret keys, for short secrets that are checked later but
+/// must not rest in a reversible form (SMS codes).
+pub trait Mac: Send + Sync + 'static {
+    fn mac(&self, data: &[u8]) -> Option<String>;
+    /// Constant-time.
+    fn verify(&self, data: &[u8], tag: &str) -> bool;
+}
+
+/// SHA-256 of `parts` joined by NUL, in hex: a key for the store that holds no client input
+/// in clear and cannot be confused across parts.
+pub fn key_of(parts: &[&str]) -> String {
+    let mut hasher = Sha256::new();
+    for (i, part) in parts.iter().enumerate() {
+        if i > 0 {
+            hasher.update(b"\0");
+        }
+        hasher.update(part.as_bytes());
+    }
+    hex(&hasher.finalize())
 }
 
 /// How long a WeChat code is remembered as used: longer than any code lives (5 or 10 minutes).
@@ -35,15 +94,11 @@ pub async fn first_sight(
     appid: &str,
     code: &str,
 ) -> Result<bool, ProviderError> {
-    let mut hasher = Sha256::new();
-    hasher.update(appid.as_bytes());
-    hasher.update(b"\0");
-    hasher.update(code.as_bytes());
-    let key = hex(&hasher.finalize());
+    let key = key_of(&[appid, code]);
     state
         .put_if_absent("wx_code_seen", &key, "1", SEEN_TTL)
         .await
-        .map_err(ProviderError::Storage)
+        .map_err(ProviderError::from)
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -61,8 +116,13 @@ pub(crate) mod memory {
     use std::collections::HashMap;
     use std::sync::Mutex;
 
+    /// Values and counters by (namespace, key); no expiry (tests move no clock here).
     #[derive(Default)]
     pub(crate) struct MemoryState(pub(crate) Mutex<HashMap<(String, String), (String, u64)>>);
+
+    fn k(ns: &str, key: &str) -> (String, String) {
+        (ns.to_string(), key.to_string())
+    }
 
     #[async_trait]
     impl SharedState for MemoryState {
@@ -72,30 +132,77 @@ pub(crate) mod memory {
             key: &str,
             value: &str,
             _ttl: Duration,
-        ) -> Result<bool, String> {
+        ) -> Result<bool, StoreError> {
             let mut map = self.0.lock().unwrap();
-            let k = (ns.to_string(), key.to_string());
-            if map.contains_key(&k) {
+            if map.contains_key(&k(ns, key)) {
                 return Ok(false);
             }
-            map.insert(k, (value.to_string(), 0));
+            map.insert(k(ns, key), (value.to_string(), 0));
             Ok(true)
         }
 
-        async fn take(&self, ns: &'static str, key: &str) -> Result<Option<String>, String> {
-            let mut map = self.0.lock().unwrap();
-            Ok(map
-                .remove(&(ns.to_string(), key.to_string()))
-                .map(|(v, _)| v))
+        async fn put(
+            &self,
+            ns: &'static str,
+            key: &str,
+            value: &str,
+            _: Duration,
+        ) -> Result<(), StoreError> {
+            self.0
+                .lock()
+                .unwrap()
+                .insert(k(ns, key), (value.to_string(), 0));
+            Ok(())
         }
 
-        async fn hit(&self, ns: &'static str, key: &str, _w: Duration) -> Result<u64, String> {
+        async fn get(&self, ns: &'static str, key: &str) -> Result<Option<String>, StoreError> {
+            Ok(self
+                .0
+                .lock()
+                .unwrap()
+                .get(&k(ns, key))
+                .map(|(v, _)| v.clone()))
+        }
+
+        async fn expires_at(&self, ns: &'static str, key: &str) -> Result<Option<i64>, StoreError> {
+            Ok(self.0.lock().unwrap().get(&k(ns, key)).map(|_| i64::MAX))
+        }
+
+        async fn take(&self, ns: &'static str, key: &str) -> Result<Option<String>, StoreError> {
+            Ok(self.0.lock().unwrap().remove(&k(ns, key)).map(|(v, _)| v))
+        }
+
+        async fn take_if(
+            &self,
+            ns: &'static str,
+            key: &str,
+            value: &str,
+        ) -> Result<bool, StoreError> {
             let mut map = self.0.lock().unwrap();
-            let entry = map
-                .entry((ns.to_string(), key.to_string()))
-                .or_insert((String::new(), 0));
+            if map.get(&k(ns, key)).is_some_and(|(v, _)| v == value) {
+                map.remove(&k(ns, key));
+                return Ok(true);
+            }
+            Ok(false)
+        }
+
+        async fn remove(&self, ns: &'static str, key: &str) -> Result<(), StoreError> {
+            self.0.lock().unwrap().remove(&k(ns, key));
+            Ok(())
+        }
+
+        async fn hit(&self, ns: &'static str, key: &str, _w: Duration) -> Result<u64, StoreError> {
+            let mut map = self.0.lock().unwrap();
+            let entry = map.entry(k(ns, key)).or_insert((String::new(), 0));
             entry.1 += 1;
             Ok(entry.1)
+        }
+
+        async fn unhit(&self, ns: &'static str, key: &str) -> Result<(), StoreError> {
+            if let Some(entry) = self.0.lock().unwrap().get_mut(&k(ns, key)) {
+                entry.1 = entry.1.saturating_sub(1);
+            }
+            Ok(())
         }
     }
 }

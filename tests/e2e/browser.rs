@@ -84,7 +84,8 @@ fn gateway_body(sim: &str, upstream: std::net::SocketAddr) -> String {
          [[channel]]\nid = \"oab\"\nkind = \"wechat_official_account\"\nappid = \"{OAB}\"\nsecret = \"{}\"\nscope = \"snsapi_base\"\napi_base = \"{sim}\"\nopen_base = \"{sim}\"\n\n\
          [[channel]]\nid = \"web\"\nkind = \"wechat_open_qr\"\nappid = \"{WEB}\"\nsecret = \"{}\"\napi_base = \"{sim}\"\nopen_base = \"{sim}\"\n\n\
          [[route]]\nprefix = \"/api/\"\nupstream = \"{upstream}\"\nauth = \"required\"\n\n\
-         [[route]]\nprefix = \"/qr/\"\nupstream = \"{upstream}\"\nauth = \"required\"\nlogin_channel = \"web\"\n",
+         [[route]]\nprefix = \"/qr/\"\nupstream = \"{upstream}\"\nauth = \"required\"\nlogin_channel = \"web\"\n\n\
+         [[route]]\nprefix = \"/opt/\"\nupstream = \"{upstream}\"\nauth = \"optional\"\n",
         secret(MP),
         secret(OA),
         secret(OAB),
@@ -267,6 +268,18 @@ async fn a_qr_login_starts_a_cookie_session_and_returns_to_the_page() {
         b.cookie(HOST, "wxgate").unwrap(),
         b.cookie(HOST, "wxgate_refresh").unwrap()
     );
+    let cross_site = tokio::task::block_in_place(|| {
+        raw(
+            s.gw.addr,
+            &format!("POST /_auth/logout HTTP/1.1\r\nHost: t\r\nCookie: {cookie}\r\nOrigin: https://evil.example\r\nContent-Length: 0\r\n\r\n"),
+        )
+        .unwrap()
+    });
+    assert_eq!(cross_site.status, 403);
+    assert!(
+        cross_site.header("set-cookie").is_none(),
+        "a cross-site form cannot log the user out"
+    );
     let origin = format!("http://{}", s.gw.addr);
     let r = tokio::task::block_in_place(|| {
         raw(
@@ -314,6 +327,15 @@ async fn one_person_through_the_mini_program_the_official_account_and_qr_is_one_
     let mut desktop = Browser::new();
     let (page, _) = s.sign_in(&mut desktop, "web", "alice", "/api/qr").await;
     assert_eq!(page.json()["headers"]["x-auth-user"], id.as_str());
+    // Signing in again in the same browser starts a new session and ends the old one.
+    let old_access = desktop.cookie(HOST, "wxgate").unwrap().to_string();
+    let (again, _) = s.sign_in(&mut desktop, "web", "alice", "/api/qr").await;
+    assert_eq!(again.json()["headers"]["x-auth-user"], id.as_str());
+    assert_ne!(desktop.cookie(HOST, "wxgate").unwrap(), old_access);
+    let refused = tokio::task::block_in_place(|| {
+        wxgate_tests::gateway::call(s.gw.addr, "GET", "/api/qr", "", Some(&old_access))
+    });
+    assert_eq!(refused.status, 401, "the replaced session has ended");
 
     let mut phone =
         Browser::with_user_agent("Mozilla/5.0 (iPhone) AppleWebKit MicroMessenger/8.0.50");
@@ -565,7 +587,13 @@ async fn an_expired_access_cookie_is_renewed_once_and_racing_tabs_share_the_rene
         .unwrap()
         .to_string();
     let old_refresh = b.cookie(HOST, "wxgate_refresh").unwrap().to_string();
-    // Past the access token's life and the verifier's 5 s leeway.
+    let old_access = b.cookie(HOST, "wxgate").unwrap().to_string();
+    // Two more sessions, for the refusals below.
+    let mut bob = Browser::new();
+    s.sign_in(&mut bob, "web", "bob", "/api/x").await;
+    let mut stale = Browser::new();
+    s.sign_in(&mut stale, "web", "alice", "/opt/x").await;
+    // Past the access tokens' life and the verifier's 5 s leeway.
     tokio::time::sleep(Duration::from_millis(7_000)).await;
 
     // Two tabs fire at once with the same expired cookies.
@@ -598,21 +626,43 @@ async fn an_expired_access_cookie_is_renewed_once_and_racing_tabs_share_the_rene
         "no renewal while the access part is fresh"
     );
 
-    // A refresh cookie that is not ours ends the session: the browser is sent to log in, and
-    // its cookies are cleared.
-    tokio::time::sleep(Duration::from_millis(7_000)).await;
-    b.put_cookie(
+    // A renewed answer is never stored by a shared cache.
+    assert_eq!(one.header("cache-control"), Some("private, no-store"));
+
+    // Another session's refresh cookie beside this access cookie is refused, and that other
+    // session's token is not spent: bob's own browser still renews with it.
+    let mut mixed = Browser::new();
+    mixed.put_cookie(HOST, "wxgate", &old_access);
+    mixed.put_cookie(
+        HOST,
+        "wxgate_refresh",
+        bob.cookie(HOST, "wxgate_refresh").unwrap(),
+    );
+    let ended = mixed.get(&s.gw("/api/x")).await;
+    assert_eq!(ended.status, 302);
+    assert!(ended.location().unwrap().starts_with("/_auth/login"));
+    assert!(
+        mixed.cookie(HOST, "wxgate").is_none(),
+        "{:?}",
+        ended.set_cookies
+    );
+    let bob_page = bob.get(&s.gw("/api/x")).await;
+    assert_eq!(bob_page.status, 200, "{}", bob_page.body);
+    assert!(bob_page.set_cookie("wxgate").is_some(), "bob renewed");
+    assert_ne!(bob_page.json()["headers"]["x-auth-user"], id.as_str());
+
+    // On an optional route, a session that cannot be renewed is served anonymously.
+    stale.put_cookie(
         HOST,
         "wxgate_refresh",
         "rt_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
     );
-    let ended = b.get(&s.gw("/api/x")).await;
-    assert_eq!(ended.status, 302);
-    assert!(ended.location().unwrap().starts_with("/_auth/login"));
+    let anonymous = stale.get(&s.gw("/opt/x")).await;
+    assert_eq!(anonymous.status, 200, "{}", anonymous.body);
+    assert!(anonymous.json()["headers"].get("x-auth-user").is_none());
     assert!(
-        b.cookie(HOST, "wxgate").is_none(),
-        "{:?}",
-        ended.set_cookies
+        stale.cookie(HOST, "wxgate").is_none(),
+        "its cookies are cleared"
     );
 }
 

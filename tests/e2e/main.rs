@@ -26,6 +26,7 @@ macro_rules! conformance {
     };
 }
 
+mod admin_cli;
 mod browser;
 mod chromium;
 mod miniprogram;
@@ -33,5 +34,6 @@ mod outage;
 mod proxy;
 mod replicas;
 mod short_lived;
+mod sms;
 mod storage;
 mod tidy;

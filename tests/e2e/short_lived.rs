@@ -98,10 +98,25 @@ async fn expired_rows_are_swept_by_writers(t: TestDb) {
     }
     s.hit("sends", "p", Duration::from_secs(10)).await.unwrap();
     assert_eq!(rows(&t).await, 6);
-    // Past every expiry and the sweep interval: the next write clears them, no cron involved.
+    // Past every expiry and the sweep interval: the next write starts a sweep in the
+    // background, no cron involved.
     t.clock.advance_ms(61_000);
     s.put_if_absent("seen", "fresh", "1", Duration::from_secs(600))
         .await
         .unwrap();
-    assert_eq!(rows(&t).await, 1, "only the fresh row is left");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while rows(&t).await != 1 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "expired rows were not swept"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // A value too long for the table is an error, never a silent truncation.
+    assert!(
+        s.put_if_absent("seen", "long", &"x".repeat(5000), Duration::from_secs(60))
+            .await
+            .is_err()
+            || s.get("seen", "long").await.unwrap().map(|v| v.len()) == Some(5000)
+    );
 }

@@ -33,6 +33,8 @@ conformance!(
     bind_follows_the_conflict_policy,
     bind_onto_a_user_that_is_gone_is_refused,
     profiles_are_kept_and_updated_for_display,
+    a_rotation_for_another_session_is_refused_untouched,
+    a_browser_renewal_may_be_replayed_for_longer,
 );
 
 const MP: &str = "wx0000000000000001";
@@ -693,4 +695,43 @@ async fn profiles_are_kept_and_updated_for_display(t: TestDb) {
     let stored = auth.user(&first.user.id).await.unwrap().unwrap();
     assert_eq!(stored.nickname.as_deref(), Some("Band 2"));
     assert_eq!(stored.avatar_url.as_deref(), Some("https://x/1/132"));
+}
+
+async fn a_rotation_for_another_session_is_refused_untouched(t: TestDb) {
+    use wxgate_core::token::Rotation;
+    let auth = t.auth(IdentityPolicy::default());
+    let a = auth.login(&wechat("mp", MP, "oA", None)).await.unwrap();
+    let b = auth.login(&wechat("mp", MP, "oB", None)).await.unwrap();
+    let how = Rotation {
+        session: Some(a.claims.sid.clone()),
+        ..Rotation::default()
+    };
+    let err = auth
+        .refresh_with(b.refresh_token.expose(), how)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, CoreError::InvalidRefreshToken), "{err:?}");
+    // b's token was neither spent nor counted as reused.
+    let next = auth.refresh(b.refresh_token.expose()).await.unwrap();
+    assert_eq!(next.claims.sid, b.claims.sid);
+}
+
+async fn a_browser_renewal_may_be_replayed_for_longer(t: TestDb) {
+    use wxgate_core::token::Rotation;
+    let auth = t.auth(IdentityPolicy::default());
+    let login = auth.login(&wechat("mp", MP, "oA", None)).await.unwrap();
+    let token = login.refresh_token.expose().to_string();
+    let browser = || Rotation {
+        session: Some(login.claims.sid.clone()),
+        grace: std::time::Duration::from_secs(900),
+    };
+    let first = auth.refresh_with(&token, browser()).await.unwrap();
+    // A minute later (past the 20 s default), the lost answer is asked for again.
+    t.clock.advance_ms(60_000);
+    let again = auth.refresh_with(&token, browser()).await.unwrap();
+    assert_eq!(again.refresh_token.expose(), first.refresh_token.expose());
+    // With the default window the same replay is theft: the family is revoked.
+    let err = auth.refresh(&token).await.unwrap_err();
+    assert!(matches!(err, CoreError::InvalidRefreshToken));
+    assert!(auth.refresh(first.refresh_token.expose()).await.is_err());
 }

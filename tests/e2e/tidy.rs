@@ -106,8 +106,9 @@ const LAYERS: &[(&str, u8)] = &[
     ("html", 0),
     ("metrics", 0),
     ("path", 0),
-    ("return_to", 0),
+    ("return_to", 1),
     ("revocation", 0),
+    ("throttle", 0),
     ("views", 0),
     ("headers", 1),
     ("rescue", 1),
@@ -121,6 +122,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("endpoints", 7),
     ("proxy", 8),
     ("app", 9),
+    ("admin", 9),
     ("lib", 10),
     ("main", 10),
 ];

@@ -9,7 +9,7 @@ use sqlx::Row;
 /// Audit events that name `user_id` on either side, oldest first.
 pub async fn audit_events_for(db: &Db, user_id: &str) -> CoreResult<Vec<AuditEvent>> {
     let q = db.sql(
-        "SELECT at, kind, user_id, other_user_id, channel, appid, openid, phone FROM audit_events \
+        "SELECT at, kind, user_id, other_user_id, channel, appid, openid, phone, actor FROM audit_events \
          WHERE user_id = ? OR other_user_id = ? ORDER BY id",
     );
     let rows = sqlx::query(&q)
@@ -28,10 +28,33 @@ pub async fn audit_events_for(db: &Db, user_id: &str) -> CoreResult<Vec<AuditEve
                 appid: r.try_get("appid")?,
                 openid: r.try_get("openid")?,
                 phone: r.try_get("phone")?,
+                actor: r.try_get("actor")?,
             })
         })
         .collect::<Result<Vec<_>, sqlx::Error>>()
         .map_err(CoreError::from)
+}
+
+/// Every phone a user has held, oldest first.
+pub async fn phones_of_user(db: &Db, user_id: &str) -> CoreResult<Vec<PhoneHistoryEntry>> {
+    let q = db.sql(
+        "SELECT phone, user_id, bound_at, unbound_at, reason FROM phone_history WHERE user_id = ? ORDER BY id",
+    );
+    let rows = sqlx::query(&q).bind(user_id).fetch_all(db.pool()).await?;
+    rows.iter()
+        .map(phone_entry)
+        .collect::<Result<Vec<_>, sqlx::Error>>()
+        .map_err(CoreError::from)
+}
+
+fn phone_entry(r: &sqlx::any::AnyRow) -> Result<PhoneHistoryEntry, sqlx::Error> {
+    Ok(PhoneHistoryEntry {
+        phone: r.try_get("phone")?,
+        user_id: r.try_get("user_id")?,
+        bound_at: r.try_get("bound_at")?,
+        unbound_at: r.try_get("unbound_at")?,
+        reason: r.try_get("reason")?,
+    })
 }
 
 /// Every owner a phone has had, oldest first.
@@ -44,23 +67,17 @@ pub async fn phone_history(db: &Db, phone: &Phone) -> CoreResult<Vec<PhoneHistor
         .fetch_all(db.pool())
         .await?;
     rows.iter()
-        .map(|r| {
-            Ok(PhoneHistoryEntry {
-                phone: r.try_get("phone")?,
-                user_id: r.try_get("user_id")?,
-                bound_at: r.try_get("bound_at")?,
-                unbound_at: r.try_get("unbound_at")?,
-                reason: r.try_get("reason")?,
-            })
-        })
+        .map(phone_entry)
         .collect::<Result<Vec<_>, sqlx::Error>>()
         .map_err(CoreError::from)
 }
 
-/// Users that are not merge aliases.
+/// Users that are neither merge aliases nor deleted.
 pub async fn count_live_users(db: &Db) -> CoreResult<i64> {
-    let row = sqlx::query("SELECT COUNT(*) AS n FROM users WHERE merged_into IS NULL")
-        .fetch_one(db.pool())
-        .await?;
+    let row = sqlx::query(
+        "SELECT COUNT(*) AS n FROM users WHERE merged_into IS NULL AND deleted_at IS NULL",
+    )
+    .fetch_one(db.pool())
+    .await?;
     Ok(row.try_get("n")?)
 }

@@ -7,6 +7,7 @@
 //! concurrent login wins a unique constraint or a serialization conflict, so two logins of one
 //! person can never leave two users behind, whichever replica they hit.
 
+pub mod accounts;
 pub mod history;
 pub(crate) mod repo;
 mod resolve;
@@ -84,6 +85,9 @@ pub struct AuditEvent {
     pub appid: Option<String>,
     pub openid: Option<String>,
     pub phone: Option<String>,
+    /// Who made the change: `None` for the person's own login, else an operator (`--by`) or
+    /// `self` (an account deletion).
+    pub actor: Option<String>,
 }
 
 /// One row of a phone's history.

@@ -12,6 +12,9 @@ pub(crate) struct Tx<'a> {
     pub db: &'a Db,
     pub now: i64,
     pub channel: &'a str,
+    /// Who made the change when it is not the person logging in (`--by` of the admin CLI, or
+    /// `self` for an account deletion); recorded on every audit event.
+    pub actor: Option<&'a str>,
 }
 
 /// An audit event before it is written.
@@ -51,12 +54,16 @@ pub(crate) async fn read_user(
     // guards against a corrupted cycle.
     for _ in 0..8 {
         let q = db.sql(
-            "SELECT id, unionid, phone, nickname, avatar_url, created_at, merged_into FROM users WHERE id = ?",
+            "SELECT id, unionid, phone, nickname, avatar_url, created_at, merged_into, deleted_at FROM users WHERE id = ?",
         );
         let Some(row) = sqlx::query(&q).bind(&id).fetch_optional(&mut *conn).await? else {
             return Ok(None);
         };
         let (user, merged_into) = user_from_row(&row)?;
+        // A deleted account is gone for every purpose but the audit log.
+        if row.try_get::<Option<i64>, _>("deleted_at")?.is_some() {
+            return Ok(None);
+        }
         match merged_into {
             Some(next) => id = next,
             None => return Ok(Some(user)),
@@ -97,10 +104,10 @@ impl Tx<'_> {
     async fn user_where(&mut self, column: &'static str, value: &str) -> TxResult<Option<User>> {
         let q = match column {
             "unionid" => self.db.sql(
-                "SELECT id, unionid, phone, nickname, avatar_url, created_at, merged_into FROM users WHERE unionid = ?",
+                "SELECT id, unionid, phone, nickname, avatar_url, created_at, merged_into, deleted_at FROM users WHERE unionid = ?",
             ),
             _ => self.db.sql(
-                "SELECT id, unionid, phone, nickname, avatar_url, created_at, merged_into FROM users WHERE phone = ?",
+                "SELECT id, unionid, phone, nickname, avatar_url, created_at, merged_into, deleted_at FROM users WHERE phone = ?",
             ),
         };
         let row = sqlx::query(&q)
@@ -409,7 +416,11 @@ impl Tx<'_> {
         Ok(revoked)
     }
 
-    async fn revoke_user_sessions(&mut self, user: &UserId, reason: &str) -> TxResult<Vec<String>> {
+    pub(crate) async fn revoke_user_sessions(
+        &mut self,
+        user: &UserId,
+        reason: &str,
+    ) -> TxResult<Vec<String>> {
         let q = self
             .db
             .sql("SELECT id FROM sessions WHERE user_id = ? AND revoked_at IS NULL");
@@ -459,8 +470,8 @@ impl Tx<'_> {
 
     pub async fn audit(&mut self, e: Audit<'_>) -> TxResult<()> {
         let q = self.db.sql(
-            "INSERT INTO audit_events (at, kind, user_id, other_user_id, channel, appid, openid, phone, detail) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO audit_events (at, kind, user_id, other_user_id, channel, appid, openid, phone, detail, actor) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         );
         sqlx::query(&q)
             .bind(self.now)
@@ -472,6 +483,7 @@ impl Tx<'_> {
             .bind(e.openid)
             .bind(e.phone.map(Phone::as_str))
             .bind(e.detail)
+            .bind(self.actor)
             .execute(&mut *self.conn)
             .await?;
         Ok(())

@@ -6,7 +6,7 @@ use crate::clock::SharedClock;
 use crate::error::{CoreError, CoreResult};
 use crate::model::{Phone, User, UserId, WechatIdentity};
 use crate::policy::{Anchor, IdentityPolicy, OnPhoneConflict};
-use crate::store::{is_retryable, Db};
+use crate::store::{retry, Db};
 
 /// Applies the identity rules of one [`IdentityPolicy`] against the shared database.
 #[derive(Clone)]
@@ -22,6 +22,8 @@ enum Stop {
     PhoneConflict(User),
     /// The session's user no longer exists (deleted, or never did).
     UserGone,
+    /// A change the rules refuse; the text says why.
+    Refused(&'static str),
 }
 
 impl From<sqlx::Error> for Stop {
@@ -37,6 +39,10 @@ impl Resolver {
 
     pub fn policy(&self) -> IdentityPolicy {
         self.policy
+    }
+
+    pub fn clock(&self) -> &SharedClock {
+        &self.clock
     }
 
     /// Resolves a login attempt to one user, creating, binding, moving or merging as the rules
@@ -59,51 +65,48 @@ impl Resolver {
         if attempt.wechat.is_none() && attempt.verified_phone.is_none() {
             return Err(CoreError::EmptyAttempt);
         }
-        for n in 1..=crate::store::retry::MAX_ATTEMPTS {
-            let mut tx = self.db.begin().await?;
-            let mut run = Run {
-                tx: Tx {
-                    conn: &mut tx,
-                    db: &self.db,
-                    now: self.clock.now_ms(),
-                    channel: &attempt.channel,
-                },
-                policy: self.policy,
-                changes: Vec::new(),
-                revoked: Vec::new(),
-            };
-            let result = match onto {
-                None => run.resolve(attempt).await,
-                Some(user) => run.bind(user, attempt).await,
-            };
-            let (changes, revoked) = (run.changes, run.revoked);
-            let retry = match result {
-                Ok((user, is_new)) => match tx.commit().await {
-                    Ok(()) => {
-                        return Ok(Outcome {
-                            user,
-                            is_new,
-                            changes,
-                            revoked_sessions: revoked,
-                        })
+        let (db, policy, clock) = (self.db.clone(), self.policy, self.clock.clone());
+        let (attempt, onto) = (attempt.clone(), onto.cloned());
+        retry::transaction(&self.db, move |conn| {
+            let (db, clock) = (db.clone(), clock.clone());
+            let (attempt, onto) = (attempt.clone(), onto.clone());
+            Box::pin(async move {
+                let mut run = Run {
+                    tx: Tx {
+                        conn,
+                        db: &db,
+                        now: clock.now_ms(),
+                        channel: &attempt.channel,
+                        actor: None,
+                    },
+                    policy,
+                    changes: Vec::new(),
+                    revoked: Vec::new(),
+                };
+                let result = match &onto {
+                    None => run.resolve(&attempt).await,
+                    Some(user) => run.bind(user, &attempt).await,
+                };
+                match result {
+                    Ok((user, is_new)) => Ok(Outcome {
+                        user,
+                        is_new,
+                        changes: run.changes,
+                        revoked_sessions: run.revoked,
+                    }),
+                    Err(Stop::Db(e)) => Err(retry::Stop::Db(e)),
+                    Err(Stop::PhoneConflict(holder)) => {
+                        Err(retry::Stop::Abort(CoreError::PhoneConflict {
+                            holder: holder.id,
+                        }))
                     }
-                    Err(e) if is_retryable(&e) => e,
-                    Err(e) => return Err(e.into()),
-                },
-                Err(Stop::PhoneConflict(holder)) => {
-                    return Err(CoreError::PhoneConflict { holder: holder.id })
+                    Err(Stop::UserGone) => Err(retry::Stop::Abort(CoreError::UserNotFound)),
+                    Err(Stop::Refused(why)) => Err(retry::Stop::Abort(CoreError::Refused(why))),
                 }
-                Err(Stop::UserGone) => return Err(CoreError::UserNotFound),
-                Err(Stop::Db(e)) if is_retryable(&e) => {
-                    drop(tx); // Rolls back before the back-off, releasing locks.
-                    e
-                }
-                Err(Stop::Db(e)) => return Err(e.into()),
-            };
-            tracing::debug!(attempt = n, error = %retry, "identity transaction conflicted; retrying");
-            tokio::time::sleep(crate::store::retry::backoff(n)).await;
-        }
-        Err(CoreError::Contention)
+            })
+        })
+        .await
+        .map_err(CoreError::from)
     }
 }
 
@@ -236,7 +239,9 @@ impl Run<'_> {
                         ))
                     }
                     Some(holder) => Err(Stop::PhoneConflict(holder)),
-                    None => Err(Stop::PhoneConflict(user)),
+                    None => Err(Stop::Refused(
+                        "under anchor = \"phone\" a user is its phone: sign in with the new phone instead",
+                    )),
                 }
             }
         }

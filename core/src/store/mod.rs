@@ -3,7 +3,7 @@
 //! dialect. Everything that differs between dialects (connection set-up, how a transaction
 //! starts, which errors mean "retry") lives in this module.
 
-pub(crate) mod retry;
+pub mod retry;
 pub mod short_lived;
 pub mod wechat_tokens;
 

@@ -33,3 +33,79 @@ pub(crate) fn backoff(n: u32) -> std::time::Duration {
 
 /// How many times a transaction is re-run before giving up with `Contention`.
 pub(crate) const MAX_ATTEMPTS: u32 = 60;
+
+/// What a transaction body decided, besides succeeding.
+#[derive(Debug)]
+pub enum Stop<E> {
+    /// A database error: re-run if it is retryable, fail otherwise.
+    Db(sqlx::Error),
+    /// A decision (a conflict the policy refuses, …): roll back and report `E`.
+    Abort(E),
+    /// A decision whose writes must stand (a reused refresh token revokes its family): commit,
+    /// then report `E`. A commit that conflicts re-runs the body like any other.
+    CommitThen(E),
+}
+
+impl<E> From<sqlx::Error> for Stop<E> {
+    fn from(e: sqlx::Error) -> Self {
+        Stop::Db(e)
+    }
+}
+
+/// How a transaction ended, when it did not succeed.
+#[derive(Debug)]
+pub enum Failed<E> {
+    Db(sqlx::Error),
+    Decided(E),
+    /// Still conflicting after [`MAX_ATTEMPTS`] runs.
+    Contention,
+}
+
+impl From<Failed<crate::error::CoreError>> for crate::error::CoreError {
+    fn from(f: Failed<crate::error::CoreError>) -> Self {
+        match f {
+            Failed::Db(e) => e.into(),
+            Failed::Decided(e) => e,
+            Failed::Contention => crate::error::CoreError::Contention,
+        }
+    }
+}
+
+/// A body run inside a write transaction: it borrows the connection for the future it returns.
+pub type Body<'c, T, E> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<T, Stop<E>>> + Send + 'c>>;
+
+/// The one retry loop: runs `body` in a write transaction ([`Db::begin`]) and commits, re-running
+/// the whole body on a unique violation, a serialization failure, a deadlock or a busy
+/// database, whether it surfaces in the body or at commit. The body owns (clones) what it
+/// needs, so each run starts from the same inputs and reads the winner's rows.
+pub async fn transaction<T, E, F>(db: &super::Db, mut body: F) -> Result<T, Failed<E>>
+where
+    F: for<'c> FnMut(&'c mut sqlx::AnyConnection) -> Body<'c, T, E>,
+{
+    for n in 1..=MAX_ATTEMPTS {
+        let mut tx = db.begin().await.map_err(Failed::Db)?;
+        let result = body(&mut tx).await;
+        let conflict = match result {
+            Ok(value) => match tx.commit().await {
+                Ok(()) => return Ok(value),
+                Err(e) if is_retryable(&e) => e,
+                Err(e) => return Err(Failed::Db(e)),
+            },
+            Err(Stop::CommitThen(decided)) => match tx.commit().await {
+                Ok(()) => return Err(Failed::Decided(decided)),
+                Err(e) if is_retryable(&e) => e,
+                Err(e) => return Err(Failed::Db(e)),
+            },
+            Err(Stop::Abort(decided)) => return Err(Failed::Decided(decided)),
+            Err(Stop::Db(e)) if is_retryable(&e) => {
+                drop(tx); // Rolls back before the back-off, releasing locks.
+                e
+            }
+            Err(Stop::Db(e)) => return Err(Failed::Db(e)),
+        };
+        tracing::debug!(attempt = n, error = %conflict, "transaction conflicted; re-running");
+        tokio::time::sleep(backoff(n)).await;
+    }
+    Err(Failed::Contention)
+}

@@ -76,8 +76,10 @@ impl ShortLived {
                 "INSERT INTO short_lived (ns, k, v, n, expires_at) VALUES (?, ?, ?, ?, ?) \
                  ON CONFLICT DO NOTHING"
             }
+            // `INSERT IGNORE` would also turn a value too long into a silent truncation: a
+            // plain insert whose duplicate-key error means "taken" (see `insert`).
             Dialect::Mysql => {
-                "INSERT IGNORE INTO short_lived (ns, k, v, n, expires_at) VALUES (?, ?, ?, ?, ?)"
+                "INSERT INTO short_lived (ns, k, v, n, expires_at) VALUES (?, ?, ?, ?, ?)"
             }
         }
     }
@@ -105,17 +107,19 @@ impl ShortLived {
         expires_at: i64,
     ) -> CoreResult<bool> {
         let q = self.db.sql(self.insert_ignoring_conflict());
-        let inserted = sqlx::query(&q)
+        let result = sqlx::query(&q)
             .bind(ns)
             .bind(key)
             .bind(value)
             .bind(n)
             .bind(expires_at)
             .execute(self.db.pool())
-            .await?
-            .rows_affected()
-            == 1;
-        Ok(inserted)
+            .await;
+        match result {
+            Ok(done) => Ok(done.rows_affected() == 1),
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Ok(false),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Stores `value` under `(ns, key)` for `ttl` unless a live entry is there. `true`: this
@@ -135,6 +139,75 @@ impl ShortLived {
             .await?;
         self.maybe_sweep(now).await;
         Ok(stored)
+    }
+
+    /// Stores `value` under `(ns, key)` for `ttl`, replacing whatever was there (its counter
+    /// too). One statement: concurrent puts leave one of their values, never a mix.
+    pub async fn put(&self, ns: &str, key: &str, value: &str, ttl: Duration) -> CoreResult<()> {
+        check_key(ns, key)?;
+        let now = self.clock.now_ms();
+        let upsert = match self.db.dialect() {
+            Dialect::Sqlite | Dialect::Postgres => {
+                "INSERT INTO short_lived (ns, k, v, n, expires_at) VALUES (?, ?, ?, 0, ?) \
+                 ON CONFLICT (ns, k) DO UPDATE SET v = excluded.v, n = 0, expires_at = excluded.expires_at"
+            }
+            Dialect::Mysql => {
+                "INSERT INTO short_lived (ns, k, v, n, expires_at) VALUES (?, ?, ?, 0, ?) \
+                 ON DUPLICATE KEY UPDATE v = VALUES(v), n = 0, expires_at = VALUES(expires_at)"
+            }
+        };
+        sqlx::query(&self.db.sql(upsert))
+            .bind(ns)
+            .bind(key)
+            .bind(value)
+            .bind(now.saturating_add(ms(ttl)))
+            .execute(self.db.pool())
+            .await?;
+        self.maybe_sweep(now).await;
+        Ok(())
+    }
+
+    /// Removes the live entry under `(ns, key)` if it still holds `value`; `true` when this call
+    /// removed it. Of concurrent callers, one wins; a value replaced meanwhile is left alone.
+    pub async fn take_if(&self, ns: &str, key: &str, value: &str) -> CoreResult<bool> {
+        check_key(ns, key)?;
+        let q = self
+            .db
+            .sql("DELETE FROM short_lived WHERE ns = ? AND k = ? AND v = ? AND expires_at > ?");
+        let removed = sqlx::query(&q)
+            .bind(ns)
+            .bind(key)
+            .bind(value)
+            .bind(self.clock.now_ms())
+            .execute(self.db.pool())
+            .await?
+            .rows_affected()
+            == 1;
+        Ok(removed)
+    }
+
+    /// Takes back one event counted by [`Self::hit`] (an action that failed and must not use
+    /// up a limit). Never below zero.
+    pub async fn unhit(&self, ns: &str, key: &str) -> CoreResult<()> {
+        check_key(ns, key)?;
+        let q = self.db.sql(
+            "UPDATE short_lived SET n = n - 1 WHERE ns = ? AND k = ? AND n > 0 AND expires_at > ?",
+        );
+        sqlx::query(&q)
+            .bind(ns)
+            .bind(key)
+            .bind(self.clock.now_ms())
+            .execute(self.db.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// When the live entry under `(ns, key)` expires (ms), if there is one.
+    pub async fn expires_at(&self, ns: &str, key: &str) -> CoreResult<Option<i64>> {
+        Ok(match self.live(ns, key).await? {
+            Some(row) => Some(row.try_get("expires_at")?),
+            None => None,
+        })
     }
 
     /// The live row of `(ns, key)`, if any.
@@ -240,16 +313,35 @@ impl ShortLived {
         })
     }
 
-    /// Deletes every expired row. Writers call it at most once a minute per process; a
-    /// failure only delays the sweep, it never fails the caller's own operation.
+    /// Deletes expired rows, a batch at a time so that no statement holds locks for long;
+    /// returns how many went. Writers start it at most once a minute per process, in the
+    /// background: a failure only delays the sweep, and no caller waits for it.
     pub async fn sweep(&self) -> CoreResult<u64> {
-        let q = self.db.sql("DELETE FROM short_lived WHERE expires_at <= ?");
-        let removed = sqlx::query(&q)
-            .bind(self.clock.now_ms())
-            .execute(self.db.pool())
-            .await?
-            .rows_affected();
-        Ok(removed)
+        const BATCH: u64 = 1000;
+        let q = self.db.sql(match self.db.dialect() {
+            Dialect::Sqlite => {
+                "DELETE FROM short_lived WHERE rowid IN \
+                 (SELECT rowid FROM short_lived WHERE expires_at <= ? LIMIT 1000)"
+            }
+            Dialect::Postgres => {
+                "DELETE FROM short_lived WHERE ctid IN \
+                 (SELECT ctid FROM short_lived WHERE expires_at <= ? LIMIT 1000)"
+            }
+            Dialect::Mysql => "DELETE FROM short_lived WHERE expires_at <= ? LIMIT 1000",
+        });
+        let now = self.clock.now_ms();
+        let mut removed = 0;
+        loop {
+            let n = sqlx::query(&q)
+                .bind(now)
+                .execute(self.db.pool())
+                .await?
+                .rows_affected();
+            removed += n;
+            if n < BATCH {
+                return Ok(removed);
+            }
+        }
     }
 
     async fn maybe_sweep(&self, now: i64) {
@@ -265,10 +357,13 @@ impl ShortLived {
         {
             return;
         }
-        match self.sweep().await {
-            Ok(n) if n > 0 => tracing::debug!(removed = n, "swept expired short-lived rows"),
-            Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "could not sweep expired short-lived rows"),
-        }
+        let store = self.clone();
+        tokio::spawn(async move {
+            match store.sweep().await {
+                Ok(n) if n > 0 => tracing::debug!(removed = n, "swept expired short-lived rows"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "could not sweep expired short-lived rows"),
+            }
+        });
     }
 }

@@ -38,6 +38,10 @@ pub struct AccessClaims {
     pub uid: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub phn: Option<String>,
+    /// When the person logged in (the session's start, seconds): renewals keep it, so an
+    /// operation that wants a fresh login (deleting the account) can ask for one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ath: Option<i64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -59,7 +63,9 @@ pub enum TokenError {
 }
 
 impl TokenService {
-    /// Issues an access token for a session. `iat`/`exp` come from the service's clock.
+    /// Issues an access token for a session that started at `auth_time` (seconds). `iat` and
+    /// `exp` come from the service's clock.
+    #[allow(clippy::too_many_arguments)] // The claims, one argument each, named as in the token.
     pub fn issue_access(
         &self,
         sub: &str,
@@ -68,6 +74,7 @@ impl TokenService {
         oid: Option<&str>,
         uid: Option<&str>,
         phn: Option<&str>,
+        auth_time: i64,
     ) -> Result<(String, AccessClaims), TokenError> {
         let now = self.clock.now_secs();
         let ttl = i64::try_from(self.access_ttl.as_secs()).unwrap_or(i64::MAX);
@@ -82,6 +89,7 @@ impl TokenService {
             oid: oid.map(str::to_string),
             uid: uid.map(str::to_string),
             phn: phn.map(str::to_string),
+            ath: Some(auth_time),
         };
         let keys = self.keys();
         let signer = keys.access_signer();

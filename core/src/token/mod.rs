@@ -11,7 +11,7 @@ mod vault;
 
 pub use access::{AccessClaims, TokenError, ACCESS_AUDIENCE};
 pub use assertion::AssertionClaims;
-pub use refresh::{RefreshGrant, SessionRecord, Sessions};
+pub use refresh::{RefreshGrant, Rotation, SessionRecord, Sessions, REFRESH_GRACE};
 
 use crate::clock::SharedClock;
 use crate::error::CoreResult;

@@ -6,7 +6,7 @@ use crate::clock::SharedClock;
 use crate::error::{CoreError, CoreResult};
 use crate::model::UserId;
 use crate::secret::Secret;
-use crate::store::{is_retryable, Db};
+use crate::store::{retry, Db};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use rand::RngCore;
@@ -25,6 +25,8 @@ pub struct SessionRecord {
     pub channel: String,
     pub appid: Option<String>,
     pub openid: Option<String>,
+    /// When the session started (the login), ms.
+    pub created_at: i64,
     pub expires_at: i64,
     pub revoked_at: Option<i64>,
 }
@@ -48,6 +50,25 @@ pub struct Sessions {
 /// How long a rotated refresh token may be presented again (a retry after a lost response, a
 /// second tab) and get the same child back, provided that child is still unused.
 pub const REFRESH_GRACE: Duration = Duration::from_secs(20);
+
+/// What a rotation may also require.
+#[derive(Debug, Clone)]
+pub struct Rotation {
+    /// The session the token must belong to: a browser's two cookies must be of one session,
+    /// and a token of another is refused untouched.
+    pub session: Option<String>,
+    /// How long after its use a token may be presented again and get its unused child back.
+    pub grace: Duration,
+}
+
+impl Default for Rotation {
+    fn default() -> Self {
+        Self {
+            session: None,
+            grace: REFRESH_GRACE,
+        }
+    }
+}
 
 /// Refresh tokens look like `rt_<43 base64url chars>`; anything else is refused unparsed.
 const PREFIX: &str = "rt_";
@@ -77,6 +98,7 @@ fn session_from_row(row: &sqlx::any::AnyRow) -> Result<SessionRecord, sqlx::Erro
         channel: row.try_get("channel")?,
         appid: row.try_get("appid")?,
         openid: row.try_get("openid")?,
+        created_at: row.try_get("created_at")?,
         expires_at: row.try_get("expires_at")?,
         revoked_at: row.try_get("revoked_at")?,
     })
@@ -130,37 +152,35 @@ impl Sessions {
             channel: channel.to_string(),
             appid: appid.map(str::to_string),
             openid: openid.map(str::to_string),
+            created_at: now,
             expires_at: now.saturating_add(self.ttl_ms()),
             revoked_at: None,
         };
         let token = new_token();
         // Two inserts, but SERIALIZABLE (PostgreSQL) can still fail them at commit when they
         // read-write-depend on a concurrent login's transaction: re-run, as everywhere else.
-        for n in 1..=crate::store::retry::MAX_ATTEMPTS {
-            match self.insert_session(&session, &token, now).await {
-                Ok(()) => {
-                    return Ok(RefreshGrant {
-                        session,
-                        refresh_token: token,
-                    })
-                }
-                Err(e) if is_retryable(&e) => {
-                    tracing::debug!(attempt = n, error = %e, "session insert conflicted; retrying");
-                    tokio::time::sleep(crate::store::retry::backoff(n)).await;
-                }
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Err(CoreError::Contention)
+        let (this, record, secret) = (self.clone(), session.clone(), token.clone());
+        retry::transaction(&self.db, move |conn| {
+            let (this, record, secret) = (this.clone(), record.clone(), secret.clone());
+            Box::pin(async move {
+                this.insert_session(conn, &record, &secret, now).await?;
+                Ok::<_, retry::Stop<CoreError>>(())
+            })
+        })
+        .await?;
+        Ok(RefreshGrant {
+            session,
+            refresh_token: token,
+        })
     }
 
     async fn insert_session(
         &self,
+        conn: &mut sqlx::AnyConnection,
         session: &SessionRecord,
         token: &Secret,
         now: i64,
     ) -> Result<(), sqlx::Error> {
-        let mut tx = self.db.begin().await?;
         let q = self.db.sql(
             "INSERT INTO sessions (id, user_id, channel, appid, openid, created_at, expires_at) \
              VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -173,11 +193,9 @@ impl Sessions {
             .bind(session.openid.as_deref())
             .bind(now)
             .bind(session.expires_at)
-            .execute(&mut *tx)
+            .execute(&mut *conn)
             .await?;
-        self.insert_token(&mut tx, token, &session.id, None, now)
-            .await?;
-        tx.commit().await
+        self.insert_token(conn, token, &session.id, None, now).await
     }
 
     async fn insert_token(
@@ -208,42 +226,60 @@ impl Sessions {
     /// of that, presenting it again returns the same child while the child is unused; any
     /// other presentation of a used token revokes the family.
     pub async fn rotate(&self, presented: &str) -> CoreResult<RefreshGrant> {
+        self.rotate_with(presented, Rotation::default()).await
+    }
+
+    /// [`Sessions::rotate`] with the caller's conditions (see [`Rotation`]).
+    pub async fn rotate_with(&self, presented: &str, how: Rotation) -> CoreResult<RefreshGrant> {
         if !well_formed(presented) {
             return Err(CoreError::InvalidRefreshToken);
         }
         let presented_hash = hash(presented);
-        for n in 1..=crate::store::retry::MAX_ATTEMPTS {
-            let mut tx = self.db.begin().await?;
-            let result = self.rotate_once(&mut tx, &presented_hash).await;
-            let retry = match result {
-                Ok(grant) => match tx.commit().await {
-                    Ok(()) => return Ok(grant),
-                    Err(e) if is_retryable(&e) => e,
-                    Err(e) => return Err(e.into()),
-                },
-                Err(RotateStop::Reused) => {
-                    tx.commit().await?;
-                    return Err(CoreError::InvalidRefreshToken);
+        let this = self.clone();
+        retry::transaction(&self.db, move |conn| {
+            let (this, presented_hash, how) = (this.clone(), presented_hash.clone(), how.clone());
+            Box::pin(async move {
+                match this.rotate_once(conn, &presented_hash, &how).await {
+                    Ok(grant) => Ok(grant),
+                    Err(RotateStop::Db(e)) => Err(retry::Stop::Db(e)),
+                    Err(RotateStop::Rejected) => {
+                        Err(retry::Stop::Abort(CoreError::InvalidRefreshToken))
+                    }
+                    // The family's revocation must stand even though the caller is refused;
+                    // a commit that conflicts re-runs the detection, which revokes again.
+                    Err(RotateStop::Reused) => {
+                        Err(retry::Stop::CommitThen(CoreError::InvalidRefreshToken))
+                    }
                 }
-                Err(RotateStop::Rejected) => return Err(CoreError::InvalidRefreshToken),
-                Err(RotateStop::Db(e)) if is_retryable(&e) => {
-                    drop(tx);
-                    e
-                }
-                Err(RotateStop::Db(e)) => return Err(e.into()),
-            };
-            tracing::debug!(attempt = n, error = %retry, "refresh rotation conflicted; retrying");
-            tokio::time::sleep(crate::store::retry::backoff(n)).await;
-        }
-        Err(CoreError::Contention)
+            })
+        })
+        .await
+        .map_err(CoreError::from)
     }
 
     async fn rotate_once(
         &self,
         conn: &mut sqlx::AnyConnection,
         presented_hash: &str,
+        how: &Rotation,
     ) -> Result<RefreshGrant, RotateStop> {
         let now = self.clock.now_ms();
+        if let Some(expected) = &how.session {
+            // A token of another session is refused before it is touched: it neither rotates
+            // nor counts as reused.
+            let q = self
+                .db
+                .sql("SELECT session_id FROM refresh_tokens WHERE hash = ?");
+            let owner: Option<String> = sqlx::query(&q)
+                .bind(presented_hash)
+                .fetch_optional(&mut *conn)
+                .await?
+                .map(|r| r.try_get("session_id"))
+                .transpose()?;
+            if owner.as_deref() != Some(expected.as_str()) {
+                return Err(RotateStop::Rejected);
+            }
+        }
         let child = new_token();
         // Bound to the parent's hash: a sealed child copied to another row does not open.
         let sealed = self
@@ -281,7 +317,15 @@ impl Sessions {
             };
             let stored: Option<String> = row.try_get("child_sealed")?;
             if let Some(grant) = self
-                .replay(conn, presented_hash, &session_id, used, stored, now)
+                .replay(
+                    conn,
+                    presented_hash,
+                    &session_id,
+                    used,
+                    stored,
+                    now,
+                    how.grace,
+                )
                 .await?
             {
                 return Ok(grant);
@@ -313,6 +357,7 @@ impl Sessions {
 
     /// The grace window: a token used moments ago, whose child nobody has used yet, gets that
     /// same child again. `None` when any condition fails (the caller then revokes).
+    #[allow(clippy::too_many_arguments)] // One transaction's facts, passed as they were read.
     async fn replay(
         &self,
         conn: &mut sqlx::AnyConnection,
@@ -321,8 +366,9 @@ impl Sessions {
         used_at: i64,
         stored: Option<String>,
         now: i64,
+        grace: Duration,
     ) -> Result<Option<RefreshGrant>, RotateStop> {
-        let grace_ms = i64::try_from(REFRESH_GRACE.as_millis()).unwrap_or(i64::MAX);
+        let grace_ms = i64::try_from(grace.as_millis()).unwrap_or(i64::MAX);
         let (Some(sealer), Some(stored)) = (&self.sealer, stored) else {
             return Ok(None);
         };
@@ -366,7 +412,7 @@ impl Sessions {
         now: i64,
     ) -> Result<Option<SessionRecord>, sqlx::Error> {
         let q = self.db.sql(
-            "SELECT id, user_id, channel, appid, openid, expires_at, revoked_at FROM sessions WHERE id = ?",
+            "SELECT id, user_id, channel, appid, openid, created_at, expires_at, revoked_at FROM sessions WHERE id = ?",
         );
         let Some(row) = sqlx::query(&q)
             .bind(session_id)
@@ -409,7 +455,7 @@ impl Sessions {
 
     pub async fn get(&self, session_id: &str) -> CoreResult<Option<SessionRecord>> {
         let q = self.db.sql(
-            "SELECT id, user_id, channel, appid, openid, expires_at, revoked_at FROM sessions WHERE id = ?",
+            "SELECT id, user_id, channel, appid, openid, created_at, expires_at, revoked_at FROM sessions WHERE id = ?",
         );
         let row = sqlx::query(&q)
             .bind(session_id)

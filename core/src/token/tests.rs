@@ -25,9 +25,17 @@ fn fixture() -> (TokenService, ManualClock, std::path::PathBuf) {
 }
 
 fn issue(s: &TokenService) -> String {
-    s.issue_access("u_1", "s_1", "mp", Some("oA"), None, Some("+8613800138000"))
-        .unwrap()
-        .0
+    s.issue_access(
+        "u_1",
+        "s_1",
+        "mp",
+        Some("oA"),
+        None,
+        Some("+8613800138000"),
+        START_MS / 1000,
+    )
+    .unwrap()
+    .0
 }
 
 fn parts(token: &str) -> (String, String, String) {

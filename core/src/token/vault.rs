@@ -55,6 +55,46 @@ impl TokenService {
     }
 }
 
+/// The MAC key of one vault key: derived, so that the AES key never doubles as an HMAC key.
+fn mac_key(vault_secret: &[u8]) -> aws_lc_rs::hmac::Key {
+    let root = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, vault_secret);
+    let derived = aws_lc_rs::hmac::sign(&root, b"wxgate mac v1");
+    aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, derived.as_ref())
+}
+
+impl TokenService {
+    /// A MAC of `data` under the newest vault key: `m1.<kid>.<base64url>`. For short secrets
+    /// that are checked later but must not rest in a form a database reader could reverse
+    /// (a 6-digit SMS code has a million values: a plain hash would fall in a second).
+    pub fn mac(&self, data: &[u8]) -> Option<String> {
+        let keys = self.keys();
+        let key = keys.vault.first()?;
+        let tag = aws_lc_rs::hmac::sign(&mac_key(&key.secret), data);
+        Some(format!(
+            "m1.{}.{}",
+            key.kid,
+            URL_SAFE_NO_PAD.encode(tag.as_ref())
+        ))
+    }
+
+    /// True when `tag` is [`Self::mac`] of `data` under a vault key still held (compared in
+    /// constant time).
+    pub fn verify_mac(&self, data: &[u8], tag: &str) -> bool {
+        let mut parts = tag.splitn(3, '.');
+        let (Some("m1"), Some(kid), Some(body)) = (parts.next(), parts.next(), parts.next()) else {
+            return false;
+        };
+        let keys = self.keys();
+        let Some(key) = keys.vault.iter().find(|k| k.kid == kid) else {
+            return false;
+        };
+        let Ok(expected) = URL_SAFE_NO_PAD.decode(body) else {
+            return false;
+        };
+        aws_lc_rs::hmac::verify(&mac_key(&key.secret), data, &expected).is_ok()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use crate::clock::ManualClock;
@@ -92,6 +132,31 @@ mod tests {
         assert_eq!(
             s.unseal(&sealed, "wx1/oA").unwrap().expose(),
             "HyVFkGl5F5OQWJZZaNzBBg=="
+        );
+    }
+
+    #[test]
+    fn macs_verify_across_a_rotation_and_only_for_their_data() {
+        let dir = std::env::temp_dir().join(format!("wxgate-mac-{}", uuid::Uuid::new_v4()));
+        let clock = ManualClock::new(1_000);
+        let s = TokenService::open(
+            "i".into(),
+            Duration::from_secs(60),
+            dir.clone(),
+            Arc::new(clock.clone()),
+        )
+        .unwrap();
+        let tag = s.mac(b"sms/login/+8613800138000/123456").unwrap();
+        assert!(tag.starts_with("m1.") && !tag.contains("123456"));
+        assert!(s.verify_mac(b"sms/login/+8613800138000/123456", &tag));
+        assert!(!s.verify_mac(b"sms/login/+8613800138000/123457", &tag));
+        assert!(!s.verify_mac(b"sms/login/+8613800138000/123456", "m1.nokey.AAAA"));
+        crate::token::keys::KeySet::rotate(&dir, 2_000).unwrap();
+        s.reload().unwrap();
+        assert!(s.verify_mac(b"sms/login/+8613800138000/123456", &tag));
+        assert_ne!(
+            s.mac(b"x").unwrap().split('.').nth(1),
+            tag.split('.').nth(1)
         );
     }
 }

@@ -2,7 +2,9 @@
 
 use std::time::Duration;
 
+use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
+use wxgate_core::secret::Secret;
 
 use crate::common::{self, FieldError};
 
@@ -13,13 +15,14 @@ const MAX_CODE_TTL: Duration = Duration::from_secs(10 * 60);
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
-    /// Channel id; appears in endpoint paths (`{auth_prefix}/{id}/send_code`, `/login`).
+    /// Channel id; appears in endpoint paths (`{auth_prefix}/{id}/send_code`, `/login`, `/bind`).
     pub id: String,
     /// Country calling code assumed for numbers written without `+`. Default `"86"`.
     #[serde(default = "default_country_code")]
     pub default_country_code: String,
-    /// Who delivers the SMS, e.g. `{ kind = "webhook", url = "http://127.0.0.1:9100/sms" }`.
-    pub sender: Sender,
+    /// Who delivers the SMS: one table, e.g. `{ kind = "webhook", url = "…" }`, or a list of
+    /// them, tried in order when one fails (fail-over).
+    pub sender: Senders,
     /// How long a sent code stays valid. Default `"5m"`, at most `"10m"`.
     #[serde(
         default = "default_code_ttl",
@@ -36,6 +39,31 @@ pub struct Config {
     /// Wrong codes accepted before the code is burnt. Default `5`, at least `1`.
     #[serde(default = "default_max_attempts")]
     pub max_attempts: u32,
+    /// Codes sent to one phone within an hour. Default `5`.
+    #[serde(default = "default_sends_per_phone_hour")]
+    pub sends_per_phone_hour: u32,
+    /// Codes sent to one phone within a day. Default `10`.
+    #[serde(default = "default_sends_per_phone_day")]
+    pub sends_per_phone_day: u32,
+    /// Codes requested from one client address within an hour. Default `20`.
+    #[serde(default = "default_sends_per_ip_hour")]
+    pub sends_per_ip_hour: u32,
+    /// Codes this channel sends per day (Beijing time) at most, whoever asks: the circuit
+    /// breaker against SMS pumping. Default `10000`.
+    #[serde(default = "default_daily_budget")]
+    pub daily_budget: u32,
+    /// Code checks (right or wrong) for one phone within an hour. Default `20`.
+    #[serde(default = "default_guesses_per_phone_hour")]
+    pub guesses_per_phone_hour: u32,
+    /// Code checks from one client address within an hour. Default `60`.
+    #[serde(default = "default_guesses_per_ip_hour")]
+    pub guesses_per_ip_hour: u32,
+    /// Longest wait for one sender. Default `"5s"`, 100ms to 30s.
+    #[serde(
+        default = "default_send_timeout",
+        deserialize_with = "crate::duration::deserialize"
+    )]
+    pub send_timeout: Duration,
 }
 
 /// How codes reach the phone; tagged on `kind` like the channel itself.
@@ -44,6 +72,20 @@ pub struct Config {
 pub enum Sender {
     /// POSTs `{"phone", "code", "purpose", "channel"}` as JSON; any 2xx means sent.
     Webhook(WebhookSender),
+    /// Tencent Cloud SMS API 3.0 `SendSms`, signed with TC3-HMAC-SHA256.
+    TencentCloud(TencentSender),
+    /// Alibaba Cloud `SendSms` (Dysmsapi 2017-05-25), signed with ACS3-HMAC-SHA256.
+    Aliyun(AliyunSender),
+}
+
+impl Sender {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Sender::Webhook(_) => "webhook",
+            Sender::TencentCloud(_) => "tencent_cloud",
+            Sender::Aliyun(_) => "aliyun",
+        }
+    }
 }
 
 /// `sender = { kind = "webhook", url = "..." }`.
@@ -54,20 +96,135 @@ pub struct WebhookSender {
     pub url: String,
 }
 
+/// `sender = { kind = "tencent_cloud", ... }`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TencentSender {
+    /// API key id (`AKID…`).
+    pub secret_id: String,
+    /// API key secret; write it as `"${ENV_VAR}"`.
+    pub secret_key: Secret,
+    /// The SMS application's `SmsSdkAppId`, e.g. `"1400006666"`.
+    pub sdk_app_id: String,
+    /// The approved signature's text, e.g. `"腾讯云"`.
+    pub sign_name: String,
+    /// The approved verification-code template.
+    pub template_id: String,
+    /// What fills the template's variables, in order: `"code"` and/or `"minutes"` (the code's
+    /// life). Default `["code"]`.
+    #[serde(default = "default_template_params")]
+    pub template_params: Vec<String>,
+    /// Default `"ap-guangzhou"`.
+    #[serde(default = "default_tencent_region")]
+    pub region: String,
+    /// Default `"https://sms.tencentcloudapi.com"`; tests point it at a fake.
+    #[serde(default = "default_tencent_endpoint")]
+    pub endpoint: String,
+}
+
+/// `sender = { kind = "aliyun", ... }`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AliyunSender {
+    pub access_key_id: String,
+    /// Write it as `"${ENV_VAR}"`.
+    pub access_key_secret: Secret,
+    /// The approved signature's name.
+    pub sign_name: String,
+    /// The approved template, e.g. `"SMS_154950909"`.
+    pub template_code: String,
+    /// The template variable that takes the code. Default `"code"`.
+    #[serde(default = "default_code_param")]
+    pub code_param: String,
+    /// The template variable that takes the code's life in minutes, if the template has one.
+    #[serde(default)]
+    pub minutes_param: Option<String>,
+    /// Default `"https://dysmsapi.aliyuncs.com"`; tests point it at a fake.
+    #[serde(default = "default_aliyun_endpoint")]
+    pub endpoint: String,
+}
+
+/// One sender or several, tried in order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Senders(pub Vec<Sender>);
+
+impl<'de> Deserialize<'de> for Senders {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct OneOrList;
+        impl<'de> Visitor<'de> for OneOrList {
+            type Value = Senders;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a sender table, or a list of them tried in order")
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Senders, A::Error> {
+                Sender::deserialize(de::value::MapAccessDeserializer::new(map))
+                    .map(|s| Senders(vec![s]))
+            }
+
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Senders, A::Error> {
+                let mut all = Vec::new();
+                while let Some(sender) = seq.next_element::<Sender>()? {
+                    all.push(sender);
+                }
+                if all.is_empty() {
+                    return Err(de::Error::invalid_length(0, &"at least one sender"));
+                }
+                Ok(Senders(all))
+            }
+        }
+        deserializer.deserialize_any(OneOrList)
+    }
+}
+
 fn default_country_code() -> String {
     "86".to_owned()
 }
-
 fn default_code_ttl() -> Duration {
     Duration::from_secs(5 * 60)
 }
-
 fn default_resend_after() -> Duration {
     Duration::from_secs(60)
 }
-
 fn default_max_attempts() -> u32 {
     5
+}
+fn default_sends_per_phone_hour() -> u32 {
+    5
+}
+fn default_sends_per_phone_day() -> u32 {
+    10
+}
+fn default_sends_per_ip_hour() -> u32 {
+    20
+}
+fn default_daily_budget() -> u32 {
+    10_000
+}
+fn default_guesses_per_phone_hour() -> u32 {
+    20
+}
+fn default_guesses_per_ip_hour() -> u32 {
+    60
+}
+fn default_send_timeout() -> Duration {
+    Duration::from_secs(5)
+}
+fn default_template_params() -> Vec<String> {
+    vec!["code".to_owned()]
+}
+fn default_tencent_region() -> String {
+    "ap-guangzhou".to_owned()
+}
+fn default_tencent_endpoint() -> String {
+    "https://sms.tencentcloudapi.com".to_owned()
+}
+fn default_aliyun_endpoint() -> String {
+    "https://dysmsapi.aliyuncs.com".to_owned()
+}
+fn default_code_param() -> String {
+    "code".to_owned()
 }
 
 impl Config {
@@ -88,8 +245,8 @@ impl Config {
                 ),
             ));
         }
-        match &self.sender {
-            Sender::Webhook(w) => common::check_http_url("sender.url", &w.url, &mut out),
+        for sender in &self.sender.0 {
+            sender.validate(&mut out);
         }
         if self.code_ttl.is_zero() || self.code_ttl > MAX_CODE_TTL {
             out.push(FieldError::new(
@@ -104,7 +261,71 @@ impl Config {
         if self.max_attempts == 0 {
             out.push(FieldError::new("max_attempts", "must be at least 1"));
         }
+        for (key, value) in [
+            ("sends_per_phone_hour", self.sends_per_phone_hour),
+            ("sends_per_phone_day", self.sends_per_phone_day),
+            ("sends_per_ip_hour", self.sends_per_ip_hour),
+            ("daily_budget", self.daily_budget),
+            ("guesses_per_phone_hour", self.guesses_per_phone_hour),
+            ("guesses_per_ip_hour", self.guesses_per_ip_hour),
+        ] {
+            if value == 0 {
+                out.push(FieldError::new(key, "must be at least 1"));
+            }
+        }
+        if self.send_timeout < Duration::from_millis(100)
+            || self.send_timeout > Duration::from_secs(30)
+        {
+            out.push(FieldError::new(
+                "send_timeout",
+                "must be between 100ms and 30s",
+            ));
+        }
         out
+    }
+}
+
+impl Sender {
+    fn validate(&self, out: &mut Vec<FieldError>) {
+        let required = |key: &'static str, value: &str, out: &mut Vec<FieldError>| {
+            if value.trim().is_empty() {
+                out.push(FieldError::new(key, "must not be empty"));
+            }
+        };
+        match self {
+            Sender::Webhook(w) => common::check_http_url("sender.url", &w.url, out),
+            Sender::TencentCloud(t) => {
+                required("sender.secret_id", &t.secret_id, out);
+                required("sender.secret_key", t.secret_key.expose(), out);
+                required("sender.sdk_app_id", &t.sdk_app_id, out);
+                required("sender.sign_name", &t.sign_name, out);
+                required("sender.template_id", &t.template_id, out);
+                required("sender.region", &t.region, out);
+                common::check_http_url("sender.endpoint", &t.endpoint, out);
+                if let Some(bad) = t
+                    .template_params
+                    .iter()
+                    .find(|p| !matches!(p.as_str(), "code" | "minutes"))
+                {
+                    out.push(FieldError::new(
+                        "sender.template_params",
+                        format!("{bad:?} is not \"code\" or \"minutes\""),
+                    ));
+                }
+            }
+            Sender::Aliyun(a) => {
+                required("sender.access_key_id", &a.access_key_id, out);
+                required(
+                    "sender.access_key_secret",
+                    a.access_key_secret.expose(),
+                    out,
+                );
+                required("sender.sign_name", &a.sign_name, out);
+                required("sender.template_code", &a.template_code, out);
+                required("sender.code_param", &a.code_param, out);
+                common::check_http_url("sender.endpoint", &a.endpoint, out);
+            }
+        }
     }
 }
 
@@ -127,17 +348,41 @@ mod tests {
         assert_eq!(c.resend_after, Duration::from_secs(60));
         assert_eq!(c.max_attempts, 5);
         assert_eq!(
+            (
+                c.sends_per_phone_hour,
+                c.sends_per_phone_day,
+                c.sends_per_ip_hour
+            ),
+            (5, 10, 20)
+        );
+        assert_eq!(
             c.sender,
-            Sender::Webhook(WebhookSender {
+            Senders(vec![Sender::Webhook(WebhookSender {
                 url: "http://127.0.0.1:9100/sms".into()
-            })
+            })])
         );
         assert!(c.validate().is_empty());
     }
 
     #[test]
+    fn a_list_of_senders_is_tried_in_order() {
+        let c: Config = toml::from_str(
+            "id = \"sms\"\nsender = [\n  { kind = \"tencent_cloud\", secret_id = \"AKID\", secret_key = \"k\", sdk_app_id = \"1400006666\", sign_name = \"腾讯云\", template_id = \"1110\" },\n  { kind = \"aliyun\", access_key_id = \"id\", access_key_secret = \"s\", sign_name = \"阿里云\", template_code = \"SMS_1\" },\n  { kind = \"webhook\", url = \"http://127.0.0.1:9100/sms\" },\n]\n",
+        )
+        .unwrap();
+        let kinds: Vec<_> = c.sender.0.iter().map(Sender::kind).collect();
+        assert_eq!(kinds, ["tencent_cloud", "aliyun", "webhook"]);
+        assert!(c.validate().is_empty(), "{:?}", c.validate());
+        let Sender::TencentCloud(t) = &c.sender.0[0] else {
+            panic!()
+        };
+        assert_eq!(t.region, "ap-guangzhou");
+        assert!(!format!("{t:?}").contains("secret_key: Secret(\"k\")"));
+    }
+
+    #[test]
     fn each_rule_names_its_key() {
-        let c = parse("default_country_code = \"+86\"\ncode_ttl = \"11m\"\nresend_after = \"0s\"\nmax_attempts = 0\n").unwrap();
+        let c = parse("default_country_code = \"+86\"\ncode_ttl = \"11m\"\nresend_after = \"0s\"\nmax_attempts = 0\ndaily_budget = 0\n").unwrap();
         let keys: Vec<_> = c.validate().into_iter().map(|e| e.key).collect();
         assert_eq!(
             keys,
@@ -145,16 +390,23 @@ mod tests {
                 "default_country_code",
                 "code_ttl",
                 "resend_after",
-                "max_attempts"
+                "max_attempts",
+                "daily_budget"
             ]
         );
         let c = Config {
-            sender: Sender::Webhook(WebhookSender {
+            sender: Senders(vec![Sender::Webhook(WebhookSender {
                 url: "not a url".into(),
-            }),
+            })]),
             ..parse("").unwrap()
         };
         assert_eq!(c.validate()[0].key, "sender.url");
+        let c: Config = toml::from_str(
+            "id = \"sms\"\nsender = { kind = \"tencent_cloud\", secret_id = \"\", secret_key = \"k\", sdk_app_id = \"1\", sign_name = \"s\", template_id = \"1\", template_params = [\"otp\"] }\n",
+        )
+        .unwrap();
+        let keys: Vec<_> = c.validate().into_iter().map(|e| e.key).collect();
+        assert_eq!(keys, ["sender.secret_id", "sender.template_params"]);
     }
 
     #[test]
@@ -170,6 +422,8 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.message().contains("urll"), "{err}");
+        let err = toml::from_str::<Config>("id = \"sms\"\nsender = []").unwrap_err();
+        assert!(err.message().contains("at least one sender"), "{err}");
     }
 
     #[test]

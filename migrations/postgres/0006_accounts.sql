@@ -1,0 +1,4 @@
+-- Account deletion and operator-made changes: a deleted user keeps its row (its id stays
+-- resolvable in the audit log) but nothing personal; audit events name who made the change.
+ALTER TABLE users ADD COLUMN deleted_at BIGINT;
+ALTER TABLE audit_events ADD COLUMN actor TEXT;

@@ -1,0 +1,309 @@
+use super::*;
+use crate::phone_sms::sender::{SmsMessage, SmsSender};
+use crate::provider::{Context, SessionFacts};
+use crate::shared_state::memory::MemoryState;
+use std::net::IpAddr;
+use std::sync::Mutex;
+use wxgate_core::clock::ManualClock;
+
+/// A MAC good enough for tests: the data itself, reversed, behind a prefix.
+struct PlainMac;
+
+impl Mac for PlainMac {
+    fn mac(&self, data: &[u8]) -> Option<String> {
+        Some(format!("t.{}", String::from_utf8_lossy(data)))
+    }
+    fn verify(&self, data: &[u8], tag: &str) -> bool {
+        self.mac(data).as_deref() == Some(tag)
+    }
+}
+
+/// Records what it would have texted; fails while `down` is set.
+#[derive(Default)]
+struct Phones {
+    sent: Mutex<Vec<(String, String, String)>>,
+    down: Mutex<bool>,
+}
+
+struct Recorder(Arc<Phones>);
+
+#[async_trait]
+impl SmsSender for Recorder {
+    fn kind(&self) -> &'static str {
+        "recorder"
+    }
+    async fn send(&self, m: &SmsMessage<'_>) -> Result<(), SendError> {
+        if *self.0.down.lock().unwrap() {
+            return Err(SendError::Failed("down".into()));
+        }
+        self.0.sent.lock().unwrap().push((
+            m.phone.as_str().to_string(),
+            m.code.expose().to_string(),
+            m.purpose.to_string(),
+        ));
+        Ok(())
+    }
+}
+
+fn channel(extra: &str) -> (PhoneSms, Arc<Phones>) {
+    let config: Config = toml::from_str(&format!(
+        "id = \"sms\"\nsender = {{ kind = \"webhook\", url = \"http://127.0.0.1:1/sms\" }}\n{extra}"
+    ))
+    .unwrap();
+    let phones = Arc::new(Phones::default());
+    let senders = FailOver::of(vec![Box::new(Recorder(phones.clone()))]);
+    let clock: SharedClock = Arc::new(ManualClock::new(1_767_225_600_000));
+    (
+        PhoneSms::new(
+            &config,
+            senders,
+            Arc::new(MemoryState::default()),
+            Arc::new(PlainMac),
+            clock,
+        ),
+        phones,
+    )
+}
+
+const IP: &str = "203.0.113.7";
+
+async fn call(
+    p: &PhoneSms,
+    action: &str,
+    body: serde_json::Value,
+    ip: &str,
+    session: Option<&SessionFacts>,
+) -> Result<Reply, ProviderError> {
+    let body = body.to_string();
+    p.handle(Call {
+        action,
+        body: body.as_bytes(),
+        query: &[],
+        session,
+        cx: Context {
+            callback_url: "",
+            state: None,
+            client_ip: Some(ip.parse::<IpAddr>().unwrap()),
+        },
+    })
+    .await
+}
+
+async fn send(p: &PhoneSms, phone: &str) -> Result<Reply, ProviderError> {
+    call(
+        p,
+        "send_code",
+        serde_json::json!({ "phone": phone }),
+        IP,
+        None,
+    )
+    .await
+}
+
+async fn login(p: &PhoneSms, phone: &str, code: &str) -> Result<Reply, ProviderError> {
+    call(
+        p,
+        "login",
+        serde_json::json!({ "phone": phone, "code": code }),
+        IP,
+        None,
+    )
+    .await
+}
+
+fn last_code(phones: &Phones) -> String {
+    phones.sent.lock().unwrap().last().unwrap().1.clone()
+}
+
+fn logged_in(reply: Reply) -> String {
+    match reply {
+        Reply::Login(v) => v.phone.unwrap().as_str().to_string(),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_code_is_sent_checked_once_and_a_wrong_one_refused() {
+    let (p, phones) = channel("");
+    assert_eq!(
+        send(&p, "13800138000").await.unwrap(),
+        Reply::Accepted { retry_after: 60 }
+    );
+    let code = last_code(&phones);
+    assert!(code.len() == 6 && code.bytes().all(|b| b.is_ascii_digit()));
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    assert_eq!(
+        login(&p, "13800138000", wrong).await,
+        Err(ProviderError::InvalidCode)
+    );
+    // Written in another form, the same phone: E.164 out.
+    assert_eq!(
+        logged_in(login(&p, "+8613800138000", &code).await.unwrap()),
+        "+8613800138000"
+    );
+    assert_eq!(
+        login(&p, "13800138000", &code).await,
+        Err(ProviderError::InvalidCode),
+        "used once"
+    );
+}
+
+#[tokio::test]
+async fn a_code_is_burnt_after_max_attempts() {
+    let (p, phones) = channel("max_attempts = 3\n");
+    send(&p, "13800138000").await.unwrap();
+    let code = last_code(&phones);
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    for _ in 0..3 {
+        assert_eq!(
+            login(&p, "13800138000", wrong).await,
+            Err(ProviderError::InvalidCode)
+        );
+    }
+    assert_eq!(
+        login(&p, "13800138000", &code).await,
+        Err(ProviderError::InvalidCode),
+        "the right code after the last wrong try"
+    );
+}
+
+#[tokio::test]
+async fn bad_phones_and_codes_are_refused_before_anything_else() {
+    let (p, phones) = channel("");
+    for bad in ["", "12800138000", "138-0013-8000", "+86 138", "abc"] {
+        assert!(
+            matches!(send(&p, bad).await, Err(ProviderError::InvalidRequest(_))),
+            "{bad:?}"
+        );
+    }
+    for bad in ["12345", "1234567", "12345a", "１２３４５６"] {
+        assert!(
+            matches!(
+                login(&p, "13800138000", bad).await,
+                Err(ProviderError::InvalidRequest(_))
+            ),
+            "{bad:?}"
+        );
+    }
+    assert!(phones.sent.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn resend_waits_for_the_cooldown() {
+    let (p, _) = channel("");
+    send(&p, "13800138000").await.unwrap();
+    assert!(matches!(
+        send(&p, "13800138000").await,
+        Err(ProviderError::RateLimited { retry_after }) if retry_after > 0
+    ));
+    // Another phone is not held back.
+    assert!(send(&p, "13900139000").await.is_ok());
+}
+
+#[tokio::test]
+async fn a_failed_send_uses_nothing_up_and_leaves_no_code() {
+    let (p, phones) = channel("sends_per_phone_hour = 1\n");
+    *phones.down.lock().unwrap() = true;
+    assert!(matches!(
+        send(&p, "13800138000").await,
+        Err(ProviderError::Unavailable(_))
+    ));
+    *phones.down.lock().unwrap() = false;
+    // At once, and within the hourly cap of one: nothing was counted.
+    assert!(send(&p, "13800138000").await.is_ok());
+    assert_eq!(phones.sent.lock().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn one_address_cannot_text_many_phones() {
+    let (p, _) = channel("sends_per_ip_hour = 3\n");
+    for i in 0..3 {
+        send(&p, &format!("1380013800{i}")).await.unwrap();
+    }
+    assert!(matches!(
+        send(&p, "13800138009").await,
+        Err(ProviderError::RateLimited { .. })
+    ));
+    // The refused phone can still be texted once the address is no longer the problem.
+    let other_ip = call(
+        &p,
+        "send_code",
+        serde_json::json!({"phone": "13800138009"}),
+        "198.51.100.1",
+        None,
+    )
+    .await;
+    assert!(other_ip.is_ok(), "{other_ip:?}");
+}
+
+#[tokio::test]
+async fn the_daily_budget_stops_every_sender() {
+    let (p, _) = channel("daily_budget = 2\n");
+    send(&p, "13800138000").await.unwrap();
+    send(&p, "13900139000").await.unwrap();
+    assert!(matches!(
+        send(&p, "13700137000").await,
+        Err(ProviderError::BudgetExhausted { .. })
+    ));
+}
+
+#[tokio::test]
+async fn guesses_are_limited_per_phone_and_address() {
+    let (p, _) = channel("guesses_per_phone_hour = 2\nguesses_per_ip_hour = 100\n");
+    for _ in 0..2 {
+        assert_eq!(
+            login(&p, "13800138000", "123456").await,
+            Err(ProviderError::InvalidCode)
+        );
+    }
+    assert!(matches!(
+        login(&p, "13800138000", "123456").await,
+        Err(ProviderError::RateLimited { .. })
+    ));
+}
+
+#[tokio::test]
+async fn a_login_code_does_not_bind_and_bind_needs_a_session() {
+    let (p, phones) = channel("");
+    send(&p, "13800138000").await.unwrap();
+    let code = last_code(&phones);
+    let session = SessionFacts {
+        user_id: "u_1".into(),
+        channel: "mp".into(),
+        appid: Some("wx1".into()),
+        openid: Some("oA".into()),
+    };
+    let body = serde_json::json!({"phone": "13800138000", "code": code});
+    assert_eq!(
+        call(&p, "bind", body.clone(), IP, None).await,
+        Err(ProviderError::Unauthorized)
+    );
+    assert_eq!(
+        call(&p, "bind", body.clone(), IP, Some(&session)).await,
+        Err(ProviderError::InvalidCode),
+        "a login code is not a bind code"
+    );
+    call(
+        &p,
+        "send_code",
+        serde_json::json!({"phone": "13900139000", "purpose": "bind"}),
+        IP,
+        None,
+    )
+    .await
+    .unwrap();
+    let bind_code = last_code(&phones);
+    assert_eq!(phones.sent.lock().unwrap().last().unwrap().2, "bind");
+    let reply = call(
+        &p,
+        "bind",
+        serde_json::json!({"phone": "13900139000", "code": bind_code}),
+        IP,
+        Some(&session),
+    )
+    .await
+    .unwrap();
+    assert!(
+        matches!(reply, Reply::Bind(ref v) if v.phone.as_ref().unwrap().as_str() == "+8613900139000")
+    );
+}

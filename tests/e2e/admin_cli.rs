@@ -1,0 +1,164 @@
+//! `wxgate user show | unbind | merge | delete`: the real binary on the config's database, on
+//! SQLite and PostgreSQL. Every change is audited with the operator's name.
+
+use serde_json::Value;
+use std::process::Command;
+use wxgate_core::identity::history::{audit_events_for, count_live_users};
+use wxgate_core::identity::LoginAttempt;
+use wxgate_core::model::{Phone, UserId, WechatIdentity};
+use wxgate_core::policy::IdentityPolicy;
+use wxgate_tests::gateway::gateway_bin;
+use wxgate_tests::{Backend, TestDb};
+
+const MP: &str = "wx0000000000000001";
+const MP2: &str = "wx0000000000000004";
+
+fn attempt(channel: &str, appid: &str, openid: &str, phone: Option<&str>) -> LoginAttempt {
+    LoginAttempt {
+        channel: channel.into(),
+        wechat: Some(WechatIdentity {
+            appid: appid.into(),
+            openid: openid.into(),
+            unionid: None,
+        }),
+        verified_phone: phone.map(|p| Phone::parse(p, "86").unwrap()),
+        profile: None,
+    }
+}
+
+/// Runs `wxgate user …` on the test database: (exit ok, stdout, stderr).
+fn wxgate(t: &TestDb, args: &[&str]) -> (bool, String, String) {
+    let config = t.dir.join("cli.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[database]\nurl = \"{}\"\n\n[tokens]\nkeys_dir = \"{}\"\n",
+            t.url,
+            t.dir.join("cli-keys").display()
+        ),
+    )
+    .unwrap();
+    let out = Command::new(gateway_bin())
+        .arg("user")
+        .args(args)
+        .arg("--config")
+        .arg(&config)
+        .output()
+        .expect("run wxgate");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+async fn show_unbind_merge_and_delete(backend: Backend) {
+    let Some(t) = TestDb::new(backend).await else {
+        return;
+    };
+    let r = t.resolver(IdentityPolicy::default());
+    let a = r
+        .resolve(&attempt("mp", MP, "oA", Some("13800138000")))
+        .await
+        .unwrap()
+        .user;
+    t.clock.advance_ms(1000);
+    let b = r
+        .resolve(&attempt("mp2", MP2, "oB", None))
+        .await
+        .unwrap()
+        .user;
+
+    // show: by phone (as people type it), as text; by openid, as JSON.
+    let (ok, out, err) = tokio::task::block_in_place(|| wxgate(&t, &["show", "13800138000"]));
+    assert!(ok, "{err}");
+    assert!(
+        out.contains(a.id.as_str()) && out.contains("wx0000000000000001:oA"),
+        "{out}"
+    );
+    assert!(
+        out.contains("+8613800138000") && out.contains("user_created"),
+        "{out}"
+    );
+    let (ok, out, err) = tokio::task::block_in_place(|| wxgate(&t, &["show", "oB", "--json"]));
+    assert!(ok, "{err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["users"][0]["id"], b.id.as_str());
+    assert_eq!(v["users"][0]["identities"][0]["openid"], "oB");
+    let (ok, _, err) = tokio::task::block_in_place(|| wxgate(&t, &["show", "u_nobody"]));
+    assert!(!ok && err.contains("no user found"), "{err}");
+
+    // unbind the phone, then refuse what is not bound.
+    let (ok, out, err) = tokio::task::block_in_place(|| {
+        wxgate(
+            &t,
+            &["unbind", a.id.as_str(), "13800138000", "--by", "ops-ann"],
+        )
+    });
+    assert!(ok, "{err}");
+    assert!(out.contains("unbound"), "{out}");
+    let (ok, _, err) = tokio::task::block_in_place(|| {
+        wxgate(&t, &["unbind", a.id.as_str(), "wx9:oZ", "--by", "ops-ann"])
+    });
+    assert!(!ok && err.contains("not bound"), "{err}");
+    let auth = t.auth(IdentityPolicy::default());
+    assert_eq!(auth.user(&a.id).await.unwrap().unwrap().phone, None);
+
+    // merge b into a: b's id names a from now on, b's identity is a's.
+    let (ok, out, err) = tokio::task::block_in_place(|| {
+        wxgate(
+            &t,
+            &[
+                "merge",
+                a.id.as_str(),
+                b.id.as_str(),
+                "--by",
+                "ops-ann",
+                "--json",
+            ],
+        )
+    });
+    assert!(ok, "{err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["survivor"], a.id.as_str());
+    assert_eq!(auth.user(&b.id).await.unwrap().unwrap().id, a.id);
+    assert_eq!(auth.bindings(&a.id).await.unwrap().len(), 2);
+    assert_eq!(count_live_users(&t.db).await.unwrap(), 1);
+
+    // delete: gone, and every change names its operator.
+    let (ok, _, err) =
+        tokio::task::block_in_place(|| wxgate(&t, &["delete", a.id.as_str(), "--by", "ops-bo"]));
+    assert!(ok, "{err}");
+    assert!(auth.user(&a.id).await.unwrap().is_none());
+    assert_eq!(count_live_users(&t.db).await.unwrap(), 0);
+    let events = audit_events_for(&t.db, a.id.as_str()).await.unwrap();
+    let by = |kind: &str| {
+        events
+            .iter()
+            .find(|e| e.kind == kind)
+            .and_then(|e| e.actor.clone())
+    };
+    assert_eq!(by("phone_unset").as_deref(), Some("ops-ann"));
+    assert_eq!(by("merge").as_deref(), Some("ops-ann"));
+    assert_eq!(by("user_deleted").as_deref(), Some("ops-bo"));
+    assert!(
+        events
+            .iter()
+            .all(|e| e.phone.as_deref().is_none_or(|p| p.contains('*'))),
+        "{events:?}"
+    );
+    // The same WeChat identity is somebody new now.
+    let again = r.resolve(&attempt("mp", MP, "oA", None)).await.unwrap();
+    assert!(again.is_new);
+    assert_ne!(again.user.id, UserId(a.id.0.clone()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn user_commands_on_sqlite() {
+    show_unbind_merge_and_delete(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn user_commands_on_postgres() {
+    show_unbind_merge_and_delete(Backend::Postgres).await;
+}
