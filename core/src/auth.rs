@@ -8,7 +8,6 @@ use crate::model::{Binding, User, UserId};
 use crate::secret::Secret;
 use crate::store::Db;
 use crate::token::{AccessClaims, Rotation, SessionRecord, Sessions, TokenService};
-use sqlx::Row;
 use std::sync::Arc;
 
 /// The contract's login response, before it is serialised.
@@ -161,23 +160,6 @@ impl AuthService {
 
     /// The WeChat identities bound to a user.
     pub async fn bindings(&self, user: &UserId) -> CoreResult<Vec<Binding>> {
-        let q = self.db.sql(
-            "SELECT channel, appid, openid, unionid FROM identities WHERE user_id = ? ORDER BY created_at, appid",
-        );
-        let rows = sqlx::query(&q)
-            .bind(user.as_str())
-            .fetch_all(self.db.pool())
-            .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(Binding {
-                    channel: r.try_get("channel")?,
-                    appid: r.try_get("appid")?,
-                    openid: r.try_get("openid")?,
-                    unionid: r.try_get("unionid")?,
-                })
-            })
-            .collect::<Result<Vec<_>, sqlx::Error>>()
-            .map_err(CoreError::from)
+        crate::identity::history::bindings_of(&self.db, user).await
     }
 }

@@ -106,12 +106,7 @@ async fn refresh(g: &Gateway, session: &mut Session) -> Result<(), ApiError> {
 }
 
 async fn logout(g: &Gateway, session: &mut Session) -> Result<(), ApiError> {
-    let clear: Vec<(&'static str, String)> = g
-        .cookies
-        .clear_session()
-        .into_iter()
-        .map(|c| ("set-cookie", c))
-        .collect();
+    let clear = clearing_cookies(g);
     let auth = match authenticate(g, session).await {
         Ok(auth) => auth,
         // A browser whose session already ended still gets its cookies cleared; a refused
@@ -153,6 +148,15 @@ async fn me(g: &Gateway, session: &mut Session) -> Result<(), ApiError> {
         .map_err(|_| ApiError::internal())
 }
 
+/// The `Set-Cookie` headers that end a browser session.
+fn clearing_cookies(g: &Gateway) -> Vec<(&'static str, String)> {
+    g.cookies
+        .clear_session()
+        .into_iter()
+        .map(|c| ("set-cookie", c))
+        .collect()
+}
+
 /// How recent a login must be for the account to be deleted with it.
 const FRESH_LOGIN_SECS: i64 = 300;
 
@@ -172,13 +176,7 @@ async fn delete_me(g: &Gateway, session: &mut Session) -> Result<(), ApiError> {
     let revoked = g.auth.accounts().delete(&user, "self").await?;
     g.note_revoked(&revoked);
     g.metrics.logins.with_label_values(&["me", "deleted"]).inc();
-    let clear: Vec<(&'static str, String)> = g
-        .cookies
-        .clear_session()
-        .into_iter()
-        .map(|c| ("set-cookie", c))
-        .collect();
-    write_empty(session, 204, &clear)
+    write_empty(session, 204, &clearing_cookies(g))
         .await
         .map_err(|_| ApiError::internal())
 }

@@ -97,24 +97,7 @@ impl Accounts {
 
     /// The user with its identities, phone history and recent audit events.
     pub async fn report(&self, user: &User) -> CoreResult<Report> {
-        let q = self.db.sql(
-            "SELECT channel, appid, openid, unionid FROM identities WHERE user_id = ? ORDER BY created_at, appid",
-        );
-        let rows = sqlx::query(&q)
-            .bind(user.id.as_str())
-            .fetch_all(self.db.pool())
-            .await?;
-        let identities = rows
-            .iter()
-            .map(|r| {
-                Ok(Binding {
-                    channel: r.try_get("channel")?,
-                    appid: r.try_get("appid")?,
-                    openid: r.try_get("openid")?,
-                    unionid: r.try_get("unionid")?,
-                })
-            })
-            .collect::<Result<Vec<_>, sqlx::Error>>()?;
+        let identities = history::bindings_of(&self.db, &user.id).await?;
         let mut events = history::audit_events_for(&self.db, user.id.as_str()).await?;
         let skip = events.len().saturating_sub(RECENT_EVENTS);
         events.drain(..skip);
@@ -296,32 +279,15 @@ impl Tx<'_> {
         openid: &str,
         reason: &str,
     ) -> TxResult<Vec<String>> {
-        let q = self.db.sql(
-            "SELECT id FROM sessions WHERE user_id = ? AND appid = ? AND openid = ? AND revoked_at IS NULL",
-        );
-        let rows = sqlx::query(&q)
-            .bind(user.as_str())
-            .bind(appid)
-            .bind(openid)
-            .fetch_all(&mut *self.conn)
-            .await?;
-        let ids = rows
-            .iter()
-            .map(|r| r.try_get::<String, _>("id"))
-            .collect::<Result<Vec<_>, _>>()?;
-        let q = self.db.sql(
+        self.revoke_sessions(
+            "SELECT id FROM sessions \
+             WHERE user_id = ? AND appid = ? AND openid = ? AND revoked_at IS NULL",
             "UPDATE sessions SET revoked_at = ?, revoke_reason = ? \
              WHERE user_id = ? AND appid = ? AND openid = ? AND revoked_at IS NULL",
-        );
-        sqlx::query(&q)
-            .bind(self.now)
-            .bind(reason)
-            .bind(user.as_str())
-            .bind(appid)
-            .bind(openid)
-            .execute(&mut *self.conn)
-            .await?;
-        Ok(ids)
+            &[user.as_str(), appid, openid],
+            reason,
+        )
+        .await
     }
 
     /// The body of an account deletion (see [`Accounts::delete`]).

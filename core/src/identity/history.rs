@@ -2,7 +2,7 @@
 
 use super::{AuditEvent, PhoneHistoryEntry};
 use crate::error::{CoreError, CoreResult};
-use crate::model::Phone;
+use crate::model::{Binding, Phone, UserId};
 use crate::store::Db;
 use sqlx::Row;
 
@@ -68,6 +68,28 @@ pub async fn phone_history(db: &Db, phone: &Phone) -> CoreResult<Vec<PhoneHistor
         .await?;
     rows.iter()
         .map(phone_entry)
+        .collect::<Result<Vec<_>, sqlx::Error>>()
+        .map_err(CoreError::from)
+}
+
+/// The WeChat identities bound to a user, oldest first.
+pub async fn bindings_of(db: &Db, user: &UserId) -> CoreResult<Vec<Binding>> {
+    let q = db.sql(
+        "SELECT channel, appid, openid, unionid FROM identities WHERE user_id = ? ORDER BY created_at, appid",
+    );
+    let rows = sqlx::query(&q)
+        .bind(user.as_str())
+        .fetch_all(db.pool())
+        .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(Binding {
+                channel: r.try_get("channel")?,
+                appid: r.try_get("appid")?,
+                openid: r.try_get("openid")?,
+                unionid: r.try_get("unionid")?,
+            })
+        })
         .collect::<Result<Vec<_>, sqlx::Error>>()
         .map_err(CoreError::from)
 }

@@ -421,27 +421,42 @@ impl Tx<'_> {
         user: &UserId,
         reason: &str,
     ) -> TxResult<Vec<String>> {
-        let q = self
-            .db
-            .sql("SELECT id FROM sessions WHERE user_id = ? AND revoked_at IS NULL");
-        let rows = sqlx::query(&q)
-            .bind(user.as_str())
+        self.revoke_sessions(
+            "SELECT id FROM sessions WHERE user_id = ? AND revoked_at IS NULL",
+            "UPDATE sessions SET revoked_at = ?, revoke_reason = ? \
+             WHERE user_id = ? AND revoked_at IS NULL",
+            &[user.as_str()],
+            reason,
+        )
+        .await
+    }
+
+    /// Revokes the live sessions `select` names; `update` ends the same ones, taking the time
+    /// and `reason` before `keys`. Returns their ids (for the replicas' fast path).
+    pub(crate) async fn revoke_sessions(
+        &mut self,
+        select: &'static str,
+        update: &'static str,
+        keys: &[&str],
+        reason: &str,
+    ) -> TxResult<Vec<String>> {
+        let q = self.db.sql(select);
+        let mut query = sqlx::query(&q);
+        for key in keys {
+            query = query.bind(*key);
+        }
+        let ids = query
             .fetch_all(&mut *self.conn)
-            .await?;
-        let ids = rows
+            .await?
             .iter()
             .map(|r| r.try_get::<String, _>("id"))
             .collect::<Result<Vec<_>, _>>()?;
-        let q = self.db.sql(
-            "UPDATE sessions SET revoked_at = ?, revoke_reason = ? \
-             WHERE user_id = ? AND revoked_at IS NULL",
-        );
-        sqlx::query(&q)
-            .bind(self.now)
-            .bind(reason)
-            .bind(user.as_str())
-            .execute(&mut *self.conn)
-            .await?;
+        let q = self.db.sql(update);
+        let mut query = sqlx::query(&q).bind(self.now).bind(reason);
+        for key in keys {
+            query = query.bind(*key);
+        }
+        query.execute(&mut *self.conn).await?;
         Ok(ids)
     }
 

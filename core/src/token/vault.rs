@@ -34,10 +34,7 @@ impl TokenService {
 
     /// Opens a value sealed by [`Self::seal`] with the same `context`.
     pub fn unseal(&self, sealed: &str, context: &str) -> Option<Secret> {
-        let mut parts = sealed.splitn(3, '.');
-        let (Some("v1"), Some(kid), Some(body)) = (parts.next(), parts.next(), parts.next()) else {
-            return None;
-        };
+        let (kid, body) = tagged("v1", sealed)?;
         let keys = self.keys();
         let key = keys.vault.iter().find(|k| k.kid == kid)?;
         let opening = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &key.secret[..32]).ok()?);
@@ -52,6 +49,15 @@ impl TokenService {
             .open_in_place(nonce, Aad::from(context.as_bytes()), &mut data)
             .ok()?;
         String::from_utf8(plain.to_vec()).ok().map(Secret::new)
+    }
+}
+
+/// `<version>.<kid>.<body>`: the key id and body of a value this module wrote.
+fn tagged<'a>(version: &str, value: &'a str) -> Option<(&'a str, &'a str)> {
+    let mut parts = value.splitn(3, '.');
+    match (parts.next(), parts.next(), parts.next()) {
+        (Some(v), Some(kid), Some(body)) if v == version => Some((kid, body)),
+        _ => None,
     }
 }
 
@@ -80,8 +86,7 @@ impl TokenService {
     /// True when `tag` is [`Self::mac`] of `data` under a vault key still held (compared in
     /// constant time).
     pub fn verify_mac(&self, data: &[u8], tag: &str) -> bool {
-        let mut parts = tag.splitn(3, '.');
-        let (Some("m1"), Some(kid), Some(body)) = (parts.next(), parts.next(), parts.next()) else {
+        let Some((kid, body)) = tagged("m1", tag) else {
             return false;
         };
         let keys = self.keys();
