@@ -73,10 +73,19 @@ impl AuthService {
             Some(w) => (Some(w.appid.as_str()), Some(w.openid.as_str())),
             None => (None, None),
         };
+        let mut outcome = outcome;
         let grant = self
             .sessions
             .create(&outcome.user.id, &attempt.channel, appid, openid)
             .await?;
+        if grant.session.user_id != outcome.user.id {
+            // Merged away between the resolution and the session: speak for the survivor.
+            outcome.user = self
+                .user(&grant.session.user_id)
+                .await?
+                .ok_or(CoreError::UserNotFound)?;
+            outcome.is_new = false;
+        }
         self.grant(outcome, &grant.session, openid, grant.refresh_token)
     }
 

@@ -20,6 +20,11 @@ pub enum CoreError {
     /// whole family has just been revoked).
     #[error("refresh token rejected")]
     InvalidRefreshToken,
+    /// A used refresh token came back (theft, or a stale copy): its whole session was revoked
+    /// just now. Answered like [`CoreError::InvalidRefreshToken`]; the gateway also drops the
+    /// session from its own fast path at once.
+    #[error("refresh token reused; session revoked")]
+    RefreshReused { session: String },
     #[error("user not found")]
     UserNotFound,
     /// The identity or phone named is not bound to the user named.

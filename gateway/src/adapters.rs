@@ -40,12 +40,6 @@ impl wxgate_providers::wechat::TokenLease for DbTokenLease {
             .await
             .map_err(|e| e.to_string())
     }
-
-    async fn invalidate(&self, appid: &str, token: &Secret) -> Result<(), String> {
-        wechat_tokens::invalidate(&self.0, appid, token.expose())
-            .await
-            .map_err(|e| e.to_string())
-    }
 }
 
 /// The shared database as the mini-program session_key store, sealed with the vault key.

@@ -57,7 +57,8 @@ pub fn build(config: &Config, rt: &tokio::runtime::Runtime) -> anyhow::Result<Ar
             config.tokens.keys_dir.clone(),
             clock.clone(),
         )
-        .context("loading signing keys")?;
+        .context("loading signing keys")?
+        .with_key_activation(config.tokens.key_activation);
         anyhow::Ok((db, Arc::new(tokens)))
     })?;
     let resolver = Resolver::new(db.clone(), config.identity, clock.clone());
@@ -103,6 +104,8 @@ pub fn build(config: &Config, rt: &tokio::runtime::Runtime) -> anyhow::Result<Ar
             .time_to_live(Duration::from_secs(45))
             .build(),
         headers: config.headers.clone(),
+        keep_underscored_headers: config.server.underscore_headers
+            == crate::config::UnderscoreHeaders::Keep,
         cookies,
         refresh_ttl: config.tokens.refresh_ttl,
         renewals_refused: moka::sync::Cache::builder()

@@ -11,6 +11,7 @@ use crate::views;
 use bytes::Bytes;
 use pingora::proxy::Session;
 use serde::Deserialize;
+use wxgate_core::error::CoreError;
 
 /// How long `/readyz` waits for the database.
 const READINESS_BOUND: std::time::Duration = std::time::Duration::from_millis(750);
@@ -91,6 +92,10 @@ async fn refresh(g: &Gateway, session: &mut Session) -> Result<(), ApiError> {
     let grant = match g.auth.refresh(&body.refresh_token).await {
         Ok(grant) => grant,
         Err(e) => {
+            // A family revoked for reuse stops here at once, not at the next poll.
+            if let CoreError::RefreshReused { session } = &e {
+                g.note_revoked(std::slice::from_ref(session));
+            }
             let e = ApiError::from(e);
             g.metrics
                 .logins

@@ -72,7 +72,7 @@ pub fn prepare(
     Ok(out)
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FramingError {
     #[error("request carries both Content-Length and Transfer-Encoding")]
     LengthAndChunked,
@@ -82,7 +82,23 @@ pub enum FramingError {
     UnsupportedTransferEncoding,
     #[error("'Connection' may not name Content-Length or Host")]
     ConnectionNamesFraming,
+    /// CGI, FastCGI and WSGI upstreams read `_` as `-`: `Transfer_Encoding` would be framing
+    /// the gateway never judged.
+    #[error("header {0:?} reads as a framing or routing header to many upstreams")]
+    UnderscoredFraming(String),
 }
+
+/// Framing and routing headers: spelled with `_` for `-`, they are refused outright.
+const FRAMING: [&str; 8] = [
+    "transfer-encoding",
+    "content-length",
+    "host",
+    "connection",
+    "upgrade",
+    "te",
+    "trailer",
+    "keep-alive",
+];
 
 /// Hop-by-hop headers a proxy never forwards (RFC 9110 §7.6.1). `Transfer-Encoding` is framing
 /// and stays Pingora's business.
@@ -98,6 +114,16 @@ const HOP_BY_HOP: &[&str] = &[
 
 /// Refuses ambiguous body framing (request smuggling).
 pub fn check_framing(req: &RequestHeader) -> Result<(), FramingError> {
+    for name in req.headers.keys() {
+        let n = name.as_str();
+        if n.contains('_')
+            && FRAMING
+                .iter()
+                .any(|f| f.len() == n.len() && reads_as_prefix(n, f))
+        {
+            return Err(FramingError::UnderscoredFraming(n.to_string()));
+        }
+    }
     let lengths = req
         .headers
         .get_all(http::header::CONTENT_LENGTH)
@@ -189,9 +215,11 @@ impl IdentityHeaders {
 }
 
 /// Removes hop-by-hop headers (and whatever `Connection` names), every identity header the
-/// client sent (the `x-auth-` namespace and any configured name), the bearer token and the
-/// gateway's cookies. Allocates only when there is something to remove.
-pub fn strip(req: &mut RequestHeader, names: &IdentityHeaders) {
+/// client sent (the `x-auth-` namespace and any configured name), the bearer token, the
+/// gateway's cookies, and, unless `keep_underscored`, every header whose name has a `_` (as
+/// nginx does: upstreams that read `_` as `-` could take them for other headers). Allocates
+/// only when there is something to remove.
+pub fn strip(req: &mut RequestHeader, names: &IdentityHeaders, keep_underscored: bool) {
     let custom = !names.all_in_namespace();
     let connection = req.headers.get_all(http::header::CONNECTION);
     // Whether `Connection` nominates `name` (browsers send `Connection: keep-alive` on every
@@ -211,6 +239,7 @@ pub fn strip(req: &mut RequestHeader, names: &IdentityHeaders) {
     for key in req.headers.keys() {
         let k = key.as_str();
         if HOP_BY_HOP.contains(&k)
+            || (!keep_underscored && k.contains('_'))
             || is_identity_header(k)
             || (custom && names.is_configured(k))
             || nominated(k)
@@ -316,7 +345,7 @@ mod tests {
             ("Cookie", "a=1; wxgate=tok; b=2"),
             ("Accept", "*/*"),
         ]);
-        strip(&mut req, &IdentityHeaders::default());
+        strip(&mut req, &IdentityHeaders::default(), true);
         assert_eq!(names_of(&req), vec!["accept", "cookie"]);
         assert_eq!(req.headers["cookie"], "a=1; b=2");
     }
@@ -327,7 +356,7 @@ mod tests {
             ("Connection", "X-Auth-User, x_auth_phone"),
             ("X-Auth-User", "admin"),
         ]);
-        strip(&mut req, &IdentityHeaders::default());
+        strip(&mut req, &IdentityHeaders::default(), true);
         let id = Identity {
             user: "u_42",
             channel: "mp",
@@ -359,14 +388,14 @@ mod tests {
             ("X_User_Id", "admin"),
             ("X-User-Name", "ok"),
         ]);
-        strip(&mut req, &names);
+        strip(&mut req, &names, true);
         assert_eq!(names_of(&req), vec!["x-user-name"]);
     }
 
     #[test]
     fn non_bearer_authorization_passes_through() {
         let mut req = request(&[("Authorization", "Basic dXNlcjpwdw==")]);
-        strip(&mut req, &IdentityHeaders::default());
+        strip(&mut req, &IdentityHeaders::default(), true);
         assert!(req.headers.get("authorization").is_some());
     }
 
@@ -396,6 +425,41 @@ mod tests {
     }
 
     #[test]
+    fn framing_headers_spelled_with_underscores_are_refused() {
+        for name in [
+            "Transfer_Encoding",
+            "content_length",
+            "HOST_",
+            "Keep_Alive",
+            "x_auth_user_",
+        ] {
+            let req = request(&[(name, "5")]);
+            let refused = matches!(
+                check_framing(&req),
+                Err(FramingError::UnderscoredFraming(_))
+            );
+            let framing = FRAMING
+                .iter()
+                .any(|f| f.len() == name.len() && reads_as_prefix(name, f));
+            assert_eq!(refused, framing, "{name}");
+        }
+        assert!(matches!(
+            check_framing(&request(&[("Transfer_Encoding", "chunked")])),
+            Err(FramingError::UnderscoredFraming(_))
+        ));
+    }
+
+    #[test]
+    fn other_underscored_headers_are_dropped_unless_kept() {
+        let mut req = request(&[("X_Custom_Id", "1"), ("X-Custom-Id", "2")]);
+        strip(&mut req, &IdentityHeaders::default(), false);
+        assert_eq!(names_of(&req), ["x-custom-id"]);
+        let mut req = request(&[("X_Custom_Id", "1")]);
+        strip(&mut req, &IdentityHeaders::default(), true);
+        assert_eq!(names_of(&req), ["x_custom_id"]);
+    }
+
+    #[test]
     fn connection_nominees_go_but_framing_stays() {
         let mut req = request(&[
             ("Connection", "keep-alive, X-Custom, Transfer-Encoding"),
@@ -403,7 +467,7 @@ mod tests {
             ("Transfer-Encoding", "chunked"),
             ("X-Other", "2"),
         ]);
-        strip(&mut req, &IdentityHeaders::default());
+        strip(&mut req, &IdentityHeaders::default(), true);
         assert_eq!(names_of(&req), ["transfer-encoding", "x-other"]);
     }
 
@@ -437,7 +501,7 @@ mod tests {
         ] {
             let pairs: Vec<_> = values.iter().map(|v| ("Authorization", *v)).collect();
             let mut req = request(&pairs);
-            strip(&mut req, &IdentityHeaders::default());
+            strip(&mut req, &IdentityHeaders::default(), true);
             assert!(req.headers.get("authorization").is_none(), "{values:?}");
         }
         assert_eq!(bearer_token(b"Bearer\tabc"), Some("abc"));

@@ -78,7 +78,8 @@ enum UserAction {
 
 #[derive(Subcommand)]
 enum KeysAction {
-    /// Add a new signing key of each kind; the previous one stays valid and published.
+    /// Add a new key of each kind: published at once, signing after `tokens.key_activation`;
+    /// the previous one keeps verifying.
     Rotate,
 }
 
@@ -121,12 +122,17 @@ fn main() -> ExitCode {
             action: KeysAction::Rotate,
         }) => load(cli.config.as_ref()).and_then(|c| {
             let now = wxgate_core::clock::Clock::now_ms(&wxgate_core::clock::SystemClock);
-            wxgate_core::token::keys::KeySet::rotate(&c.tokens.keys_dir, now)
+            let activation = c.tokens.key_activation;
+            let activation_ms = i64::try_from(activation.as_millis()).unwrap_or(i64::MAX / 4);
+            wxgate_core::token::keys::KeySet::rotate(&c.tokens.keys_dir, now, activation_ms)
                 .map(|k| {
                     println!(
-                        "new signing keys: access {}, assertion {}",
+                        "new keys: access {}, assertion {}, vault {}; published now, signing in {} \
+                         (tokens.key_activation), once every replica has read them",
                         k.access_signer().kid,
-                        k.assertion_signer().kid
+                        k.assertion_signer().kid,
+                        k.vault[0].kid,
+                        humantime::format_duration(activation)
                     )
                 })
                 .map_err(|e| e.to_string())

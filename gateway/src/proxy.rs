@@ -201,7 +201,11 @@ impl ProxyHttp for GatewayProxy {
             }
             _ => None,
         };
-        headers::strip(session.req_header_mut(), &g.headers);
+        headers::strip(
+            session.req_header_mut(),
+            &g.headers,
+            g.keep_underscored_headers,
+        );
 
         if let Some(due) = due {
             if verify::cross_origin_cookie_write(g, session.req_header(), true) {

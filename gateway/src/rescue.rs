@@ -228,7 +228,7 @@ impl From<CoreError> for ApiError {
                 "this phone number belongs to another account",
             ),
             CoreError::EmptyAttempt => ApiError::invalid_request("no identity to log in with"),
-            CoreError::InvalidRefreshToken => {
+            CoreError::InvalidRefreshToken | CoreError::RefreshReused { .. } => {
                 ApiError::unauthorized("refresh token is invalid, expired or revoked")
             }
             CoreError::UserNotFound => ApiError::unauthorized("user no longer exists"),

@@ -56,6 +56,8 @@ pub struct Gateway {
     /// rest of the request.
     pub injected: moka::sync::Cache<([u8; 32], usize), Arc<crate::headers::Prepared>>,
     pub headers: IdentityHeaders,
+    /// Forward request headers whose name has a `_` (`[server] underscore_headers = "keep"`).
+    pub keep_underscored_headers: bool,
     pub cookies: CookieNames,
     /// How long a browser session's cookies live (the refresh token's life).
     pub refresh_ttl: Duration,

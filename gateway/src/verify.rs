@@ -140,7 +140,14 @@ pub async fn renew(g: &Gateway, due: Renewable) -> Result<Renewed, ApiError> {
     };
     let grant = match g.auth.refresh_with(&due.refresh, how).await {
         Ok(grant) => grant,
-        Err(CoreError::InvalidRefreshToken | CoreError::UserNotFound) => {
+        Err(
+            e @ (CoreError::InvalidRefreshToken
+            | CoreError::UserNotFound
+            | CoreError::RefreshReused { .. }),
+        ) => {
+            if let CoreError::RefreshReused { session } = &e {
+                g.note_revoked(std::slice::from_ref(session));
+            }
             g.renewals_refused.insert(due.sid, ());
             g.metrics
                 .logins

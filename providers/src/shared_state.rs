@@ -101,6 +101,14 @@ pub async fn first_sight(
         .map_err(ProviderError::from)
 }
 
+/// Forgets that a code of `appid` was seen: the call that would have spent it never reached
+/// WeChat. A failure only means a retry is refused here, so it is logged, not returned.
+pub async fn release(state: &dyn SharedState, appid: &str, code: &str) {
+    if let Err(e) = state.remove("wx_code_seen", &key_of(&[appid, code])).await {
+        tracing::warn!(error = %e, "could not release a code after a failed exchange");
+    }
+}
+
 fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write;
     bytes.iter().fold(String::with_capacity(64), |mut s, b| {

@@ -162,3 +162,8 @@ async fn user_commands_on_sqlite() {
 async fn user_commands_on_postgres() {
     show_unbind_merge_and_delete(Backend::Postgres).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn user_commands_on_mariadb() {
+    show_unbind_merge_and_delete(Backend::Mysql).await;
+}

@@ -46,7 +46,11 @@ fn start_driver() -> Option<Driver> {
             !in_ci(),
             "{missing:?} missing: .ci/run installs chromium and chromium-driver"
         );
-        eprintln!("SKIPPED the real-browser test: {missing:?} not installed (apt-get install chromium chromium-driver)");
+        use std::io::Write;
+        let _ = writeln!(
+            std::io::stderr(),
+            "SKIPPED the real-browser test: {missing:?} not installed (apt-get install chromium chromium-driver)"
+        );
         return None;
     }
     let port = wxgate_tests::gateway::free_port();

@@ -33,6 +33,7 @@ mod miniprogram;
 mod outage;
 mod proxy;
 mod replicas;
+mod schema;
 mod short_lived;
 mod sms;
 mod storage;

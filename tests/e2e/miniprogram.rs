@@ -22,6 +22,11 @@ struct Setup {
 }
 
 async fn setup() -> Setup {
+    setup_with("").await
+}
+
+/// A gateway whose `[tokens]` table also holds `tokens_toml`.
+async fn setup_with(tokens_toml: &str) -> Setup {
     let db = TestDb::new(Backend::Sqlite).await.expect("sqlite");
     let sim = wxgate_sim::Simulator::new()
         .serve("127.0.0.1:0".parse().unwrap())
@@ -55,7 +60,9 @@ async fn setup() -> Setup {
          [[route]]\nprefix = \"/api/\"\nupstream = \"{}\"\nauth = \"required\"\n",
         upstream.addr
     );
-    let gw = tokio::task::block_in_place(|| TestGateway::start(&db.url, &db.dir, &body));
+    let gw = tokio::task::block_in_place(|| {
+        TestGateway::start_with(&db.url, &db.dir, "", tokens_toml, &body)
+    });
     Setup {
         gw,
         sim,
@@ -510,4 +517,78 @@ async fn the_legacy_encrypted_phone_payload_is_accepted_and_checked() {
         Some(token),
     );
     assert_eq!(half.status, 400);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_honest_retry_after_wechat_was_unreachable_is_not_refused() {
+    let s = setup().await;
+    // jscode2session busy through every bounded retry: 502, and neither code is burnt here.
+    s.fault(json!({"path": "/sns/jscode2session", "errcode": -1, "times": 3}))
+        .await;
+    let (code, phone_code) = (s.code(MP, "alice").await, s.phone_code(MP, "alice").await);
+    let body = json!({"code": code, "phone_code": phone_code});
+    assert_eq!(s.login("mp", body.clone()).status, 502);
+    let retried = s.login("mp", body);
+    assert_eq!(
+        retried.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&retried.body)
+    );
+    assert_eq!(retried.json()["user"]["phone"], "+8613800138000");
+
+    // The phone exchange busy: the wx.login code was spent at WeChat, the phone code was not.
+    s.fault(json!({"path": "/wxa/business/getuserphonenumber", "errcode": -1, "times": 3}))
+        .await;
+    let phone_code = s.phone_code(MP, "bob").await;
+    let busy = s.login(
+        "mp",
+        json!({"code": s.code(MP, "bob").await, "phone_code": phone_code}),
+    );
+    assert_eq!(busy.status, 502);
+    let retried = s.login(
+        "mp",
+        json!({"code": s.code(MP, "bob").await, "phone_code": phone_code}),
+    );
+    assert_eq!(
+        retried.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&retried.body)
+    );
+    assert_eq!(retried.json()["user"]["phone"], "+8613900139000");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_family_revoked_for_reuse_is_refused_at_once_where_the_reuse_was_seen() {
+    // Other replicas' revocations arrive every 5 minutes here: only a local revocation can
+    // explain an immediate refusal.
+    let s = setup_with("revocation_sync = \"5m\"\n").await;
+    let login = s
+        .login("mp", json!({"code": s.code(MP, "alice").await}))
+        .json();
+    let access = login["access_token"].as_str().unwrap().to_string();
+    let r1 = login["refresh_token"].as_str().unwrap().to_string();
+    let refresh = |token: &str| {
+        s.send(
+            "/_auth/token/refresh",
+            &json!({ "refresh_token": token }).to_string(),
+            None,
+        )
+    };
+    let r2 = refresh(&r1).json()["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(refresh(&r2).status, 200);
+    let api = |token: &str| {
+        tokio::task::block_in_place(|| {
+            wxgate_tests::gateway::call(s.gw.addr, "GET", "/api/x", "", Some(token))
+        })
+        .status
+    };
+    assert_eq!(api(&access), 200);
+    // r1 is two generations old: theft. The family dies, and its access tokens with it, here.
+    assert_eq!(refresh(&r1).status, 401);
+    assert_eq!(api(&access), 401, "refused at once, not at the next poll");
 }

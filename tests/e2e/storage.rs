@@ -35,6 +35,8 @@ conformance!(
     profiles_are_kept_and_updated_for_display,
     a_rotation_for_another_session_is_refused_untouched,
     a_browser_renewal_may_be_replayed_for_longer,
+    concurrent_reuse_of_a_spent_token_revokes_the_family_and_never_fails,
+    a_session_for_a_user_merged_away_goes_to_the_survivor,
 );
 
 const MP: &str = "wx0000000000000001";
@@ -394,11 +396,12 @@ async fn refresh_rotates_and_reuse_revokes_the_family(t: TestDb) {
     assert_ne!(r1, r2);
     assert_eq!(second.user.id, login.user.id);
     assert_eq!(second.claims.sid, login.claims.sid, "same family");
-    // R1 again, after the grace window: theft. The family dies, R2 included.
+    // R1 again, after the grace window: theft. The family dies, R2 included, and the caller
+    // learns which session to drop from its fast path.
     t.clock.advance_ms(21_000);
     assert!(matches!(
         auth.refresh(&r1).await,
-        Err(CoreError::InvalidRefreshToken)
+        Err(CoreError::RefreshReused { session }) if session == login.claims.sid
     ));
     assert!(matches!(
         auth.refresh(&r2).await,
@@ -499,7 +502,7 @@ async fn a_retried_refresh_gets_the_same_token_within_the_grace_window(t: TestDb
     let r3 = auth.refresh(r2.expose()).await.unwrap().refresh_token;
     assert!(matches!(
         auth.refresh(&r1).await,
-        Err(CoreError::InvalidRefreshToken)
+        Err(CoreError::RefreshReused { .. })
     ));
     assert!(matches!(
         auth.refresh(r3.expose()).await,
@@ -732,6 +735,99 @@ async fn a_browser_renewal_may_be_replayed_for_longer(t: TestDb) {
     assert_eq!(again.refresh_token.expose(), first.refresh_token.expose());
     // With the default window the same replay is theft: the family is revoked.
     let err = auth.refresh(&token).await.unwrap_err();
-    assert!(matches!(err, CoreError::InvalidRefreshToken));
+    assert!(matches!(err, CoreError::RefreshReused { .. }), "{err:?}");
     assert!(auth.refresh(first.refresh_token.expose()).await.is_err());
+}
+
+async fn concurrent_reuse_of_a_spent_token_revokes_the_family_and_never_fails(t: TestDb) {
+    // Many presentations of a spent token at once, on two pools (two replicas): every one is
+    // refused as reuse or as a dead token, none fails on a conflict, and the family is dead.
+    let auth = t.auth(IdentityPolicy::default());
+    let replica = {
+        let db = TestDb::connect(&t.url, 4).await;
+        wxgate_core::auth::AuthService::new(
+            db.clone(),
+            wxgate_core::identity::Resolver::new(
+                db.clone(),
+                IdentityPolicy::default(),
+                t.shared_clock(),
+            ),
+            wxgate_core::token::Sessions::new(
+                db,
+                t.shared_clock(),
+                std::time::Duration::from_secs(86_400),
+            ),
+            t.tokens(),
+        )
+    };
+    let login = auth.login(&wechat("mp", MP, "oA", None)).await.unwrap();
+    let r1 = login.refresh_token.expose().to_string();
+    let r2 = auth.refresh(&r1).await.unwrap().refresh_token;
+    t.clock.advance_ms(21_000);
+    let attempts = (0..12).map(|i| {
+        let service = if i % 2 == 0 {
+            auth.clone()
+        } else {
+            replica.clone()
+        };
+        let r1 = r1.clone();
+        async move { service.refresh(&r1).await }
+    });
+    let results = futures::future::join_all(attempts).await;
+    for r in &results {
+        assert!(
+            matches!(
+                r,
+                Err(CoreError::RefreshReused { .. } | CoreError::InvalidRefreshToken)
+            ),
+            "{r:?}"
+        );
+    }
+    assert!(results
+        .iter()
+        .any(|r| matches!(r, Err(CoreError::RefreshReused { .. }))));
+    assert!(
+        auth.refresh(r2.expose()).await.is_err(),
+        "the family is revoked"
+    );
+    let session = auth
+        .sessions()
+        .get(&login.claims.sid)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(session.revoked_at.is_some());
+}
+
+async fn a_session_for_a_user_merged_away_goes_to_the_survivor(t: TestDb) {
+    let r = t.resolver(IdentityPolicy::default());
+    let older = r.resolve(&wechat("mp", MP, "oA", None)).await.unwrap();
+    t.clock.advance_ms(1000);
+    let younger = r
+        .resolve(&wechat("mp2", MP2, "oB", Some("oU")))
+        .await
+        .unwrap();
+    t.clock.advance_ms(1000);
+    r.resolve(&wechat("mp", MP, "oA", Some("oU")))
+        .await
+        .unwrap();
+    // A login that resolved `younger` just before the merge now starts its session.
+    let grant = t
+        .sessions()
+        .create(&younger.user.id, "mp2", Some(MP2), Some("oB"))
+        .await
+        .unwrap();
+    assert_eq!(
+        grant.session.user_id, older.user.id,
+        "the survivor's session"
+    );
+    // A deleted user gets none.
+    let auth = t.auth(IdentityPolicy::default());
+    auth.accounts().delete(&older.user.id, "ops").await.unwrap();
+    let err = t
+        .sessions()
+        .create(&older.user.id, "mp", Some(MP), Some("oA"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, CoreError::UserNotFound), "{err:?}");
 }

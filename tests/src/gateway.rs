@@ -24,13 +24,17 @@ pub fn gateway_bin() -> PathBuf {
     dir.join("wxgate")
 }
 
-/// A free loopback port (bound then released; the race with other tests is negligible).
+/// A loopback port that was free a moment ago. Another test may take it before it is used:
+/// whoever binds it must notice and retry ([`TestGateway::start`] does).
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .expect("free port")
 }
+
+/// A start to try again on another port.
+struct Retry(String);
 
 pub struct TestGateway {
     child: Child,
@@ -67,11 +71,31 @@ impl TestGateway {
         tokens_toml: &str,
         body: &str,
     ) -> Self {
+        // A port found free may be taken by another test before the gateway binds it: the
+        // start is then retried on another port, and "ready" must be this gateway answering.
+        for _ in 0..5 {
+            match Self::try_start(db_url, dir, server_toml, tokens_toml, body) {
+                Ok(gw) => return gw,
+                Err(Retry(why)) => eprintln!("note: gateway start retried: {why}"),
+            }
+        }
+        panic!("the gateway could not start on a free port in 5 tries");
+    }
+
+    fn try_start(
+        db_url: &str,
+        dir: &std::path::Path,
+        server_toml: &str,
+        tokens_toml: &str,
+        body: &str,
+    ) -> Result<Self, Retry> {
         let port = free_port();
         let keys_dir = dir.join("gw-keys");
         let config = format!(
-            "[server]\nlisten = \"127.0.0.1:{port}\"\n{server_toml}\n\n[database]\nurl = \"{db_url}\"\n\n[tokens]\nkeys_dir = \"{}\"\nrevocation_sync = \"1s\"\n{tokens_toml}\n\n{body}\n",
-            keys_dir.display()
+            "[server]\nlisten = \"127.0.0.1:{port}\"\n{server_toml}\n\n[database]\nurl = \"{db_url}\"\n\n[tokens]\nkeys_dir = \"{}\"\n{}{tokens_toml}\n\n{body}\n",
+            keys_dir.display(),
+            // Tests see other replicas' logouts within a second, unless they say otherwise.
+            if tokens_toml.contains("revocation_sync") { "" } else { "revocation_sync = \"1s\"\n" }
         );
         let path = dir.join(format!("gateway-{port}.toml"));
         std::fs::write(&path, config).expect("write config");
@@ -88,7 +112,7 @@ impl TestGateway {
             ))
             .spawn()
             .unwrap_or_else(|e| panic!("start {}: {e}", gateway_bin().display()));
-        let gw = Self {
+        let mut gw = Self {
             child,
             addr: SocketAddr::from(([127, 0, 0, 1], port)),
             dir: dir.to_path_buf(),
@@ -96,24 +120,59 @@ impl TestGateway {
             keys_dir,
             log,
         };
-        gw.wait_ready();
-        gw
+        gw.wait_ready()?;
+        Ok(gw)
     }
 
-    fn wait_ready(&self) {
+    /// Waits until this gateway answers: its `/healthz` is 200 and its JWKS holds the keys of
+    /// its own `keys_dir` (not another test's gateway that won the port).
+    fn wait_ready(&mut self) -> Result<(), Retry> {
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                let logs = self.logs();
+                if logs.contains("Address already in use") || logs.contains("BindError") {
+                    return Err(Retry(format!("port {} was taken", self.addr.port())));
+                }
+                panic!("the gateway exited: {logs}");
+            }
             if let Ok(r) = raw(self.addr, "GET /_auth/healthz HTTP/1.1\r\nHost: t\r\n\r\n") {
                 if r.status == 200 {
-                    return;
+                    return if self.serves_own_keys() {
+                        Ok(())
+                    } else {
+                        let _ = self.child.kill();
+                        let _ = self.child.wait();
+                        Err(Retry(format!(
+                            "port {} answers for another gateway",
+                            self.addr.port()
+                        )))
+                    };
                 }
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        let err =
-            std::fs::read_to_string(self.dir.join(format!("gateway-{}.err", self.addr.port())))
-                .unwrap_or_default();
-        panic!("gateway did not become ready: {err}");
+        panic!("gateway did not become ready: {}", self.logs());
+    }
+
+    fn serves_own_keys(&self) -> bool {
+        let Ok(keys) = wxgate_core::token::keys::KeySet::load(&self.keys_dir) else {
+            return false;
+        };
+        let Ok(r) = raw(
+            self.addr,
+            "GET /_auth/jwks.json HTTP/1.1\r\nHost: t\r\n\r\n",
+        ) else {
+            return false;
+        };
+        let served: Vec<String> = serde_json::from_slice::<serde_json::Value>(&r.body)
+            .ok()
+            .and_then(|v| v["keys"].as_array().cloned())
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|k| k["kid"].as_str().map(str::to_string))
+            .collect();
+        keys.assertion.iter().all(|k| served.contains(&k.kid))
     }
 
     /// Everything the gateway process wrote to its logs so far.

@@ -70,18 +70,6 @@ pub async fn store(db: &Db, appid: &str, token: &str, expires_at_ms: i64) -> Cor
     Ok(())
 }
 
-/// Forgets `token` if it is still the stored one.
-pub async fn invalidate(db: &Db, appid: &str, token: &str) -> CoreResult<()> {
-    let q = db
-        .sql("UPDATE wechat_access_tokens SET expires_at = 0 WHERE appid = ? AND access_token = ?");
-    sqlx::query(&q)
-        .bind(appid)
-        .bind(token)
-        .execute(db.pool())
-        .await?;
-    Ok(())
-}
-
 /// Stores the sealed session_key of a mini-program identity (replacing the previous one).
 pub async fn put_session_key(
     db: &Db,

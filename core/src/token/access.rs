@@ -92,7 +92,7 @@ impl TokenService {
             ath: Some(auth_time),
         };
         let keys = self.keys();
-        let signer = keys.access_signer();
+        let signer = keys.access_signer_at(self.clock.now_ms(), self.activation_ms);
         let mut header = Header::new(Algorithm::HS256);
         header.typ = Some(ACCESS_TYP.to_string());
         header.kid = Some(signer.kid.clone());
@@ -182,6 +182,16 @@ impl TokenService {
             return Err(TokenError::BadHeader);
         }
         let kid = header.kid.as_deref().ok_or(TokenError::BadHeader)?;
+        // A kid only a sibling replica knows yet means a rotation this one has not read.
+        match self.verify_with(token, kid) {
+            Err(TokenError::UnknownKey) if self.reload_for_unknown_key() => {
+                self.verify_with(token, kid)
+            }
+            other => other,
+        }
+    }
+
+    fn verify_with(&self, token: &str, kid: &str) -> Result<AccessClaims, TokenError> {
         let verifier = match self.verifier.read() {
             Ok(g) => Arc::clone(&g),
             Err(p) => Arc::clone(&p.into_inner()),

@@ -48,7 +48,7 @@ impl TokenService {
             phone: phone.map(str::to_string),
         };
         let keys = self.keys();
-        let signer = keys.assertion_signer();
+        let signer = keys.assertion_signer_at(now * 1000, self.activation_ms);
         let mut header = Header::new(Algorithm::ES256);
         header.kid = Some(signer.kid.clone());
         let key = EncodingKey::from_ec_pem(signer.pkcs8_pem.as_bytes())

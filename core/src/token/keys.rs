@@ -7,10 +7,13 @@
 //! keys_dir/vault/<created_ms>-<kid>.key       32 random bytes, base64: AES-256-GCM for secrets
 //!                                             kept at rest (WeChat session_keys)
 //! ```
-//! The newest key of each kind signs; the newest two verify (and are published), so a rotation
-//! never breaks a live token. Files are created `0600`, written to a temporary name and renamed,
-//! and the first start of several replicas at once elects one creator through an exclusive lock
-//! file, so they never end up with different key sets.
+//! A rotation adds a key of each kind that every replica publishes and verifies at once, but
+//! that signs only after `key_activation` (longer than any replica takes to reload): by the
+//! time one replica signs with it, all know it. The previous signer keeps verifying for the
+//! tokens it signed. Vault keys are never deleted by a rotation: values sealed under an old
+//! one must stay readable. Files are created `0600`, written to a temporary name and renamed,
+//! and the first start of several replicas at once elects one creator through an exclusive
+//! lock file, so they never end up with different key sets.
 
 use crate::error::{CoreError, CoreResult};
 use aws_lc_rs::signature::{EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
@@ -22,8 +25,6 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-/// How many keys of a kind stay valid: the signer and the one before it.
-const KEEP: usize = 2;
 const ACCESS: &str = "access";
 const ASSERTION: &str = "assertion";
 const VAULT: &str = "vault";
@@ -33,6 +34,8 @@ const VAULT: &str = "vault";
 pub struct HmacKey {
     pub kid: String,
     pub secret: Vec<u8>,
+    /// When the key was created (ms): it may sign from `created_ms + key_activation`.
+    pub created_ms: i64,
 }
 
 impl std::fmt::Debug for HmacKey {
@@ -49,12 +52,39 @@ pub struct EcKey {
     /// base64url of the 32-byte X and Y coordinates.
     pub x: String,
     pub y: String,
+    pub created_ms: i64,
 }
 
 impl std::fmt::Debug for EcKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "EcKey({}, ***)", self.kid)
     }
+}
+
+/// Anything with a creation time, for [`signer_at`].
+trait Created {
+    fn created_ms(&self) -> i64;
+}
+
+impl Created for HmacKey {
+    fn created_ms(&self) -> i64 {
+        self.created_ms
+    }
+}
+
+impl Created for EcKey {
+    fn created_ms(&self) -> i64 {
+        self.created_ms
+    }
+}
+
+/// The key that signs at `now_ms`: the newest one published for at least `activation_ms`, or
+/// else the oldest (a first install's keys sign at once). Every replica reading the same files
+/// picks the same one.
+fn signer_at<T: Created>(keys: &[T], now_ms: i64, activation_ms: i64) -> &T {
+    keys.iter()
+        .find(|k| k.created_ms().saturating_add(activation_ms) <= now_ms)
+        .unwrap_or_else(|| &keys[keys.len() - 1])
 }
 
 /// The keys in force, newest first.
@@ -82,11 +112,11 @@ impl KeySet {
     pub fn load(dir: &Path) -> CoreResult<Self> {
         let access = symmetric_keys(&dir.join(ACCESS))?;
         let vault = symmetric_keys(&dir.join(VAULT))?;
-        let assertion = newest_files(&dir.join(ASSERTION), "pem")?
+        let assertion = key_files(&dir.join(ASSERTION), "pem")?
             .into_iter()
             .map(|(kid, path)| {
                 let pem = fs::read_to_string(&path).map_err(|e| io_error(&path, e))?;
-                ec_key_from_pem(kid, pem)
+                ec_key_from_pem(kid, created_of(&path), pem)
                     .map_err(|m| CoreError::Keys(format!("{}: {m}", path.display())))
             })
             .collect::<CoreResult<Vec<_>>>()?;
@@ -103,26 +133,62 @@ impl KeySet {
         })
     }
 
-    /// Adds a new signing key of each kind and deletes the ones no longer kept.
-    pub fn rotate(dir: &Path, now_ms: i64) -> CoreResult<Self> {
+    /// Adds a new key of each kind, which will sign from `now_ms + activation_ms`, and deletes
+    /// the access and assertion keys no longer needed: kept are every key newer than the
+    /// current signer, the signer, and the one before it (its tokens may still be live).
+    pub fn rotate(dir: &Path, now_ms: i64, activation_ms: i64) -> CoreResult<Self> {
         for kind in [ACCESS, ASSERTION, VAULT] {
             fs::create_dir_all(dir.join(kind)).map_err(|e| io_error(dir, e))?;
         }
+        let current = Self::load(dir).ok();
         for kind in [ACCESS, ASSERTION, VAULT] {
-            write_new_key(dir, kind, now_ms)?;
-            let all = key_files(&dir.join(kind), extension(kind))?;
-            for (_, path) in all.iter().skip(KEEP) {
-                fs::remove_file(path).map_err(|e| io_error(path, e))?;
+            if kind != VAULT {
+                let signer_position = current.as_ref().map(|keys| {
+                    let created: Vec<i64> = if kind == ACCESS {
+                        keys.access.iter().map(|k| k.created_ms).collect()
+                    } else {
+                        keys.assertion.iter().map(|k| k.created_ms).collect()
+                    };
+                    created
+                        .iter()
+                        .position(|c| c.saturating_add(activation_ms) <= now_ms)
+                        .unwrap_or(created.len().saturating_sub(1))
+                });
+                if let Some(position) = signer_position {
+                    let all = key_files(&dir.join(kind), extension(kind))?;
+                    for (_, path) in all.iter().skip(position + 2) {
+                        fs::remove_file(path).map_err(|e| io_error(path, e))?;
+                    }
+                }
             }
+            write_new_key(dir, kind, now_ms)?;
         }
         Self::load(dir)
     }
+
+    /// The newest access key (signing or not yet).
     pub fn access_signer(&self) -> &HmacKey {
         &self.access[0]
     }
 
+    /// The newest assertion key (signing or not yet).
     pub fn assertion_signer(&self) -> &EcKey {
         &self.assertion[0]
+    }
+
+    /// The access key that signs at `now_ms`.
+    pub fn access_signer_at(&self, now_ms: i64, activation_ms: i64) -> &HmacKey {
+        signer_at(&self.access, now_ms, activation_ms)
+    }
+
+    /// The assertion key that signs at `now_ms`.
+    pub fn assertion_signer_at(&self, now_ms: i64, activation_ms: i64) -> &EcKey {
+        signer_at(&self.assertion, now_ms, activation_ms)
+    }
+
+    /// The vault key that seals at `now_ms`.
+    pub fn vault_sealer_at(&self, now_ms: i64, activation_ms: i64) -> &HmacKey {
+        signer_at(&self.vault, now_ms, activation_ms)
     }
 
     /// The public JWKS of the assertion keys (signer first).
@@ -150,7 +216,7 @@ fn extension(kind: &str) -> &'static str {
 }
 
 fn symmetric_keys(dir: &Path) -> CoreResult<Vec<HmacKey>> {
-    newest_files(dir, "key")?
+    key_files(dir, "key")?
         .into_iter()
         .map(|(kid, path)| {
             let text = fs::read_to_string(&path).map_err(|e| io_error(&path, e))?;
@@ -163,7 +229,11 @@ fn symmetric_keys(dir: &Path) -> CoreResult<Vec<HmacKey>> {
                     path.display()
                 )));
             }
-            Ok(HmacKey { kid, secret })
+            Ok(HmacKey {
+                kid,
+                secret,
+                created_ms: created_of(&path),
+            })
         })
         .collect()
 }
@@ -272,13 +342,16 @@ fn key_files(dir: &Path, ext: &str) -> CoreResult<Vec<(String, PathBuf)>> {
     Ok(out.into_iter().map(|(_, kid, path)| (kid, path)).collect())
 }
 
-fn newest_files(dir: &Path, ext: &str) -> CoreResult<Vec<(String, PathBuf)>> {
-    let mut files = key_files(dir, ext)?;
-    files.truncate(KEEP);
-    Ok(files)
+/// The creation time a key file's name carries (`<created_ms>-<kid>.<ext>`).
+fn created_of(path: &Path) -> i64 {
+    path.file_name()
+        .and_then(|n| n.to_str())
+        .and_then(|n| n.split('-').next())
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0)
 }
 
-fn ec_key_from_pem(kid: String, pem: String) -> Result<EcKey, String> {
+fn ec_key_from_pem(kid: String, created_ms: i64, pem: String) -> Result<EcKey, String> {
     let der = from_pem(&pem).ok_or("not a PKCS#8 PEM private key")?;
     let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &der)
         .map_err(|_| "not a P-256 private key")?;
@@ -292,6 +365,7 @@ fn ec_key_from_pem(kid: String, pem: String) -> Result<EcKey, String> {
         pkcs8_pem: pem,
         x: URL_SAFE_NO_PAD.encode(&point[1..33]),
         y: URL_SAFE_NO_PAD.encode(&point[33..65]),
+        created_ms,
     })
 }
 
@@ -337,27 +411,54 @@ mod tests {
         assert_eq!(a.access_signer().kid, b.access_signer().kid);
         assert_eq!(a.jwks(), b.jwks());
         assert_eq!(a.access_signer().secret.len(), 32);
+        assert_eq!(a.access_signer().created_ms, 1_000);
     }
 
     #[test]
-    fn rotation_keeps_the_previous_key_published_and_drops_older_ones() {
+    fn a_rotated_key_is_published_at_once_and_signs_after_its_activation() {
         let dir = temp_dir();
         let first = KeySet::load_or_create(&dir, 1_000).unwrap();
-        let second = KeySet::rotate(&dir, 2_000).unwrap();
-        assert_ne!(first.assertion_signer().kid, second.assertion_signer().kid);
-        let kids: Vec<_> = second.assertion.iter().map(|k| k.kid.clone()).collect();
         assert_eq!(
-            kids,
-            vec![
-                second.assertion_signer().kid.clone(),
-                first.assertion_signer().kid.clone()
-            ]
+            first.access_signer_at(1_000, 60_000).kid,
+            first.access[0].kid,
+            "a first install signs at once"
         );
-        let third = KeySet::rotate(&dir, 3_000).unwrap();
-        let kids: Vec<_> = third.assertion.iter().map(|k| k.kid.clone()).collect();
-        assert!(!kids.contains(&first.assertion_signer().kid));
-        assert_eq!(third.jwks()["keys"].as_array().unwrap().len(), 2);
-        assert_eq!(fs::read_dir(dir.join(ASSERTION)).unwrap().count(), 2);
+        let second = KeySet::rotate(&dir, 2_000, 60_000).unwrap();
+        let new = second.assertion_signer().kid.clone();
+        assert_eq!(
+            second.jwks()["keys"].as_array().unwrap().len(),
+            2,
+            "published before it signs"
+        );
+        assert_eq!(
+            second.assertion_signer_at(61_999, 60_000).kid,
+            first.assertion[0].kid
+        );
+        assert_eq!(second.assertion_signer_at(62_000, 60_000).kid, new);
+        assert_eq!(
+            second.vault_sealer_at(2_000, 60_000).kid,
+            first.vault[0].kid
+        );
+    }
+
+    #[test]
+    fn rotation_never_drops_the_signer_its_predecessor_or_any_vault_key() {
+        let dir = temp_dir();
+        let k1 = KeySet::load_or_create(&dir, 1_000).unwrap();
+        // Two rotations in quick succession: K1 still signs, nothing may be deleted.
+        KeySet::rotate(&dir, 2_000, 60_000).unwrap();
+        let k3 = KeySet::rotate(&dir, 3_000, 60_000).unwrap();
+        assert_eq!(k3.access.len(), 3);
+        assert_eq!(k3.access_signer_at(3_000, 60_000).kid, k1.access[0].kid);
+        // Long after: K3 signs; kept are K3, K2 (its predecessor) and the new K4.
+        let k4 = KeySet::rotate(&dir, 100_000, 60_000).unwrap();
+        let kids: Vec<_> = k4.access.iter().map(|k| k.kid.clone()).collect();
+        assert_eq!(kids.len(), 3);
+        assert!(!kids.contains(&k1.access[0].kid));
+        assert_eq!(k4.access_signer_at(100_000, 60_000).kid, k3.access[0].kid);
+        assert_eq!(fs::read_dir(dir.join(ASSERTION)).unwrap().count(), 3);
+        // Every vault key ever made is still there.
+        assert_eq!(k4.vault.len(), 4);
     }
 
     #[test]

@@ -37,8 +37,16 @@ pub struct TokenService {
     verified: moka::sync::Cache<[u8; 32], (Arc<AccessClaims>, u64)>,
     /// Bumped by every reload that changes the keys, after the new verifier is in place.
     key_generation: std::sync::atomic::AtomicU64,
+    /// How long a rotated key is published before it signs (ms).
+    activation_ms: i64,
+    /// When a token or sealed value naming an unknown key last made this replica re-read the
+    /// keys (ms): at most once a second, so junk `kid`s cannot turn into disk reads per request.
+    last_unknown_reload: std::sync::atomic::AtomicI64,
     clock: SharedClock,
 }
+
+/// The default `key_activation`: twice the replicas' reload period.
+pub const DEFAULT_KEY_ACTIVATION: Duration = Duration::from_secs(60);
 
 impl TokenService {
     /// Loads (or, on first start, creates) the keys in `keys_dir`.
@@ -62,8 +70,48 @@ impl TokenService {
                 .time_to_live(Duration::from_secs(300))
                 .build(),
             key_generation: std::sync::atomic::AtomicU64::new(0),
+            activation_ms: i64::try_from(DEFAULT_KEY_ACTIVATION.as_millis()).unwrap_or(60_000),
+            last_unknown_reload: std::sync::atomic::AtomicI64::new(i64::MIN / 2),
             clock,
         })
+    }
+
+    /// How long a rotated key is published before it signs (`[tokens] key_activation`).
+    pub fn with_key_activation(mut self, activation: Duration) -> Self {
+        self.activation_ms = i64::try_from(activation.as_millis()).unwrap_or(i64::MAX / 4);
+        self
+    }
+
+    pub fn key_activation_ms(&self) -> i64 {
+        self.activation_ms
+    }
+
+    /// A key id this replica does not know may be a rotation it has not picked up yet: re-read
+    /// the keys, at most once a second. `true` when the keys changed.
+    pub(crate) fn reload_for_unknown_key(&self) -> bool {
+        use std::sync::atomic::Ordering;
+        let now = self.clock.now_ms();
+        let last = self.last_unknown_reload.load(Ordering::Relaxed);
+        if now.saturating_sub(last) < 1_000
+            || self
+                .last_unknown_reload
+                .compare_exchange(last, now, Ordering::AcqRel, Ordering::Relaxed)
+                .is_err()
+        {
+            return false;
+        }
+        match self.reload() {
+            Ok(changed) => {
+                if changed {
+                    tracing::info!("signing keys reloaded: a token named a key not known yet");
+                }
+                changed
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "could not reload signing keys");
+                false
+            }
+        }
     }
 
     pub fn issuer(&self) -> &str {

@@ -107,8 +107,9 @@ fn session_from_row(row: &sqlx::any::AnyRow) -> Result<SessionRecord, sqlx::Erro
 enum RotateStop {
     Db(sqlx::Error),
     Rejected,
-    /// A used token came back: the family is revoked inside the transaction, which must commit.
-    Reused,
+    /// A used token came back: the family (this session) is revoked inside the transaction,
+    /// which must commit.
+    Reused(String),
 }
 
 impl From<sqlx::Error> for RotateStop {
@@ -159,12 +160,19 @@ impl Sessions {
         let token = new_token();
         // Two inserts, but SERIALIZABLE (PostgreSQL) can still fail them at commit when they
         // read-write-depend on a concurrent login's transaction: re-run, as everywhere else.
-        let (this, record, secret) = (self.clone(), session.clone(), token.clone());
-        retry::transaction(&self.db, move |conn| {
-            let (this, record, secret) = (this.clone(), record.clone(), secret.clone());
+        let (this, record, secret) = (self.clone(), session, token.clone());
+        let session = retry::transaction(&self.db, move |conn| {
+            let (this, mut record, secret) = (this.clone(), record.clone(), secret.clone());
             Box::pin(async move {
+                // The user may have been merged away (or deleted) since the login resolved it:
+                // the session goes to the survivor, read in this same transaction so that a
+                // concurrent merge conflicts with it instead of slipping past.
+                let owner = crate::identity::repo::read_user(conn, &this.db, &record.user_id)
+                    .await?
+                    .ok_or(retry::Stop::Abort(CoreError::UserNotFound))?;
+                record.user_id = owner.id;
                 this.insert_session(conn, &record, &secret, now).await?;
-                Ok::<_, retry::Stop<CoreError>>(())
+                Ok(record)
             })
         })
         .await?;
@@ -247,8 +255,10 @@ impl Sessions {
                     }
                     // The family's revocation must stand even though the caller is refused;
                     // a commit that conflicts re-runs the detection, which revokes again.
-                    Err(RotateStop::Reused) => {
-                        Err(retry::Stop::CommitThen(CoreError::InvalidRefreshToken))
+                    Err(RotateStop::Reused(session)) => {
+                        Err(retry::Stop::CommitThen(CoreError::RefreshReused {
+                            session,
+                        }))
                     }
                 }
             })
@@ -333,7 +343,7 @@ impl Sessions {
             tracing::warn!(session = %session_id, "refresh token reused; revoking its family");
             self.revoke_in(conn, &session_id, "refresh_reuse", now)
                 .await?;
-            return Err(RotateStop::Reused);
+            return Err(RotateStop::Reused(session_id));
         }
 
         let Some(session) = self.live_session(conn, &session_id, now).await? else {

@@ -221,7 +221,7 @@ fn string_typed_times_and_future_iat_are_refused() {
 fn rotation_keeps_old_tokens_valid_and_other_replicas_agree() {
     let (s, clock, dir) = fixture();
     let before = issue(&s);
-    keys::KeySet::rotate(&dir, clock.now_ms() + 1).unwrap();
+    keys::KeySet::rotate(&dir, clock.now_ms() + 1, s.key_activation_ms()).unwrap();
     // A second replica on the same keys_dir, and this one after a reload.
     let replica = service(&dir, "wxgate", &clock);
     assert!(s.reload().unwrap());
@@ -234,11 +234,64 @@ fn rotation_keeps_old_tokens_valid_and_other_replicas_agree() {
     assert_eq!(replica.jwks(), s.jwks());
 }
 
+/// The kid a token was signed with.
+fn kid(token: &str) -> String {
+    jsonwebtoken::decode_header(token).unwrap().kid.unwrap()
+}
+
+#[test]
+fn a_replica_whose_timer_has_not_fired_follows_a_rotation_at_every_moment() {
+    let (a, clock, dir) = fixture();
+    // Two replicas that loaded the keys before the rotation and never reload on a timer.
+    let lagging = service(&dir, "wxgate", &clock);
+    let lagging_vault = service(&dir, "wxgate", &clock);
+    keys::KeySet::rotate(&dir, clock.now_ms(), a.key_activation_ms()).unwrap();
+    assert!(a.reload().unwrap());
+    // Published but not yet signing: every replica accepts what `a` signs now.
+    let before = issue(&a);
+    assert!(lagging.verify_access(&before).is_ok());
+    assert_eq!(
+        a.jwks()["keys"].as_array().unwrap().len(),
+        2,
+        "the new assertion key is published before it signs"
+    );
+    // Activated: `a` signs with a key the lagging replica has never read.
+    clock.advance_ms(a.key_activation_ms());
+    let after = issue(&a);
+    assert_ne!(kid(&before), kid(&after));
+    assert!(
+        lagging.verify_access(&after).is_ok(),
+        "an unknown kid makes it reload"
+    );
+    // Values sealed with the new vault key (refresh children, session_keys) open there too.
+    let sealed = a.seal(&crate::secret::Secret::new("child"), "ctx").unwrap();
+    assert_eq!(
+        lagging_vault.unseal(&sealed, "ctx").unwrap().expose(),
+        "child"
+    );
+    let tag = a.mac(b"code").unwrap();
+    assert!(lagging_vault.verify_mac(b"code", &tag));
+    // A junk kid does not reload more than once a second.
+    assert_eq!(
+        lagging.verify_access(&forge_kid(&after, "nosuchkid")),
+        Err(TokenError::UnknownKey)
+    );
+}
+
+/// `token` with its header's kid replaced (the signature no longer matters).
+fn forge_kid(token: &str, kid: &str) -> String {
+    let (header, rest) = token.split_once('.').unwrap();
+    let mut h: serde_json::Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(header).unwrap()).unwrap();
+    h["kid"] = kid.into();
+    format!("{}.{rest}", URL_SAFE_NO_PAD.encode(h.to_string()))
+}
+
 #[test]
 fn a_deleted_previous_key_stops_verifying_after_a_reload() {
     let (s, clock, dir) = fixture();
     let before = issue(&s);
-    keys::KeySet::rotate(&dir, clock.now_ms() + 1).unwrap();
+    keys::KeySet::rotate(&dir, clock.now_ms() + 1, s.key_activation_ms()).unwrap();
     assert!(s.reload().unwrap());
     assert!(
         s.verify_access(&before).is_ok(),

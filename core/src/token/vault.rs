@@ -15,7 +15,7 @@ impl TokenService {
     /// value copied to another row does not open.
     pub fn seal(&self, plain: &Secret, context: &str) -> Option<String> {
         let keys = self.keys();
-        let key = keys.vault.first()?;
+        let key = keys.vault_sealer_at(self.clock.now_ms(), self.activation_ms);
         let sealing = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &key.secret[..32]).ok()?);
         let mut nonce = [0u8; NONCE_LEN];
         rand::rngs::OsRng.fill_bytes(&mut nonce);
@@ -35,8 +35,7 @@ impl TokenService {
     /// Opens a value sealed by [`Self::seal`] with the same `context`.
     pub fn unseal(&self, sealed: &str, context: &str) -> Option<Secret> {
         let (kid, body) = tagged("v1", sealed)?;
-        let keys = self.keys();
-        let key = keys.vault.iter().find(|k| k.kid == kid)?;
+        let key = self.vault_key(kid)?;
         let opening = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &key.secret[..32]).ok()?);
         let raw = URL_SAFE_NO_PAD.decode(body).ok()?;
         if raw.len() < NONCE_LEN {
@@ -49,6 +48,15 @@ impl TokenService {
             .open_in_place(nonce, Aad::from(context.as_bytes()), &mut data)
             .ok()?;
         String::from_utf8(plain.to_vec()).ok().map(Secret::new)
+    }
+}
+
+impl TokenService {
+    /// The vault key `kid`, re-reading the keys once if a sibling replica sealed with one this
+    /// replica has not loaded yet.
+    fn vault_key(&self, kid: &str) -> Option<super::keys::HmacKey> {
+        let find = || self.keys().vault.iter().find(|k| k.kid == kid).cloned();
+        find().or_else(|| self.reload_for_unknown_key().then(find).flatten())
     }
 }
 
@@ -74,7 +82,7 @@ impl TokenService {
     /// (a 6-digit SMS code has a million values: a plain hash would fall in a second).
     pub fn mac(&self, data: &[u8]) -> Option<String> {
         let keys = self.keys();
-        let key = keys.vault.first()?;
+        let key = keys.vault_sealer_at(self.clock.now_ms(), self.activation_ms);
         let tag = aws_lc_rs::hmac::sign(&mac_key(&key.secret), data);
         Some(format!(
             "m1.{}.{}",
@@ -89,8 +97,7 @@ impl TokenService {
         let Some((kid, body)) = tagged("m1", tag) else {
             return false;
         };
-        let keys = self.keys();
-        let Some(key) = keys.vault.iter().find(|k| k.kid == kid) else {
+        let Some(key) = self.vault_key(kid) else {
             return false;
         };
         let Ok(expected) = URL_SAFE_NO_PAD.decode(body) else {
@@ -132,7 +139,7 @@ mod tests {
         tampered.pop();
         tampered.push(if sealed.ends_with('A') { 'B' } else { 'A' });
         assert!(s.unseal(&tampered, "wx1/oA").is_none());
-        crate::token::keys::KeySet::rotate(&dir, 2_000).unwrap();
+        crate::token::keys::KeySet::rotate(&dir, 2_000, s.key_activation_ms()).unwrap();
         s.reload().unwrap();
         assert_eq!(
             s.unseal(&sealed, "wx1/oA").unwrap().expose(),
@@ -156,8 +163,11 @@ mod tests {
         assert!(s.verify_mac(b"sms/login/+8613800138000/123456", &tag));
         assert!(!s.verify_mac(b"sms/login/+8613800138000/123457", &tag));
         assert!(!s.verify_mac(b"sms/login/+8613800138000/123456", "m1.nokey.AAAA"));
-        crate::token::keys::KeySet::rotate(&dir, 2_000).unwrap();
+        crate::token::keys::KeySet::rotate(&dir, 2_000, s.key_activation_ms()).unwrap();
         s.reload().unwrap();
+        assert!(s.verify_mac(b"sms/login/+8613800138000/123456", &tag));
+        // Once the new key is active it macs; the old one still verifies.
+        clock.advance_ms(s.key_activation_ms() + 2_000);
         assert!(s.verify_mac(b"sms/login/+8613800138000/123456", &tag));
         assert_ne!(
             s.mac(b"x").unwrap().split('.').nth(1),

@@ -68,6 +68,22 @@ pub struct Server {
     pub metrics_listen: Option<SocketAddr>,
     /// Peers whose `X-Forwarded-*` headers are believed.
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// What happens to request headers whose name has a `_`.
+    pub underscore_headers: UnderscoreHeaders,
+}
+
+/// `[server] underscore_headers`: CGI, FastCGI and WSGI upstreams read `_` in a header name as
+/// `-`, so `X_Forwarded_For` could pass for a header the gateway vouches for. Framing and
+/// routing headers so spelled (`Transfer_Encoding`, `Content_Length`, `Host`, `Connection`,
+/// `Upgrade`, `TE`, `Trailer`, `Keep-Alive`) are refused (400) whatever this says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UnderscoreHeaders {
+    /// Removed before the request goes upstream (nginx's default).
+    #[default]
+    Drop,
+    /// Forwarded, for upstreams that need them.
+    Keep,
 }
 
 /// `[database]`.
@@ -108,6 +124,9 @@ pub struct Tokens {
     pub keys_dir: PathBuf,
     /// How soon other replicas see a logout or revoked family: 1s to 5m. Default 5s.
     pub revocation_sync: Duration,
+    /// How long `wxgate keys rotate`'s new keys are published before they sign: longer than
+    /// the slowest replica takes to read them (each re-reads every 30 s). 0s to 1h. Default 60s.
+    pub key_activation: Duration,
 }
 
 /// One `[[route]]`.

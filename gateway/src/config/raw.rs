@@ -37,6 +37,9 @@ pub(crate) struct RawServer {
     /// CIDRs whose `X-Forwarded-*` headers are believed. Default none.
     #[serde(default)]
     pub trusted_proxies: Vec<String>,
+    /// Headers whose name has a `_`: `drop` (default) or `keep`.
+    #[serde(default)]
+    pub underscore_headers: super::UnderscoreHeaders,
 }
 
 /// `[database]`.
@@ -76,6 +79,12 @@ pub(crate) struct RawTokens {
         deserialize_with = "wxgate_providers::duration::deserialize"
     )]
     pub revocation_sync: Duration,
+    /// How long a rotated key is published before it signs. Default `60s`.
+    #[serde(
+        default = "default_key_activation",
+        deserialize_with = "wxgate_providers::duration::deserialize"
+    )]
+    pub key_activation: Duration,
 }
 
 /// `[identity]`.
@@ -175,6 +184,9 @@ fn default_refresh_ttl() -> Duration {
 }
 fn default_keys_dir() -> PathBuf {
     PathBuf::from("data/keys")
+}
+fn default_key_activation() -> Duration {
+    wxgate_core::token::DEFAULT_KEY_ACTIVATION
 }
 fn default_revocation_sync() -> Duration {
     Duration::from_secs(5)

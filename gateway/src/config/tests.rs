@@ -564,6 +564,29 @@ fn route_prefix_rules() {
         "is under server.auth_prefix",
     );
     assert!(load(&route("/_authors/", "127.0.0.1:9000", "public", None)).is_ok());
+    // Prefixes that requests, once normalised, can never start with: their traffic would fall
+    // silently to a broader route.
+    for (prefix, reads) in [
+        ("/api//v1/", "\"/api/v1/\""),
+        ("/%7Euser/", "\"/~user/\""),
+        ("/caf%c3%a9/", "\"/caf%C3%A9/\""),
+        ("/a/./b/", "\"/a/b/\""),
+        ("/a/../admin/", "\"/admin/\""),
+    ] {
+        assert_error(
+            &route(prefix, "127.0.0.1:9000", "required", None),
+            "route[0].prefix",
+            2,
+            &format!("can never match: requests are matched on their normalised path, where this prefix reads {reads}"),
+        );
+    }
+    assert_error(
+        &route("/a%2Fb/", "127.0.0.1:9000", "required", None),
+        "route[0].prefix",
+        2,
+        "can never match: the gateway refuses such paths",
+    );
+    assert!(load(&route("/caf%C3%A9/", "127.0.0.1:9000", "public", None)).is_ok());
     let twice = format!(
         "{}{}",
         route("/a/", "127.0.0.1:9000", "public", None),

@@ -15,6 +15,22 @@ use super::index::{join_index, join_key, KeyIndex};
 use super::raw::{RawConfig, RawDatabase, RawHeaders, RawIdentity, RawRoute, RawServer, RawTokens};
 use super::{Config, Database, Route, RouteAuth, Server, Tokens};
 
+/// Why `prefix` could never match a request, if it could not: routes are matched on the
+/// normalised path (escapes of plain characters decoded, the rest upper-cased, `//` collapsed,
+/// dot-segments resolved), so a prefix must be in that form itself.
+fn unmatchable(prefix: &str) -> Option<String> {
+    match crate::path::normalise(prefix) {
+        Ok(normal) if normal == prefix => None,
+        Ok(normal) => Some(format!(
+            "{prefix:?} can never match: requests are matched on their normalised path, where \
+             this prefix reads {normal:?}; write that instead"
+        )),
+        Err(e) => Some(format!(
+            "{prefix:?} can never match: the gateway refuses such paths ({e})"
+        )),
+    }
+}
+
 /// Channel ids that would collide with the gateway's own endpoints under `auth_prefix`.
 pub const RESERVED_CHANNEL_IDS: [&str; 8] = [
     "token",
@@ -133,6 +149,7 @@ impl Validator<'_> {
             auth_prefix: auth_prefix?,
             metrics_listen,
             trusted_proxies,
+            underscore_headers: raw.underscore_headers,
         })
     }
 
@@ -236,12 +253,19 @@ impl Validator<'_> {
                 ),
             );
         }
+        if raw.key_activation > Duration::from_secs(3600) {
+            self.error(
+                "tokens.key_activation",
+                format!("{} must be at most 1h", format_duration(raw.key_activation)),
+            );
+        }
         Tokens {
             issuer: raw.issuer,
             access_ttl: raw.access_ttl,
             refresh_ttl: raw.refresh_ttl,
             keys_dir: raw.keys_dir,
             revocation_sync: raw.revocation_sync,
+            key_activation: raw.key_activation,
         }
     }
 
@@ -399,6 +423,8 @@ impl Validator<'_> {
             let prefix_key = join_key(&key, "prefix");
             if !raw.prefix.starts_with('/') {
                 self.error(&prefix_key, format!("{:?} must start with '/'", raw.prefix));
+            } else if let Some(problem) = unmatchable(&raw.prefix) {
+                self.error(&prefix_key, problem);
             } else if raw.prefix == auth_prefix
                 || raw.prefix.starts_with(&format!("{auth_prefix}/"))
             {

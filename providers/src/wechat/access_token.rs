@@ -28,14 +28,15 @@ pub trait TokenLease: Send + Sync + 'static {
     ) -> Result<bool, String>;
     /// Stores a fresh token and releases the lease.
     async fn store(&self, appid: &str, token: &Secret, expires_at_ms: i64) -> Result<(), String>;
-    /// Forgets `token` (WeChat called it invalid), so nobody reuses it.
-    async fn invalidate(&self, appid: &str, token: &Secret) -> Result<(), String>;
 }
 
 /// Refresh this long before WeChat's expiry (the platform itself renews 5 minutes early).
 const MARGIN_MS: i64 = 300_000;
 /// How long a fetch lease lasts: longer than one bounded fetch with retries.
 const LEASE_MS: i64 = 10_000;
+/// How long a caller waits for another's fetch: past the lease's own end, so a waiter never
+/// gives up (and fetches again) while a slow fetch may still store its token.
+const WAIT_MS: i64 = LEASE_MS + 2_000;
 
 pub struct AccessTokenCache {
     client: WechatClient,
@@ -56,38 +57,47 @@ impl AccessTokenCache {
         }
     }
 
-    fn fresh(&self, cached: &Option<(Secret, i64)>) -> Option<Secret> {
+    /// A token of `cached` that is not about to expire and is not `rejected`.
+    fn usable(&self, cached: &Option<(Secret, i64)>, rejected: Option<&Secret>) -> Option<Secret> {
         let now = self.clock.now_ms();
         cached
             .as_ref()
-            .filter(|(_, exp)| exp - MARGIN_MS > now)
+            .filter(|(t, exp)| exp - MARGIN_MS > now && Some(t) != rejected)
             .map(|(t, _)| t.clone())
     }
 
-    /// A valid token, fetching one when needed (`force` after WeChat called the current one
-    /// invalid).
-    pub async fn get(&self, force: bool) -> Result<Secret, ProviderError> {
+    /// A valid token: this process's, else the shared one, else one fetched by exactly one
+    /// caller across replicas.
+    pub async fn get(&self) -> Result<Secret, ProviderError> {
+        self.acquire(None).await
+    }
+
+    /// WeChat called `rejected` invalid (40001/40014/42001). A forced refresh revokes the
+    /// previous token everywhere, so it is only asked for when `rejected` is still the newest
+    /// shared token; when another replica has already replaced it, that replacement is used.
+    pub async fn replace_rejected(&self, rejected: &Secret) -> Result<Secret, ProviderError> {
+        self.acquire(Some(rejected)).await
+    }
+
+    async fn acquire(&self, rejected: Option<&Secret>) -> Result<Secret, ProviderError> {
         let mut local = self.local.lock().await;
-        if !force {
-            if let Some(t) = self.fresh(&local) {
-                return Ok(t);
-            }
+        if let Some(t) = self.usable(&local, rejected) {
+            return Ok(t);
         }
         let appid = self.client.appid().to_string();
-        // Another replica may hold a fresh one, or be fetching it right now.
-        for _ in 0..30 {
-            if !force {
-                match self.lease.load(&appid).await {
-                    Ok(stored) => {
-                        if let Some(t) = self.fresh(&stored) {
-                            *local = stored;
-                            return Ok(t);
-                        }
+        let deadline = self.clock.now_ms() + WAIT_MS;
+        // Another replica may hold a good one, or be fetching it right now.
+        loop {
+            match self.lease.load(&appid).await {
+                Ok(stored) => {
+                    if let Some(t) = self.usable(&stored, rejected) {
+                        *local = stored;
+                        return Ok(t);
                     }
-                    Err(e) => {
-                        tracing::warn!(appid, error = %e, "token store unavailable; fetching directly");
-                        break;
-                    }
+                }
+                Err(e) => {
+                    tracing::warn!(appid, error = %e, "token store unavailable; fetching directly");
+                    break;
                 }
             }
             let now = self.clock.now_ms();
@@ -97,11 +107,13 @@ impl AccessTokenCache {
                 .await
             {
                 Ok(true) => {
-                    // The previous holder may have stored a fresh token (and released the
-                    // lease) between our read and our lease: use it rather than fetch again.
-                    if !force {
-                        if let Ok(stored) = self.lease.load(&appid).await {
-                            if let Some(t) = self.fresh(&stored) {
+                    // The previous holder may have stored a good token (and released the lease)
+                    // between our read and our lease: use it rather than fetch again.
+                    if let Ok(stored) = self.lease.load(&appid).await {
+                        if let Some((t, expires_at)) = stored.clone() {
+                            if self.usable(&stored, rejected).is_some() {
+                                // Releases the lease, changing nothing else.
+                                let _ = self.lease.store(&appid, &t, expires_at).await;
                                 *local = stored;
                                 return Ok(t);
                             }
@@ -109,12 +121,26 @@ impl AccessTokenCache {
                     }
                     break;
                 }
-                Ok(false) => tokio::time::sleep(Duration::from_millis(100)).await,
+                Ok(false) if now < deadline => tokio::time::sleep(Duration::from_millis(100)).await,
+                Ok(false) => {
+                    tracing::warn!(
+                        appid,
+                        "the access_token lease outlived its holder; fetching"
+                    );
+                    break;
+                }
                 Err(e) => {
                     tracing::warn!(appid, error = %e, "token lease unavailable; fetching directly");
                     break;
                 }
             }
+        }
+        let force = rejected.is_some();
+        if force {
+            tracing::info!(
+                appid,
+                "access_token rejected and still the newest: forcing a new one"
+            );
         }
         let fetched = self
             .client
@@ -131,16 +157,5 @@ impl AccessTokenCache {
         }
         *local = Some((fetched.access_token.clone(), expires_at));
         Ok(fetched.access_token)
-    }
-
-    /// WeChat rejected `token` (40001/40014/42001): drop it here and in the shared store.
-    pub async fn invalidate(&self, token: &Secret) {
-        let mut local = self.local.lock().await;
-        if local.as_ref().is_some_and(|(t, _)| t == token) {
-            *local = None;
-        }
-        if let Err(e) = self.lease.invalidate(self.client.appid(), token).await {
-            tracing::warn!(error = %e, "could not invalidate the shared access_token");
-        }
     }
 }

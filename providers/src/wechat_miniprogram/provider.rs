@@ -7,7 +7,7 @@ use crate::provider::{
     check_code, parse_json as parse, Call, Endpoint, LoginProvider, ProviderError, Reply,
     SessionFacts, Step, Verified,
 };
-use crate::shared_state::{first_sight, SharedState};
+use crate::shared_state::{first_sight, release, SharedState};
 use crate::wechat::{AccessTokenCache, SessionKeyVault, WechatClient, WxError};
 use async_trait::async_trait;
 use serde::Deserialize;
@@ -114,13 +114,33 @@ impl MiniProgram {
         }
     }
 
+    /// Claims `code` (refused if seen before), then runs the WeChat call that spends it. When
+    /// WeChat could not be reached (502) the claim is released, so an honest retry with the
+    /// same code is not refused here; WeChat still refuses a code it did spend.
+    async fn spend<T>(
+        &self,
+        field: &str,
+        code: &str,
+        call: impl std::future::Future<Output = Result<T, ProviderError>>,
+    ) -> Result<T, ProviderError> {
+        self.claim_code(field, code).await?;
+        let result = call.await;
+        if matches!(result, Err(ProviderError::Unavailable(_))) {
+            release(self.seen.as_ref(), self.client.appid(), code).await;
+        }
+        result
+    }
+
     /// Exchanges a `getPhoneNumber` code, refreshing the access_token once if WeChat calls it
     /// invalid.
     async fn verified_phone(&self, code: &str, openid: &str) -> Result<Phone, ProviderError> {
         let path = "/wxa/business/getuserphonenumber";
-        let mut force = false;
+        let mut rejected: Option<Secret> = None;
         let info = loop {
-            let token = self.tokens.get(force).await?;
+            let token = match &rejected {
+                None => self.tokens.get().await?,
+                Some(old) => self.tokens.replace_rejected(old).await?,
+            };
             match self
                 .client
                 .phone_number(token.expose(), code, Some(openid))
@@ -129,10 +149,9 @@ impl MiniProgram {
                 Ok(info) => break info,
                 Err(WxError::Api {
                     errcode: 40001 | 40014 | 42001,
-                }) if !force => {
-                    tracing::info!(channel = %self.id, "access_token rejected; refreshing once");
-                    self.tokens.invalidate(&token).await;
-                    force = true;
+                }) if rejected.is_none() => {
+                    tracing::info!(channel = %self.id, "access_token rejected; replacing it once");
+                    rejected = Some(token);
                 }
                 // A phone code from another mini-program (40013), or issued to another user
                 // than the session's (40003), is not this caller's to use.
@@ -189,15 +208,15 @@ impl MiniProgram {
         if let Some(phone_code) = &body.phone_code {
             check_code("phone_code", phone_code)?;
         }
-        self.claim_code("code", &body.code).await?;
-        if let Some(phone_code) = &body.phone_code {
-            self.claim_code("phone_code", phone_code).await?;
-        }
-        let session = self
-            .client
-            .jscode2session(&body.code)
-            .await
-            .map_err(|e| e.into_provider_error("/sns/jscode2session"))?;
+        // Each code is claimed only when the call that spends it is made: a phone_code is not
+        // burnt by a jscode2session that failed.
+        let exchange = async {
+            self.client
+                .jscode2session(&body.code)
+                .await
+                .map_err(|e| e.into_provider_error("/sns/jscode2session"))
+        };
+        let session = self.spend("code", &body.code, exchange).await?;
         if session.openid.is_empty() {
             return Err(ProviderError::Unavailable(
                 "/sns/jscode2session: no openid".into(),
@@ -212,7 +231,14 @@ impl MiniProgram {
             tracing::warn!(channel = %self.id, error = %e, "could not keep the session_key");
         }
         let phone = match (&body.phone_code, &payload) {
-            (Some(code), _) => Some(self.verified_phone(code, &session.openid).await?),
+            (Some(code), _) => Some(
+                self.spend(
+                    "phone_code",
+                    code,
+                    self.verified_phone(code, &session.openid),
+                )
+                .await?,
+            ),
             (None, Some(payload)) => Some(self.legacy_phone(&session.session_key, payload)?),
             (None, None) => None,
         };
@@ -239,8 +265,9 @@ impl MiniProgram {
         let body: PhoneBody = parse(body)?;
         let phone = match (body.code, encrypted(body.encrypted_data, body.iv)?) {
             (Some(code), None) => {
-                self.claim_code("code", &code).await?;
-                self.verified_phone(&code, &openid).await?
+                check_code("code", &code)?;
+                self.spend("code", &code, self.verified_phone(&code, &openid))
+                    .await?
             }
             (None, Some(payload)) => {
                 let key = self
@@ -314,9 +341,6 @@ mod tests {
             Ok(true)
         }
         async fn store(&self, _: &str, _: &Secret, _: i64) -> Result<(), String> {
-            Ok(())
-        }
-        async fn invalidate(&self, _: &str, _: &Secret) -> Result<(), String> {
             Ok(())
         }
     }
