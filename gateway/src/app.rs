@@ -221,8 +221,14 @@ fn spawn_background(rt: &tokio::runtime::Runtime, g: &Arc<Gateway>, every: Durat
         }
     });
     let gateway = g.clone();
+    // At least twice per key_activation, so a rotated key is read everywhere before it signs.
+    let reload_every = Duration::from_millis(
+        u64::try_from(g.tokens.key_activation_ms() / 2)
+            .unwrap_or(30_000)
+            .clamp(1_000, 30_000),
+    );
     rt.spawn(async move {
-        let mut ticker = tokio::time::interval(Duration::from_secs(30));
+        let mut ticker = tokio::time::interval(reload_every);
         loop {
             ticker.tick().await;
             match gateway.tokens.reload() {

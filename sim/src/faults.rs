@@ -34,6 +34,21 @@ pub(crate) struct Fault {
     /// served first and the answer held back.
     #[serde(default)]
     pub(crate) delay_ms: Option<u64>,
+    /// Answer with something broken instead of WeChat's JSON (nothing is served).
+    #[serde(default)]
+    pub(crate) broken: Option<Broken>,
+}
+
+/// What a broken answer looks like.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum Broken {
+    /// HTTP 200 and a body that is not JSON (a cut-off answer).
+    Malformed,
+    /// A proxy's HTML error page (HTTP 502), as WeChat's edge sometimes answers.
+    Html,
+    /// The connection is dropped before the answer is complete.
+    Reset,
 }
 
 #[derive(Debug, Default)]
@@ -88,6 +103,10 @@ pub(crate) async fn intercept(
         return next.run(req).await;
     };
     let delay = Duration::from_millis(fault.delay_ms.unwrap_or(0));
+    if let Some(broken) = fault.broken {
+        tokio::time::sleep(delay).await;
+        return broken_answer(broken);
+    }
     let Some(errcode) = fault.errcode else {
         // A slow success: WeChat does the work (a code is spent) and only the answer is late, so
         // a client that times out and retries meets 40163, as in production.
@@ -103,6 +122,35 @@ pub(crate) async fn intercept(
     wire::respond(Flavor::for_path(&path), &WxError(errcode).body())
 }
 
+fn broken_answer(broken: Broken) -> Response {
+    use axum::body::Body;
+    use axum::http::header::CONTENT_TYPE;
+    match broken {
+        Broken::Malformed => (
+            StatusCode::OK,
+            [(CONTENT_TYPE, "text/plain")],
+            r#"{"openid":"oGZUI0egBJY1zhBYw2Kh"#,
+        )
+            .into_response(),
+        Broken::Html => (
+            StatusCode::BAD_GATEWAY,
+            [(CONTENT_TYPE, "text/html")],
+            "<html><head><title>502 Bad Gateway</title></head><body><center><h1>502 Bad Gateway</h1></center></body></html>",
+        )
+            .into_response(),
+        Broken::Reset => {
+            // The body fails before its first byte: the server drops the connection mid-answer.
+            let failing = futures::stream::once(async {
+                Err::<axum::body::Bytes, std::io::Error>(std::io::Error::new(
+                    std::io::ErrorKind::ConnectionReset,
+                    "simulated reset",
+                ))
+            });
+            (StatusCode::OK, Body::from_stream(failing)).into_response()
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -113,6 +161,7 @@ mod tests {
             errcode: Some(errcode),
             times,
             delay_ms: None,
+            broken: None,
         }
     }
 

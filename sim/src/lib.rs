@@ -23,7 +23,7 @@
 //! | `POST /_sim/encrypted_phone` | `appid, user, watermark_appid?` | `{"encryptedData","iv"}` under the current session_key |
 //! | `GET /_sim/identity` | `?appid=&user=` | `{"openid","unionid"}` (unionid null when unbound) |
 //! | `POST /_sim/next_user` | `user` (sticky, null clears), `deny?` (next page only) | who authorises OAuth pages without `sim_user` |
-//! | `POST` / `GET` / `DELETE /_sim/faults` | `path, errcode?, times?, delay_ms?` | queue, list, clear faults |
+//! | `POST` / `GET` / `DELETE /_sim/faults` | `path, errcode?, times?, delay_ms?, broken?` (`malformed`, `html`, `reset`) | queue, list, clear faults |
 //! | `GET` / `DELETE /_sim/calls` | | WeChat calls per path; reset |
 //! | `GET /_sim/sms`, `GET /_sim/sms/last` | `?phone=` | SMS received by `POST /sms` |
 //! | `GET /_sim/clock`, `POST /_sim/clock/advance` | `seconds` | read or move the clock |

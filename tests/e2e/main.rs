@@ -36,5 +36,7 @@ mod replicas;
 mod schema;
 mod short_lived;
 mod sms;
+mod smuggling;
 mod storage;
 mod tidy;
+mod wechat_faults;

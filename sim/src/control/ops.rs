@@ -25,9 +25,9 @@ pub(crate) async fn add_fault(State(shared): State<Arc<Shared>>, body: Bytes) ->
     if !fault.path.starts_with('/') {
         return Err(ControlError::bad_request("path must start with /"));
     }
-    if fault.errcode.is_none() && fault.delay_ms.unwrap_or(0) == 0 {
+    if fault.errcode.is_none() && fault.broken.is_none() && fault.delay_ms.unwrap_or(0) == 0 {
         return Err(ControlError::bad_request(
-            "a fault needs an errcode or a delay_ms",
+            "a fault needs an errcode, a broken answer or a delay_ms",
         ));
     }
     if fault.times == Some(0) {
