@@ -96,10 +96,7 @@ async fn serve(
 ) -> Result<Answer, ApiError> {
     let g = p.g;
     if session.req_header().method.as_str() != endpoint.method {
-        return Err(ApiError::method_not_allowed(format!(
-            "use {}",
-            endpoint.method
-        )));
+        return Err(ApiError::method_not_allowed(endpoint.method));
     }
     let facts = if endpoint.needs_session {
         let auth = authenticate(g, session).await?;

@@ -16,15 +16,16 @@ use wxgate_core::error::CoreError;
 /// How long `/readyz` waits for the database.
 const READINESS_BOUND: std::time::Duration = std::time::Duration::from_millis(750);
 
-/// The gateway's own endpoint names (a channel id may not be one of them).
-const OWN: [&str; 7] = [
-    "healthz",
-    "readyz",
-    "jwks.json",
-    "token/refresh",
-    "logout",
-    "me",
-    "login",
+/// The gateway's own endpoints and the methods each answers (a channel id may not be one of
+/// their names).
+const OWN: [(&str, &str); 7] = [
+    ("healthz", "GET"),
+    ("readyz", "GET"),
+    ("jwks.json", "GET"),
+    ("token/refresh", "POST"),
+    ("logout", "POST"),
+    ("me", "GET, DELETE"),
+    ("login", "GET"),
 ];
 
 pub async fn handle(g: &Gateway, session: &mut Session, sub: &str) -> pingora::Result<()> {
@@ -64,9 +65,9 @@ pub async fn handle(g: &Gateway, session: &mut Session, sub: &str) -> pingora::R
         ("POST", "logout") => logout(g, session).await,
         ("GET", "me") => me(g, session).await,
         ("DELETE", "me") => delete_me(g, session).await,
-        (_, own) if OWN.contains(&own) => Err(ApiError::method_not_allowed(
-            "method not allowed on this endpoint",
-        )),
+        (_, own) if let Some((_, allow)) = OWN.iter().find(|(name, _)| *name == own) => {
+            Err(ApiError::method_not_allowed(allow))
+        }
         _ => match sub.split_once('/') {
             Some((channel, action)) if !action.contains('/') => {
                 if crate::channels::handle(g, session, channel, action).await? {

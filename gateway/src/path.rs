@@ -207,7 +207,18 @@ mod tests {
         ] {
             assert_eq!(normalise(raw), Err(PathError::ForbiddenEscape), "{raw}");
         }
-        for raw in ["/pub\\..\\api", "/admin;x=/public", "/a\tb", "/a%3bb"] {
+        for raw in [
+            "/pub\\..\\api",
+            "/admin;x=/public",
+            "/a\tb",
+            "/a\x7fb",
+            "/a%3bb",
+            "/a%3Bb",
+            "/a%0Ab",
+            "/a%0db",
+            "/a%1Fb",
+            "/a%7fb",
+        ] {
             assert_eq!(normalise(raw), Err(PathError::ForbiddenCharacter), "{raw}");
         }
         assert_eq!(normalise("api"), Err(PathError::NotAbsolute));

@@ -113,8 +113,10 @@ impl ApiError {
         Self::new(ErrorCode::InvalidState, message)
     }
 
-    pub fn method_not_allowed(message: impl Into<String>) -> Self {
-        Self::new(ErrorCode::MethodNotAllowed, message)
+    /// 405 with the `Allow` header RFC 9110 requires, e.g. `"GET, DELETE"`.
+    pub fn method_not_allowed(allow: &str) -> Self {
+        Self::new(ErrorCode::MethodNotAllowed, format!("use {allow}"))
+            .with_header("allow", allow.to_string())
     }
 
     pub fn body_too_large() -> Self {

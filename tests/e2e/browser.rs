@@ -263,6 +263,7 @@ async fn a_qr_login_starts_a_cookie_session_and_returns_to_the_page() {
     // Logout clears both cookies; the page is protected again.
     let out = b.request(&s.gw("/_auth/logout"), &[]).await;
     assert_eq!(out.status, 405, "logout is a POST");
+    assert_eq!(out.header("allow"), Some("POST"));
     let cookie = format!(
         "wxgate={}; wxgate_refresh={}",
         b.cookie(HOST, "wxgate").unwrap(),

@@ -180,6 +180,11 @@ async fn one_unionid_through_two_mini_programs_is_one_user() {
     assert_eq!(b["user"]["is_new"], false);
     let me = s.send("/_auth/me", "", None);
     assert_eq!(me.status, 405, "me is a GET");
+    assert_eq!(
+        me.header("allow"),
+        Some("GET, DELETE"),
+        "RFC 9110 wants Allow"
+    );
     let req = format!(
         "GET /_auth/me HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer {}\r\n\r\n",
         b["access_token"].as_str().unwrap()

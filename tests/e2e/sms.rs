@@ -378,6 +378,7 @@ async fn a_deleted_account_frees_its_phone_for_a_new_user() {
         &format!("Authorization: Bearer {token}\r\n"),
     );
     assert_eq!(wrong_method.status, 405, "deletion is a DELETE");
+    assert_eq!(wrong_method.header("allow"), Some("GET, DELETE"));
     let req = format!(
         "DELETE /_auth/me HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer {token}\r\nContent-Length: 0\r\n\r\n"
     );

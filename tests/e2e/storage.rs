@@ -3,8 +3,8 @@
 
 use wxgate_core::error::CoreError;
 use wxgate_core::identity::history::{audit_events_for, count_live_users, phone_history};
-use wxgate_core::identity::{Change, LoginAttempt};
-use wxgate_core::model::{Phone, UserId, WechatIdentity};
+use wxgate_core::identity::{Change, LoginAttempt, Resolver};
+use wxgate_core::model::{Phone, User, UserId, WechatIdentity};
 use wxgate_core::policy::{Anchor, IdentityPolicy, OnPhoneConflict};
 use wxgate_tests::TestDb;
 
@@ -37,6 +37,11 @@ conformance!(
     a_browser_renewal_may_be_replayed_for_longer,
     concurrent_reuse_of_a_spent_token_revokes_the_family_and_never_fails,
     a_session_for_a_user_merged_away_goes_to_the_survivor,
+    a_late_unionid_nobody_holds_is_recorded_and_returned,
+    phone_anchor_late_unionid_keeps_two_phoned_users_apart,
+    phone_anchor_late_unionid_joins_a_phoned_and_an_unphoned_user,
+    wechat_anchor_late_unionid_merges_two_phoned_users,
+    phone_conflict_merge_gives_the_phone_to_an_older_survivor,
 );
 
 const MP: &str = "wx0000000000000001";
@@ -830,4 +835,182 @@ async fn a_session_for_a_user_merged_away_goes_to_the_survivor(t: TestDb) {
         .await
         .unwrap_err();
     assert!(matches!(err, CoreError::UserNotFound), "{err:?}");
+}
+
+async fn a_late_unionid_nobody_holds_is_recorded_and_returned(t: TestDb) {
+    let r = t.resolver(IdentityPolicy::default());
+    let first = r.resolve(&wechat("mp", MP, "oA", None)).await.unwrap();
+    assert_eq!(first.user.unionid, None);
+    let later = r
+        .resolve(&wechat("mp", MP, "oA", Some("oU")))
+        .await
+        .unwrap();
+    assert_eq!(later.user.id, first.user.id);
+    assert_eq!(
+        later.user.unionid.as_deref(),
+        Some("oU"),
+        "returned with it"
+    );
+    assert!(later.changes.contains(&Change::UnionidSet {
+        user: first.user.id.clone(),
+        unionid: "oU".into()
+    }));
+    let stored = t
+        .auth(IdentityPolicy::default())
+        .user(&first.user.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.unionid.as_deref(), Some("oU"), "and stored");
+    // Another app of the same platform now finds the same user by it.
+    let other = r
+        .resolve(&wechat("mp2", MP2, "oB", Some("oU")))
+        .await
+        .unwrap();
+    assert_eq!(other.user.id, first.user.id);
+}
+
+/// Two users, each with its own phone, and a unionid that would join them.
+async fn two_phoned_users(r: &Resolver, t: &TestDb) -> (User, User) {
+    let a = r
+        .resolve(&with_phone(wechat("mp", MP, "oA", None), "13800138000"))
+        .await
+        .unwrap();
+    t.clock.advance_ms(1000);
+    let b = r
+        .resolve(&with_phone(
+            wechat("mp2", MP2, "oB", Some("oU")),
+            "13900139000",
+        ))
+        .await
+        .unwrap();
+    assert_ne!(a.user.id, b.user.id);
+    t.clock.advance_ms(1000);
+    (a.user, b.user)
+}
+
+async fn phone_anchor_late_unionid_keeps_two_phoned_users_apart(t: TestDb) {
+    let r = t.resolver(policy(Anchor::Phone, OnPhoneConflict::Reject));
+    let (a, b) = two_phoned_users(&r, &t).await;
+    // A's app now reports B's unionid. Under anchor = "phone" two phones are two people.
+    let out = r
+        .resolve(&wechat("mp", MP, "oA", Some("oU")))
+        .await
+        .unwrap();
+    assert_eq!(out.user.id, a.id);
+    assert_eq!(out.user.phone, Some(phone_of("13800138000")));
+    assert!(
+        !out.changes
+            .iter()
+            .any(|c| matches!(c, Change::Merged { .. })),
+        "{:?}",
+        out.changes
+    );
+    assert_eq!(count_live_users(&t.db).await.unwrap(), 2);
+    let auth = t.auth(IdentityPolicy::default());
+    let holder = auth.user(&b.id).await.unwrap().unwrap();
+    assert_eq!(holder.id, b.id, "B was not absorbed");
+    assert_eq!(
+        holder.unionid.as_deref(),
+        Some("oU"),
+        "the unionid stays with B"
+    );
+    assert_eq!(holder.phone, Some(phone_of("13900139000")));
+    let again = r
+        .resolve(&wechat("mp2", MP2, "oB", Some("oU")))
+        .await
+        .unwrap();
+    assert_eq!(again.user.id, b.id);
+}
+
+async fn phone_anchor_late_unionid_joins_a_phoned_and_an_unphoned_user(t: TestDb) {
+    let r = t.resolver(policy(Anchor::Phone, OnPhoneConflict::Reject));
+    let a = r
+        .resolve(&with_phone(wechat("mp", MP, "oA", None), "13800138000"))
+        .await
+        .unwrap();
+    t.clock.advance_ms(1000);
+    let b = r
+        .resolve(&wechat("mp2", MP2, "oB", Some("oU")))
+        .await
+        .unwrap();
+    assert_ne!(a.user.id, b.user.id);
+    t.clock.advance_ms(1000);
+    // One phone between them: nothing says two people, so the unionid joins them.
+    let out = r
+        .resolve(&wechat("mp", MP, "oA", Some("oU")))
+        .await
+        .unwrap();
+    assert_eq!(out.user.id, a.user.id, "the older user survives");
+    assert_eq!(out.user.phone, Some(phone_of("13800138000")));
+    assert_eq!(out.user.unionid.as_deref(), Some("oU"));
+    assert!(out.changes.contains(&Change::Merged {
+        survivor: a.user.id.clone(),
+        absorbed: b.user.id.clone()
+    }));
+    assert_eq!(count_live_users(&t.db).await.unwrap(), 1);
+}
+
+async fn wechat_anchor_late_unionid_merges_two_phoned_users(t: TestDb) {
+    let r = t.resolver(policy(Anchor::Wechat, OnPhoneConflict::Reject));
+    let (a, b) = two_phoned_users(&r, &t).await;
+    // Under anchor = "wechat" the unionid is the person, whatever phones they proved.
+    let out = r
+        .resolve(&wechat("mp", MP, "oA", Some("oU")))
+        .await
+        .unwrap();
+    assert_eq!(out.user.id, a.id, "the older user survives");
+    assert_eq!(
+        out.user.phone,
+        Some(phone_of("13800138000")),
+        "the survivor keeps its own phone"
+    );
+    assert_eq!(out.user.unionid.as_deref(), Some("oU"));
+    assert!(out.changes.contains(&Change::Merged {
+        survivor: a.id.clone(),
+        absorbed: b.id.clone()
+    }));
+    assert_eq!(count_live_users(&t.db).await.unwrap(), 1);
+    // The absorbed user's phone was released: an SMS login with it is a new person.
+    let by_sms = r.resolve(&sms("13900139000")).await.unwrap();
+    assert!(by_sms.is_new);
+}
+
+async fn phone_conflict_merge_gives_the_phone_to_an_older_survivor(t: TestDb) {
+    let r = t.resolver(policy(Anchor::Wechat, OnPhoneConflict::Merge));
+    // The WeChat user is the older one this time, and has no phone.
+    let wx = r
+        .resolve(&wechat("mp", MP, "oA", Some("oU")))
+        .await
+        .unwrap();
+    t.clock.advance_ms(1000);
+    let holder = r.resolve(&sms("13800138000")).await.unwrap();
+    t.clock.advance_ms(1000);
+    let merged = r
+        .resolve(&with_phone(
+            wechat("mp", MP, "oA", Some("oU")),
+            "13800138000",
+        ))
+        .await
+        .unwrap();
+    assert_eq!(merged.user.id, wx.user.id, "the older user survives");
+    assert_eq!(
+        merged.user.phone,
+        Some(phone_of("13800138000")),
+        "and ends with the phone"
+    );
+    assert!(merged.changes.contains(&Change::Merged {
+        survivor: wx.user.id.clone(),
+        absorbed: holder.user.id.clone()
+    }));
+    let stored = t
+        .auth(IdentityPolicy::default())
+        .user(&wx.user.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.phone, Some(phone_of("13800138000")));
+    let by_sms = r.resolve(&sms("13800138000")).await.unwrap();
+    assert_eq!(by_sms.user.id, wx.user.id);
+    assert_eq!(count_live_users(&t.db).await.unwrap(), 1);
 }
