@@ -16,6 +16,7 @@ run() { # group, then cargo-mutants arguments
     local group=$1
     shift
     echo "== $group"
+    mkdir -p "mutants.out/$group"
     cargo mutants --no-shuffle --test-workspace=false -o "mutants.out/$group" "$@" || true
     local missed="mutants.out/$group/mutants.out/missed.txt"
     if [ -s "$missed" ]; then

@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod clock;
 pub mod error;
+pub mod events;
 pub mod identity;
 pub mod model;
 pub mod policy;

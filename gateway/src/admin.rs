@@ -43,7 +43,8 @@ pub fn run(config: &Config, command: Command, json: bool) -> Result<String, Stri
     rt.block_on(async {
         let db = Db::connect(&config.database.url)
             .await
-            .map_err(|e| format!("connecting to the database: {e}"))?;
+            .map_err(|e| format!("connecting to the database: {e}"))?
+            .with_subscriptions(config.webhooks.iter().map(|w| w.subscription()).collect());
         db.migrate()
             .await
             .map_err(|e| format!("applying migrations: {e}"))?;

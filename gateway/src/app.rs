@@ -44,12 +44,15 @@ pub fn build(config: &Config, rt: &tokio::runtime::Runtime) -> anyhow::Result<Ar
     let clock: SharedClock = Arc::new(SystemClock);
     let routes = RouteTable::compile(&config.routes)?;
     let (db, tokens) = rt.block_on(async {
-        let db = Db::connect(&config.database.url).await.with_context(|| {
-            format!(
-                "connecting to the database ({})",
-                redact_url(&config.database.url)
-            )
-        })?;
+        let db = Db::connect(&config.database.url)
+            .await
+            .with_context(|| {
+                format!(
+                    "connecting to the database ({})",
+                    redact_url(&config.database.url)
+                )
+            })?
+            .with_subscriptions(config.webhooks.iter().map(|w| w.subscription()).collect());
         db.migrate().await.context("applying migrations")?;
         let tokens = TokenService::open(
             config.tokens.issuer.clone(),
@@ -65,8 +68,14 @@ pub fn build(config: &Config, rt: &tokio::runtime::Runtime) -> anyhow::Result<Ar
     let sessions = Sessions::new(db.clone(), clock.clone(), config.tokens.refresh_ttl);
     let short_lived = ShortLived::new(db.clone(), clock.clone());
     let channels = build_channels(config, &db, &tokens, &clock, &short_lived);
-    let auth = AuthService::new(db, resolver, sessions, tokens.clone());
+    let auth = AuthService::new(db.clone(), resolver, sessions, tokens.clone());
     let metrics = Arc::new(Metrics::new()?);
+    Arc::new(crate::webhooks::Dispatcher::new(
+        db,
+        clock.clone(),
+        metrics.clone(),
+    )?)
+    .spawn(rt.handle(), &config.webhooks);
     let mut route_metrics: Vec<_> = config
         .routes
         .iter()
@@ -322,6 +331,9 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
+/// The demo webhook's secret, known to `wxgate dev`'s gateway and its demo upstream alike.
+const DEV_WEBHOOK_SECRET: &str = "demo-webhook-secret-0123456789";
+
 /// `wxgate dev`: the WeChat simulator (seeded with demo apps and users) on 127.0.0.1:9200, the
 /// demo upstream that echoes the identity headers on 127.0.0.1:9000, and the gateway on
 /// `config/dev.toml` (SQLite under `data/`).
@@ -331,6 +343,7 @@ pub fn dev(options: RunOptions) -> anyhow::Result<()> {
         ("WXGATE_MP2_SECRET", "demo-mp2-secret"),
         ("WXGATE_OA_SECRET", "demo-oa-secret"),
         ("WXGATE_WEB_SECRET", "demo-web-secret"),
+        ("WXGATE_DEV_WEBHOOK_SECRET", DEV_WEBHOOK_SECRET),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -353,9 +366,12 @@ pub fn dev(options: RunOptions) -> anyhow::Result<()> {
             .serve("127.0.0.1:9200".parse()?)
             .await
             .context("starting the WeChat simulator on 127.0.0.1:9200")?;
-        let upstream = wxgate_sim::serve_echo_upstream("127.0.0.1:9000".parse()?)
-            .await
-            .context("starting the demo upstream on 127.0.0.1:9000")?;
+        let upstream = wxgate_sim::serve_echo_upstream_with_events(
+            "127.0.0.1:9000".parse()?,
+            DEV_WEBHOOK_SECRET,
+        )
+        .await
+        .context("starting the demo upstream on 127.0.0.1:9000")?;
         anyhow::Ok((sim, upstream))
     })?;
     tracing::info!(simulator = %sim.base_url(), upstream = %upstream.base_url(), "dev services up");

@@ -47,6 +47,35 @@ enum Command {
         #[command(subcommand)]
         action: UserAction,
     },
+    /// Identity events for upstreams (the outbox and its webhook deliveries).
+    Events {
+        /// Print JSON instead of text.
+        #[arg(long, global = true)]
+        json: bool,
+        #[command(subcommand)]
+        action: EventsAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum EventsAction {
+    /// The newest identity events and their deliveries.
+    List {
+        /// Only events with a delivery parked as failed.
+        #[arg(long)]
+        failed: bool,
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+    },
+    /// Send events again to every webhook that wants them: one by id, or all since a time.
+    Replay {
+        /// An event id (`evt_…`).
+        #[arg(required_unless_present = "since", conflicts_with = "since")]
+        id: Option<String>,
+        /// An RFC 3339 time (2026-11-30T08:00:00Z) or a duration back from now (2h).
+        #[arg(long)]
+        since: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -155,6 +184,20 @@ fn main() -> ExitCode {
                 UserAction::Delete { user, by } => C::Delete { user, by },
             };
             wxgate::admin::run(&c, command, json).map(|out| println!("{out}"))
+        }),
+        Some(Command::Events { json, action }) => load(cli.config.as_ref()).and_then(|c| {
+            use wxgate::events_admin::{Command as C, Which};
+            let command = match action {
+                EventsAction::List { failed, limit } => C::List { failed, limit },
+                EventsAction::Replay { id, since } => C::Replay {
+                    which: match (id, since) {
+                        (Some(id), _) => Which::Id(id),
+                        (None, Some(since)) => Which::Since(since),
+                        (None, None) => unreachable!("clap requires one of them"),
+                    },
+                },
+            };
+            wxgate::events_admin::run(&c, command, json).map(|out| println!("{out}"))
         }),
         None => load(cli.config.as_ref())
             .and_then(|c| wxgate::app::run(c, options).map_err(|e| format!("{e:#}"))),

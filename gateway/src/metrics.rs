@@ -1,7 +1,8 @@
 //! Prometheus metrics, served in text format at `metrics_listen`/metrics.
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts, Registry, TextEncoder,
+    Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts,
+    Registry, TextEncoder,
 };
 
 /// The token-check outcome counters, resolved once (a label lookup per request is not free).
@@ -50,6 +51,20 @@ pub struct Metrics {
     pub upstream_latency: HistogramVec,
     /// Logins by channel and outcome (`ok`, or the error code).
     pub logins: IntCounterVec,
+    pub events: EventMetrics,
+}
+
+/// Identity events: attempts counted by the replica that made them, backlog read from the
+/// shared database (the same on every replica).
+pub struct EventMetrics {
+    /// `wxgate_event_deliveries_total{webhook, outcome}`: `delivered`, `retried`, `failed`.
+    pub deliveries: IntCounterVec,
+    /// `wxgate_events_pending{webhook}`.
+    pub pending: IntGaugeVec,
+    /// `wxgate_events_failed{webhook}`: parked after `retry_for`, waiting for a replay.
+    pub failed: IntGaugeVec,
+    /// `wxgate_events_oldest_pending_seconds{webhook}`.
+    pub oldest_pending: GaugeVec,
 }
 
 impl Metrics {
@@ -78,6 +93,40 @@ impl Metrics {
         registry.register(Box::new(auth_outcomes.clone()))?;
         registry.register(Box::new(upstream_latency.clone()))?;
         registry.register(Box::new(logins.clone()))?;
+        let events = EventMetrics {
+            deliveries: IntCounterVec::new(
+                Opts::new(
+                    "wxgate_event_deliveries_total",
+                    "Identity event delivery attempts by webhook and outcome",
+                ),
+                &["webhook", "outcome"],
+            )?,
+            pending: IntGaugeVec::new(
+                Opts::new(
+                    "wxgate_events_pending",
+                    "Identity events waiting for delivery",
+                ),
+                &["webhook"],
+            )?,
+            failed: IntGaugeVec::new(
+                Opts::new(
+                    "wxgate_events_failed",
+                    "Identity events parked as failed after retry_for",
+                ),
+                &["webhook"],
+            )?,
+            oldest_pending: GaugeVec::new(
+                Opts::new(
+                    "wxgate_events_oldest_pending_seconds",
+                    "Age of the oldest identity event waiting for delivery",
+                ),
+                &["webhook"],
+            )?,
+        };
+        registry.register(Box::new(events.deliveries.clone()))?;
+        registry.register(Box::new(events.pending.clone()))?;
+        registry.register(Box::new(events.failed.clone()))?;
+        registry.register(Box::new(events.oldest_pending.clone()))?;
         let outcome = |o: &str| auth_outcomes.with_label_values(&[o]);
         let auth = AuthCounters {
             valid: outcome("valid"),
@@ -94,6 +143,7 @@ impl Metrics {
             auth_outcomes,
             upstream_latency,
             logins,
+            events,
         })
     }
 

@@ -10,6 +10,8 @@ fn wxgate() -> Command {
         ("WXGATE_MP2_SECRET", "s2"),
         ("WXGATE_OA_SECRET", "s3"),
         ("WXGATE_WEB_SECRET", "s4"),
+        ("WXGATE_DEV_WEBHOOK_SECRET", "dev-webhook-secret-0123"),
+        ("WXGATE_WEBHOOK_ORDERS_SECRET", "orders-webhook-secret-0123"),
     ] {
         c.env(k, v);
     }

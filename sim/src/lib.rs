@@ -43,6 +43,7 @@ mod clock;
 mod control;
 mod crypto;
 mod echo;
+mod events;
 mod faults;
 mod ids;
 mod sms;
@@ -189,6 +190,21 @@ async fn fallback(uri: Uri) -> Response {
 /// Serves the demo upstream that echoes method, path, query and every header as JSON.
 pub async fn serve_echo_upstream(addr: SocketAddr) -> std::io::Result<SimHandle> {
     spawn(addr, echo::router()).await
+}
+
+/// A receiver's check of `Wxgate-Signature` (`t=…,v1=…`) on `body`, at unix time `now`.
+pub fn verify_event_signature(secret: &[u8], header: &str, body: &[u8], now: i64) -> bool {
+    events::signature_ok(secret, header, body, now)
+}
+
+/// The demo upstream, also receiving wxgate's identity events at `/_wxgate/events`: it checks
+/// their signature with `webhook_secret` and prints them.
+pub async fn serve_echo_upstream_with_events(
+    addr: SocketAddr,
+    webhook_secret: &str,
+) -> std::io::Result<SimHandle> {
+    let router = events::router(webhook_secret.as_bytes().to_vec()).merge(echo::router());
+    spawn(addr, router).await
 }
 
 async fn spawn(addr: SocketAddr, router: Router) -> std::io::Result<SimHandle> {

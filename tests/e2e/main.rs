@@ -29,6 +29,7 @@ macro_rules! conformance {
 mod admin_cli;
 mod browser;
 mod chromium;
+mod events;
 mod miniprogram;
 mod outage;
 mod proxy;
@@ -39,4 +40,5 @@ mod sms;
 mod smuggling;
 mod storage;
 mod tidy;
+mod webhooks;
 mod wechat_faults;

@@ -115,6 +115,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("config", 2),
     ("flow", 2),
     ("routes", 3),
+    ("webhooks", 3),
     ("state", 4),
     ("request", 5),
     ("verify", 5),
@@ -123,6 +124,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("proxy", 8),
     ("app", 9),
     ("admin", 9),
+    ("events_admin", 9),
     ("lib", 10),
     ("main", 10),
 ];

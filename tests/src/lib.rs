@@ -8,6 +8,7 @@
 pub mod control;
 pub mod db;
 pub mod gateway;
+pub mod receiver;
 pub mod relay;
 pub mod web;
 

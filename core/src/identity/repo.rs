@@ -1,7 +1,10 @@
 //! The SQL of identity resolution. Every function runs inside the caller's transaction.
 
+use crate::events::outbox::{self, NewEvent};
+use crate::events::EventType;
 use crate::model::{Phone, User, UserId};
 use crate::store::Db;
+use serde_json::json;
 use sqlx::{AnyConnection, Row};
 
 pub(crate) type TxResult<T> = Result<T, sqlx::Error>;
@@ -501,6 +504,68 @@ impl Tx<'_> {
             .bind(self.actor)
             .execute(&mut *self.conn)
             .await?;
+        for event in events_of(&e, self.channel) {
+            outbox::record(&mut *self.conn, self.db, self.now, self.actor, event).await?;
+        }
         Ok(())
+    }
+}
+
+/// The identity events an audited change means for upstream services (none for bookkeeping
+/// such as a unionid learnt): the one place where changes become events, so every change that
+/// is audited and matters upstream has its event, in the same transaction.
+fn events_of<'a>(e: &Audit<'a>, channel: &'a str) -> Vec<NewEvent<'a>> {
+    let user = e.user.map(UserId::as_str).unwrap_or_default();
+    let other = e.other.map(UserId::as_str);
+    let masked = |p: Option<&str>| p.map(|p| Phone::from_stored(p.to_string()).masked());
+    let one = |kind, data| {
+        vec![NewEvent {
+            kind,
+            user,
+            other: None,
+            data,
+        }]
+    };
+    match e.kind {
+        "user_created" => one(EventType::UserCreated, json!({ "user": user })),
+        "bind" => one(
+            EventType::IdentityBound,
+            json!({ "user": user, "channel": channel, "appid": e.appid, "openid": e.openid }),
+        ),
+        "unbind" => one(
+            EventType::IdentityUnbound,
+            json!({ "user": user, "appid": e.appid, "openid": e.openid }),
+        ),
+        // A binding that followed its phone to another user: gone from one, new on the other.
+        "move" => vec![
+            NewEvent {
+                kind: EventType::IdentityUnbound,
+                user: other.unwrap_or_default(),
+                other: None,
+                data: json!({ "user": other, "appid": e.appid, "openid": e.openid }),
+            },
+            NewEvent {
+                kind: EventType::IdentityBound,
+                user,
+                other: None,
+                data: json!({ "user": user, "channel": channel, "appid": e.appid, "openid": e.openid }),
+            },
+        ],
+        "merge" => vec![NewEvent {
+            kind: EventType::UserMerged,
+            user,
+            other,
+            data: json!({ "survivor": user, "absorbed": other }),
+        }],
+        "phone_set" => one(
+            EventType::PhoneChanged,
+            json!({ "user": user, "old": masked(e.detail), "new": masked(e.phone.map(Phone::as_str)) }),
+        ),
+        "phone_unset" => one(
+            EventType::PhoneChanged,
+            json!({ "user": user, "old": masked(e.phone.map(Phone::as_str)), "new": null, "reason": e.detail }),
+        ),
+        "user_deleted" => one(EventType::UserDeleted, json!({ "user": user })),
+        _ => Vec::new(),
     }
 }

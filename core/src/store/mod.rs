@@ -58,6 +58,9 @@ pub struct Db {
     /// anyway; queueing here instead of in `busy_timeout`'s sleep-and-retry keeps the tail short.
     /// Correctness across processes still comes from `BEGIN IMMEDIATE` and the constraints.
     write_gate: Option<std::sync::Arc<tokio::sync::Mutex<()>>>,
+    /// The webhooks and the event types each wants: every identity change queues its event
+    /// for them in its own transaction.
+    subscriptions: std::sync::Arc<[crate::events::Subscription]>,
 }
 
 /// A write transaction; derefs to the connection it runs on. Dropping it rolls back.
@@ -143,6 +146,7 @@ impl Db {
             pool,
             dialect,
             write_gate,
+            subscriptions: std::sync::Arc::from([]),
         })
     }
 
@@ -160,6 +164,16 @@ impl Db {
         })
     }
 
+    /// The same database, queueing identity events for these webhooks.
+    pub fn with_subscriptions(mut self, subscriptions: Vec<crate::events::Subscription>) -> Self {
+        self.subscriptions = subscriptions.into();
+        self
+    }
+
+    pub fn subscriptions(&self) -> &[crate::events::Subscription] {
+        &self.subscriptions
+    }
+
     pub fn dialect(&self) -> Dialect {
         self.dialect
     }
@@ -174,6 +188,14 @@ impl Db {
         match self.dialect {
             Dialect::Postgres => Cow::Owned(number_placeholders(query)),
             Dialect::Sqlite | Dialect::Mysql => Cow::Borrowed(query),
+        }
+    }
+
+    /// [`Db::sql`] for a query assembled at run time (from constant parts only).
+    pub fn sql_owned(&self, query: String) -> Cow<'static, str> {
+        match self.dialect {
+            Dialect::Postgres => Cow::Owned(number_placeholders(&query)),
+            Dialect::Sqlite | Dialect::Mysql => Cow::Owned(query),
         }
     }
 

@@ -45,6 +45,8 @@ pub struct Config {
     pub channels: Vec<ChannelConfig>,
     /// In file order.
     pub routes: Vec<Route>,
+    /// `[[webhook]]`: receivers of identity events.
+    pub webhooks: Vec<Webhook>,
 }
 
 impl Config {
@@ -127,6 +129,36 @@ pub struct Tokens {
     /// How long `wxgate keys rotate`'s new keys are published before they sign: longer than
     /// the slowest replica takes to read them (each re-reads every 30 s). 0s to 1h. Default 60s.
     pub key_activation: Duration,
+}
+
+/// One `[[webhook]]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Webhook {
+    /// Unique; `[a-z0-9_-]`, up to 64.
+    pub id: String,
+    /// An http(s) URL.
+    pub url: String,
+    /// At least 16 characters.
+    pub secret: wxgate_core::secret::Secret,
+    /// The event types it wants; every type when `None`.
+    pub events: Option<Vec<wxgate_core::events::EventType>>,
+    /// 1s to 60s.
+    pub timeout: Duration,
+    /// 100ms up to `max_backoff`.
+    pub backoff: Duration,
+    /// Up to 1h.
+    pub max_backoff: Duration,
+    /// At least `backoff`, up to 30 days.
+    pub retry_for: Duration,
+}
+
+impl Webhook {
+    pub fn subscription(&self) -> wxgate_core::events::Subscription {
+        wxgate_core::events::Subscription {
+            webhook: self.id.clone(),
+            types: self.events.clone(),
+        }
+    }
 }
 
 /// One `[[route]]`.

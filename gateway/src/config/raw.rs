@@ -16,8 +16,8 @@ use super::index::{join_index, join_key};
 use super::RouteAuth;
 
 /// The top-level keys; anything else is an unknown key.
-const SECTIONS: [&str; 7] = [
-    "server", "database", "tokens", "identity", "headers", "channel", "route",
+const SECTIONS: [&str; 8] = [
+    "server", "database", "tokens", "identity", "headers", "channel", "route", "webhook",
 ];
 
 /// `[server]`.
@@ -157,6 +157,57 @@ impl Default for RawHeaders {
     }
 }
 
+/// One `[[webhook]]`: where identity events go.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawWebhook {
+    /// A name for metrics, listings and the delivery rows.
+    pub id: String,
+    /// Where events are POSTed.
+    pub url: String,
+    /// The HMAC key receivers verify `Wxgate-Signature` with (write `${ENV}`).
+    pub secret: wxgate_core::secret::Secret,
+    /// The event types it wants; every type when absent.
+    pub events: Option<Vec<String>>,
+    /// Longest wait for the receiver's answer. Default `10s`.
+    #[serde(
+        default = "default_webhook_timeout",
+        deserialize_with = "wxgate_providers::duration::deserialize"
+    )]
+    pub timeout: Duration,
+    /// The first retry's delay; each next one doubles, up to `max_backoff`. Default `2s`.
+    #[serde(
+        default = "default_webhook_backoff",
+        deserialize_with = "wxgate_providers::duration::deserialize"
+    )]
+    pub backoff: Duration,
+    /// Default `10m`.
+    #[serde(
+        default = "default_webhook_max_backoff",
+        deserialize_with = "wxgate_providers::duration::deserialize"
+    )]
+    pub max_backoff: Duration,
+    /// How long an event is retried before it is parked as failed. Default `24h`.
+    #[serde(
+        default = "default_webhook_retry_for",
+        deserialize_with = "wxgate_providers::duration::deserialize"
+    )]
+    pub retry_for: Duration,
+}
+
+fn default_webhook_timeout() -> Duration {
+    Duration::from_secs(10)
+}
+fn default_webhook_backoff() -> Duration {
+    Duration::from_secs(2)
+}
+fn default_webhook_max_backoff() -> Duration {
+    Duration::from_secs(600)
+}
+fn default_webhook_retry_for() -> Duration {
+    Duration::from_secs(24 * 3600)
+}
+
 fn default_connect_timeout() -> Duration {
     Duration::from_secs(2)
 }
@@ -207,6 +258,7 @@ pub(crate) struct RawConfig {
     /// naming them are not reported twice.
     pub unread_channel_ids: Vec<(usize, String)>,
     pub routes: Vec<(usize, RawRoute)>,
+    pub webhooks: Vec<(usize, RawWebhook)>,
 }
 
 /// Reads the interpolated document section by section.
@@ -255,6 +307,18 @@ pub(crate) fn read(mut root: toml::Table, errors: &mut Vec<ConfigError>) -> RawC
             .map(|r| (i, r))
         })
         .collect();
+    let webhooks = array_of_tables(&mut root, "webhook", errors)
+        .into_iter()
+        .filter_map(|(i, table)| {
+            deserialize(
+                &join_index("webhook", i),
+                toml::Value::Table(table),
+                |d| RawWebhook::deserialize(d),
+                errors,
+            )
+            .map(|w| (i, w))
+        })
+        .collect();
 
     RawConfig {
         server: server.unwrap_or_else(defaults),
@@ -265,6 +329,7 @@ pub(crate) fn read(mut root: toml::Table, errors: &mut Vec<ConfigError>) -> RawC
         channels,
         unread_channel_ids,
         routes,
+        webhooks,
     }
 }
 

@@ -12,8 +12,10 @@ use wxgate_providers::registry::ChannelConfig;
 
 use super::error::ConfigError;
 use super::index::{join_index, join_key, KeyIndex};
-use super::raw::{RawConfig, RawDatabase, RawHeaders, RawIdentity, RawRoute, RawServer, RawTokens};
-use super::{Config, Database, Route, RouteAuth, Server, Tokens};
+use super::raw::{
+    RawConfig, RawDatabase, RawHeaders, RawIdentity, RawRoute, RawServer, RawTokens, RawWebhook,
+};
+use super::{Config, Database, Route, RouteAuth, Server, Tokens, Webhook};
 
 /// Why `prefix` could never match a request, if it could not: routes are matched on the
 /// normalised path (escapes of plain characters decoded, the rest upper-cased, `//` collapsed,
@@ -68,6 +70,7 @@ pub(crate) fn validate(raw: RawConfig, index: &KeyIndex) -> Result<Config, Vec<C
         &raw.channels,
         &raw.unread_channel_ids,
     );
+    let webhooks = v.webhooks(raw.webhooks);
     match server {
         Some(server) if v.errors.is_empty() => Ok(Config {
             server,
@@ -77,6 +80,7 @@ pub(crate) fn validate(raw: RawConfig, index: &KeyIndex) -> Result<Config, Vec<C
             headers,
             channels: raw.channels.into_iter().map(|(_, c)| c).collect(),
             routes,
+            webhooks,
         }),
         _ => Err(v.errors),
     }
@@ -485,6 +489,123 @@ impl Validator<'_> {
                 login_channel: raw.login_channel,
                 connect_timeout: raw.connect_timeout,
                 read_timeout: raw.read_timeout,
+            });
+        }
+        out
+    }
+
+    // === [[webhook]] ===
+
+    fn webhooks(&mut self, webhooks: Vec<(usize, RawWebhook)>) -> Vec<Webhook> {
+        let mut ids: HashMap<String, usize> = HashMap::new();
+        let mut out = Vec::with_capacity(webhooks.len());
+        for (i, raw) in webhooks {
+            let key = join_index("webhook", i);
+            let id_ok = !raw.id.is_empty()
+                && raw.id.len() <= 64
+                && raw.id.bytes().all(|b| {
+                    b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-'
+                });
+            if !id_ok {
+                self.error(
+                    join_key(&key, "id"),
+                    format!("{:?} must be 1 to 64 of a-z, 0-9, '_' and '-'", raw.id),
+                );
+            } else if let Some(first) = ids.insert(raw.id.clone(), i) {
+                let first = self.place(&join_key(&join_index("webhook", first), "id"));
+                self.error(
+                    join_key(&key, "id"),
+                    format!("duplicate webhook id {:?}: also used by {first}", raw.id),
+                );
+            }
+            let mut problems = Vec::new();
+            check_http_url("url", &raw.url, &mut problems);
+            for p in problems {
+                self.error(join_key(&key, p.key), p.message);
+            }
+            if raw.secret.expose().chars().count() < 16 {
+                self.error(
+                    join_key(&key, "secret"),
+                    "must be at least 16 characters (receivers verify signatures with it)",
+                );
+            }
+            let mut events = None;
+            if let Some(names) = &raw.events {
+                let mut types = Vec::new();
+                for (j, name) in names.iter().enumerate() {
+                    match wxgate_core::events::EventType::parse(name) {
+                        Some(t) => types.push(t),
+                        None => {
+                            let known: Vec<&str> = wxgate_core::events::EventType::ALL
+                                .iter()
+                                .map(|t| t.as_str())
+                                .collect();
+                            self.error(
+                                join_index(&join_key(&key, "events"), j),
+                                format!(
+                                    "unknown event type {name:?}; expected one of {}",
+                                    super::raw::backticked(&known)
+                                ),
+                            );
+                        }
+                    }
+                }
+                if names.is_empty() {
+                    self.error(
+                        join_key(&key, "events"),
+                        "is empty: leave it out to receive every event type",
+                    );
+                }
+                events = Some(types);
+            }
+            let bounds = [
+                (
+                    "timeout",
+                    raw.timeout,
+                    Duration::from_secs(1),
+                    Duration::from_secs(60),
+                ),
+                (
+                    "backoff",
+                    raw.backoff,
+                    Duration::from_millis(100),
+                    raw.max_backoff.max(Duration::from_millis(100)),
+                ),
+                (
+                    "max_backoff",
+                    raw.max_backoff,
+                    Duration::from_millis(100),
+                    Duration::from_secs(3600),
+                ),
+                (
+                    "retry_for",
+                    raw.retry_for,
+                    raw.backoff,
+                    Duration::from_secs(30 * 86_400),
+                ),
+            ];
+            for (name, value, min, max) in bounds {
+                if value < min || value > max {
+                    self.error(
+                        join_key(&key, name),
+                        format!(
+                            "{} must be between {} and {}",
+                            format_duration(value),
+                            format_duration(min),
+                            format_duration(max)
+                        ),
+                    );
+                }
+            }
+            out.push(Webhook {
+                id: raw.id,
+                url: raw.url,
+                secret: raw.secret,
+                events,
+                timeout: raw.timeout,
+                backoff: raw.backoff,
+                max_backoff: raw.max_backoff,
+                retry_for: raw.retry_for,
             });
         }
         out
