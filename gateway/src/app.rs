@@ -103,15 +103,6 @@ pub fn build(config: &Config, rt: &tokio::runtime::Runtime) -> anyhow::Result<Ar
         flows: Flows::new(short_lived, cookies.clone()),
         flow_starts: crate::throttle::Throttle::new(30, Duration::from_secs(60)),
         revocations: Arc::new(RevocationList::default()),
-        // Bounded by bytes: each entry holds a signed assertion (~0.6 KB).
-        injected: moka::sync::Cache::builder()
-            .weigher(|_, prepared: &Arc<crate::headers::Prepared>| {
-                let bytes: usize = prepared.iter().map(|(n, v)| n.len() + v.len() + 64).sum();
-                u32::try_from(bytes + 64).unwrap_or(u32::MAX)
-            })
-            .max_capacity(32 * 1024 * 1024)
-            .time_to_live(Duration::from_secs(45))
-            .build(),
         headers: config.headers.clone(),
         keep_underscored_headers: config.server.underscore_headers
             == crate::config::UnderscoreHeaders::Keep,

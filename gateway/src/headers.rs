@@ -100,8 +100,9 @@ const FRAMING: [&str; 8] = [
     "keep-alive",
 ];
 
-/// Hop-by-hop headers a proxy never forwards (RFC 9110 §7.6.1). `Transfer-Encoding` is framing
-/// and stays Pingora's business.
+/// Hop-by-hop headers a proxy never forwards (RFC 9110 §7.6.1). The gateway's strip is the only
+/// one (Pingora's own pass is off): `Transfer-Encoding`, a single `chunked` as `check_framing`
+/// admits, is framing, forwarded as it is so that Pingora frames the body by it.
 const HOP_BY_HOP: &[&str] = &[
     "connection",
     "keep-alive",
@@ -110,6 +111,8 @@ const HOP_BY_HOP: &[&str] = &[
     "trailer",
     "upgrade",
     "proxy-authorization",
+    "proxy-authenticate",
+    "http2-settings",
 ];
 
 /// Refuses ambiguous body framing (request smuggling).
@@ -220,11 +223,23 @@ impl IdentityHeaders {
 /// nginx does: upstreams that read `_` as `-` could take them for other headers). Allocates
 /// only when there is something to remove.
 pub fn strip(req: &mut RequestHeader, names: &IdentityHeaders, keep_underscored: bool) {
+    strip_with(req, names, keep_underscored, false)
+}
+
+/// [`strip`], and with `drop_forwarding` also every header a client could use to claim
+/// another origin ([`is_forwarding_header`]), in the same pass: the request did not come
+/// through a trusted proxy, so the gateway writes those itself.
+pub fn strip_with(
+    req: &mut RequestHeader,
+    names: &IdentityHeaders,
+    keep_underscored: bool,
+    drop_forwarding: bool,
+) {
     let custom = !names.all_in_namespace();
     let connection = req.headers.get_all(http::header::CONNECTION);
     // Whether `Connection` nominates `name` (browsers send `Connection: keep-alive` on every
     // request, so this reads the tokens in place rather than collecting them).
-    // `Transfer-Encoding` is framing: Pingora's business, never removed here.
+    // `Transfer-Encoding` is framing: forwarded, never removed here.
     let nominated = |name: &str| {
         name != "transfer-encoding"
             && connection
@@ -241,6 +256,7 @@ pub fn strip(req: &mut RequestHeader, names: &IdentityHeaders, keep_underscored:
         if HOP_BY_HOP.contains(&k)
             || (!keep_underscored && k.contains('_'))
             || is_identity_header(k)
+            || (drop_forwarding && is_forwarding_header(k))
             || (custom && names.is_configured(k))
             || nominated(k)
         {

@@ -19,6 +19,10 @@ use std::time::Instant;
 
 pub struct GatewayProxy(pub Arc<Gateway>);
 
+/// How long prepared identity headers are reused: well inside the assertion's 60 s life, so an
+/// upstream never receives an assertion about to expire.
+const PREPARED_FOR_MS: i64 = 45_000;
+
 /// Per-request state.
 #[derive(Default)]
 pub struct RequestCtx {
@@ -33,9 +37,9 @@ pub struct RequestCtx {
 
 impl GatewayProxy {
     /// The identity headers for this token and route, built (and the assertion signed) once
-    /// and then reused until shortly before the assertion expires. Keyed by the whole token:
-    /// a session's next token may carry other facts (a phone verified since) in the same
-    /// second.
+    /// and memoised on the token's cache entry until shortly before the assertion expires.
+    /// Per token, not per session: a session's next token may carry other facts (a phone
+    /// verified since) in the same second.
     fn injected_for(
         &self,
         verified: &Verified,
@@ -43,8 +47,12 @@ impl GatewayProxy {
     ) -> pingora::Result<Arc<headers::Prepared>> {
         let g = &self.0;
         let claims = &verified.claims;
-        let key = (verified.token_digest, route);
-        if let Some(hit) = g.injected.get(&key) {
+        let now = g.tokens.clock().now_ms();
+        let slot = route as u64;
+        if let Some(hit) = verified
+            .token
+            .recall::<headers::Prepared>(slot, now - PREPARED_FOR_MS)
+        {
             return Ok(hit);
         }
         let aud = g
@@ -76,7 +84,7 @@ impl GatewayProxy {
         )
         .map_err(|e| Error::explain(ErrorType::InternalError, e.to_string()))?;
         let prepared = Arc::new(prepared);
-        g.injected.insert(key, prepared.clone());
+        verified.token.remember(slot, now, prepared.clone());
         Ok(prepared)
     }
 
@@ -201,10 +209,15 @@ impl ProxyHttp for GatewayProxy {
             }
             _ => None,
         };
-        headers::strip(
+        let from_trusted_proxy = session
+            .client_addr()
+            .and_then(|a| a.as_inet())
+            .is_some_and(|a| g.trusted_proxies.iter().any(|net| net.contains(&a.ip())));
+        headers::strip_with(
             session.req_header_mut(),
             &g.headers,
             g.keep_underscored_headers,
+            !from_trusted_proxy,
         );
 
         if let Some(due) = due {
@@ -278,6 +291,10 @@ impl ProxyHttp for GatewayProxy {
             .and_then(|i| g.routes.get(i))
             .ok_or_else(|| Error::explain(ErrorType::InternalError, "no route chosen"))?;
         let mut peer = HttpPeer::new(route.addr, false, String::new());
+        // `headers::strip` has already removed every hop-by-hop header, whatever `Connection`
+        // names, and every upgrade; Pingora's own pass would only do it again.
+        peer.options.http_upstream_request_policy =
+            pingora::upstreams::peer::HttpUpstreamRequestPolicy::preserve();
         peer.options.connection_timeout = Some(route.connect_timeout);
         peer.options.read_timeout = Some(route.read_timeout);
         peer.options.idle_timeout = Some(std::time::Duration::from_secs(60));
@@ -425,17 +442,9 @@ fn forwarded_headers(
         };
         upstream.insert_header("x-forwarded-for", chain)?;
     } else {
-        // Every `x-forwarded-*` (and its `_`/`.` spellings), not just the ones set below:
-        // upstream frameworks also believe `X-Forwarded-Prefix`, `-Port`, `X-Original-URL`…
-        let doomed: Vec<HeaderName> = upstream
-            .headers
-            .keys()
-            .filter(|k| headers::is_forwarding_header(k.as_str()))
-            .cloned()
-            .collect();
-        for name in &doomed {
-            upstream.remove_header(name);
-        }
+        // Every `x-forwarded-*` (and its `_`/`.` spellings) the client sent is gone already
+        // (`headers::strip_with`): upstream frameworks also believe `X-Forwarded-Prefix`,
+        // `-Port`, `X-Original-URL`…
         upstream.insert_header("x-forwarded-for", peer_ip)?;
         upstream.insert_header("x-forwarded-proto", HeaderValue::from_static("http"))?;
     }

@@ -54,7 +54,6 @@ pub struct Gateway {
     /// Prepared identity headers by (SHA-256 of the access token, route index): signing the
     /// ES256 assertion and validating header values on every request would cost more than the
     /// rest of the request.
-    pub injected: moka::sync::Cache<([u8; 32], usize), Arc<crate::headers::Prepared>>,
     pub headers: IdentityHeaders,
     /// Forward request headers whose name has a `_` (`[server] underscore_headers = "keep"`).
     pub keep_underscored_headers: bool,

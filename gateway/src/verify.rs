@@ -10,14 +10,14 @@ use pingora::http::RequestHeader;
 use pingora::proxy::Session;
 use std::sync::Arc;
 use wxgate_core::error::CoreError;
-use wxgate_core::token::{AccessClaims, Rotation, TokenError, REFRESH_GRACE};
+use wxgate_core::token::{AccessClaims, Rotation, TokenError, VerifiedToken, REFRESH_GRACE};
 
 /// A token that passed every check.
 #[derive(Debug, Clone)]
 pub struct Verified {
     pub claims: Arc<AccessClaims>,
-    /// SHA-256 of the token's text: the key of anything cached per token.
-    pub token_digest: [u8; 32],
+    /// The token's cache entry: what is derived from the token is memoised on it.
+    pub token: Arc<VerifiedToken>,
     /// It came from the session cookie, which a browser attaches to cross-site requests too.
     pub by_cookie: bool,
 }
@@ -63,16 +63,16 @@ pub fn verify_request(g: &Gateway, req: &RequestHeader) -> Result<Option<Verifie
         },
     };
     let reject = |reason| Rejected { reason, by_cookie };
-    let (claims, token_digest) = g.tokens.verify_access_digest(token).map_err(|e| match e {
+    let token = g.tokens.verify_access_entry(token).map_err(|e| match e {
         TokenError::Expired => reject(Rejection::Expired),
         _ => reject(Rejection::Invalid),
     })?;
-    if g.revocations.is_revoked(&claims.sid) {
+    if g.revocations.is_revoked(&token.claims.sid) {
         return Err(reject(Rejection::Revoked));
     }
     Ok(Some(Verified {
-        claims,
-        token_digest,
+        claims: token.claims.clone(),
+        token,
         by_cookie,
     }))
 }
@@ -164,9 +164,9 @@ pub async fn renew(g: &Gateway, due: Renewable) -> Result<Renewed, ApiError> {
             return Err(e);
         }
     };
-    let (claims, token_digest) = g
+    let token = g
         .tokens
-        .verify_access_digest(grant.access_token.expose())
+        .verify_access_entry(grant.access_token.expose())
         .map_err(|e| {
             tracing::error!(error = %e, "a token just issued does not verify");
             ApiError::internal()
@@ -174,8 +174,8 @@ pub async fn renew(g: &Gateway, due: Renewable) -> Result<Renewed, ApiError> {
     g.metrics.logins.with_label_values(&["renew", "ok"]).inc();
     Ok(Renewed {
         verified: Verified {
-            claims,
-            token_digest,
+            claims: token.claims.clone(),
+            token,
             by_cookie: true,
         },
         set_cookies: g.cookies.session(

@@ -89,6 +89,48 @@ fn assert_no_identity(h: &serde_json::Map<String, serde_json::Value>) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hop_by_hop_headers_never_reach_the_upstream() {
+    let s = setup().await;
+    let hop = [
+        "Connection: keep-alive, X-Custom-Hop, X-Forwarded-Prefix",
+        "Keep-Alive: timeout=5",
+        "Proxy-Connection: keep-alive",
+        "Proxy-Authorization: Basic dXNlcjpwdw==",
+        "Proxy-Authenticate: Basic",
+        "TE: trailers",
+        "Trailer: X-Checksum",
+        "Upgrade: websocket",
+        "HTTP2-Settings: AAMAAABkAAQAoAAAAAIAAAAA",
+        "X-Custom-Hop: 1",
+        "X-Forwarded-Prefix: /admin",
+        "X-Kept: yes",
+    ];
+    for path in ["/pub/x", "/opt/x"] {
+        let h = seen(&get(s.gw.addr, path, &hop));
+        for name in [
+            "connection",
+            "keep-alive",
+            "proxy-connection",
+            "proxy-authorization",
+            "proxy-authenticate",
+            "te",
+            "trailer",
+            "upgrade",
+            "http2-settings",
+            "x-custom-hop",
+            "x-forwarded-prefix",
+        ] {
+            assert!(
+                !h.contains_key(name),
+                "{path}: {name} reached the upstream: {h:?}"
+            );
+        }
+        assert_eq!(h["x-kept"], "yes", "an end-to-end header is forwarded");
+        assert_eq!(h["x-forwarded-for"], "127.0.0.1", "the gateway's own value");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn spoofed_identity_headers_never_reach_the_upstream() {
     let s = setup().await;
     let grant = login(&s.gw).await;

@@ -163,6 +163,31 @@ async fn ambiguous_requests_are_refused_and_never_reach_the_upstream() {
         other => panic!("bare LF answered {other}: {answer}"),
     }
 
+    // A chunked body passes whole, still framed as chunked.
+    upstream.seen.lock().unwrap().clear();
+    let answer = tokio::task::block_in_place(|| {
+        exchange(
+            gw.addr,
+            b"POST /pub/chunks HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n",
+        )
+    });
+    assert_eq!(status(&answer), 200, "{answer}");
+    let seen = String::from_utf8_lossy(&upstream.seen.lock().unwrap()).to_ascii_lowercase();
+    assert!(seen.contains("transfer-encoding: chunked\r\n"), "{seen}");
+    assert!(!seen.contains("content-length"), "{seen}");
+    let body = seen.split("\r\n\r\n").nth(1).unwrap_or("");
+    let mut decoded = String::new();
+    let mut rest = body;
+    while let Some((size, tail)) = rest.split_once("\r\n") {
+        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if n == 0 {
+            break;
+        }
+        decoded.push_str(&tail[..n]);
+        rest = &tail[n + 2..];
+    }
+    assert_eq!(decoded, "hello world", "{seen}");
+
     // The control: a plain request does reach the recorder, so the silences above mean refusal.
     upstream.seen.lock().unwrap().clear();
     let answer = tokio::task::block_in_place(|| {

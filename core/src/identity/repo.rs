@@ -81,18 +81,28 @@ impl Tx<'_> {
         read_user(self.conn, self.db, id).await
     }
 
+    /// The user an identity is bound to: one query for the binding and its user, a second only
+    /// when that user was merged away (a repeat login is the hot path).
     pub async fn user_by_identity(&mut self, appid: &str, openid: &str) -> TxResult<Option<User>> {
-        let q = self
-            .db
-            .sql("SELECT user_id FROM identities WHERE appid = ? AND openid = ?");
-        let row = sqlx::query(&q)
+        let q = self.db.sql(
+            "SELECT u.id, u.unionid, u.phone, u.nickname, u.avatar_url, u.created_at, u.merged_into, u.deleted_at \
+             FROM identities i JOIN users u ON u.id = i.user_id WHERE i.appid = ? AND i.openid = ?",
+        );
+        let Some(row) = sqlx::query(&q)
             .bind(appid)
             .bind(openid)
             .fetch_optional(&mut *self.conn)
-            .await?;
-        match row {
-            Some(row) => self.user(&UserId(row.try_get("user_id")?)).await,
-            None => Ok(None),
+            .await?
+        else {
+            return Ok(None);
+        };
+        let (user, merged_into) = user_from_row(&row)?;
+        if row.try_get::<Option<i64>, _>("deleted_at")?.is_some() {
+            return Ok(None);
+        }
+        match merged_into {
+            Some(survivor) => self.user(&UserId(survivor)).await,
+            None => Ok(Some(user)),
         }
     }
 

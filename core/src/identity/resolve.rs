@@ -272,6 +272,12 @@ impl Run<'_> {
         user: Option<User>,
         unionid: &str,
     ) -> TxResult<Option<User>> {
+        // The user already holds this unionid (unique): nobody else can; no query needed.
+        if let Some(a) = &user {
+            if a.unionid.as_deref() == Some(unionid) {
+                return Ok(user);
+            }
+        }
         let holder = self.tx.user_by_unionid(unionid).await?;
         Ok(match (user, holder) {
             (Some(a), Some(u)) if a.id != u.id => {

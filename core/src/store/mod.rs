@@ -12,7 +12,8 @@ pub use retry::is_retryable;
 use crate::error::{CoreError, CoreResult};
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::migrate::Migrator;
-use sqlx::{Any, AnyPool, Executor, Transaction};
+use sqlx::pool::PoolConnection;
+use sqlx::{Any, AnyPool, Executor};
 use std::borrow::Cow;
 use std::str::FromStr;
 use std::time::Duration;
@@ -63,15 +64,62 @@ pub struct Db {
     subscriptions: std::sync::Arc<[crate::events::Subscription]>,
 }
 
-/// A write transaction; derefs to the connection it runs on. Dropping it rolls back.
+/// A write transaction on a pooled connection, begun and ended with plain statements; derefs
+/// to the connection. sqlx's own `Transaction` sends a `ROLLBACK` after a `COMMIT` that failed
+/// (PostgreSQL has then already ended the transaction, and warns "there is no transaction in
+/// progress"); here each way out says what it sends: [`WriteTx::commit`], [`WriteTx::rollback`],
+/// and a drop without either (a cancelled or panicking caller) closes the connection instead of
+/// returning it to the pool mid-transaction.
 pub struct WriteTx {
-    tx: Transaction<'static, Any>,
+    conn: Option<PoolConnection<Any>>,
+    dialect: Dialect,
     _gate: Option<tokio::sync::OwnedMutexGuard<()>>,
 }
 
 impl WriteTx {
-    pub async fn commit(self) -> Result<(), sqlx::Error> {
-        self.tx.commit().await
+    pub async fn commit(mut self) -> Result<(), sqlx::Error> {
+        let Some(mut conn) = self.conn.take() else {
+            return Ok(());
+        };
+        match conn.execute("COMMIT").await {
+            Ok(_) => Ok(()),
+            // A failed COMMIT ends the transaction on PostgreSQL and MySQL (rolled back). SQLite
+            // keeps it open after BUSY: end it, or drop the connection if even that fails.
+            Err(e @ sqlx::Error::Database(_)) => {
+                if self.dialect == Dialect::Sqlite && conn.execute("ROLLBACK").await.is_err() {
+                    conn.close_on_drop();
+                }
+                Err(e)
+            }
+            // The connection itself failed: its state is unknown, so it is not reused.
+            Err(e) => {
+                conn.close_on_drop();
+                Err(e)
+            }
+        }
+    }
+
+    /// Rolls back and returns the connection to the pool.
+    pub async fn rollback(mut self) {
+        if let Some(mut conn) = self.conn.take() {
+            if conn.execute("ROLLBACK").await.is_err() {
+                conn.close_on_drop();
+            }
+        }
+    }
+
+    fn conn(&self) -> &PoolConnection<Any> {
+        self.conn
+            .as_ref()
+            .expect("a WriteTx is only reachable before commit or rollback")
+    }
+}
+
+impl Drop for WriteTx {
+    fn drop(&mut self) {
+        if let Some(conn) = self.conn.as_mut() {
+            conn.close_on_drop();
+        }
     }
 }
 
@@ -79,13 +127,15 @@ impl std::ops::Deref for WriteTx {
     type Target = sqlx::AnyConnection;
 
     fn deref(&self) -> &Self::Target {
-        &self.tx
+        self.conn()
     }
 }
 
 impl std::ops::DerefMut for WriteTx {
     fn deref_mut(&mut self) -> &mut Self::Target {
-        &mut self.tx
+        self.conn
+            .as_mut()
+            .expect("a WriteTx is only reachable before commit or rollback")
     }
 }
 
@@ -208,16 +258,23 @@ impl Db {
             Some(gate) => Some(gate.clone().lock_owned().await),
             None => None,
         };
-        let tx = match self.dialect {
-            Dialect::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
-            Dialect::Postgres => {
-                self.pool
-                    .begin_with("BEGIN ISOLATION LEVEL SERIALIZABLE")
-                    .await?
-            }
-            Dialect::Mysql => self.pool.begin().await?,
+        let begin = match self.dialect {
+            Dialect::Sqlite => "BEGIN IMMEDIATE",
+            Dialect::Postgres => "BEGIN ISOLATION LEVEL SERIALIZABLE",
+            Dialect::Mysql => "BEGIN",
         };
-        Ok(WriteTx { tx, _gate: gate })
+        let mut conn = self.pool.acquire().await?;
+        if let Err(e) = conn.execute(begin).await {
+            // SQLite busy, a lost connection: nothing began that needs ending, but the
+            // connection's state is not worth trusting.
+            conn.close_on_drop();
+            return Err(e);
+        }
+        Ok(WriteTx {
+            conn: Some(conn),
+            dialect: self.dialect,
+            _gate: gate,
+        })
     }
 
     /// Readiness: one round trip.

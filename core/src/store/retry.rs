@@ -97,12 +97,18 @@ where
                 Err(e) if is_retryable(&e) => e,
                 Err(e) => return Err(Failed::Db(e)),
             },
-            Err(Stop::Abort(decided)) => return Err(Failed::Decided(decided)),
+            Err(Stop::Abort(decided)) => {
+                tx.rollback().await;
+                return Err(Failed::Decided(decided));
+            }
             Err(Stop::Db(e)) if is_retryable(&e) => {
-                drop(tx); // Rolls back before the back-off, releasing locks.
+                tx.rollback().await; // Before the back-off, releasing locks.
                 e
             }
-            Err(Stop::Db(e)) => return Err(Failed::Db(e)),
+            Err(Stop::Db(e)) => {
+                tx.rollback().await;
+                return Err(Failed::Db(e));
+            }
         };
         tracing::debug!(attempt = n, error = %conflict, "transaction conflicted; re-running");
         tokio::time::sleep(backoff(n)).await;

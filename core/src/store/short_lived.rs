@@ -133,10 +133,34 @@ impl ShortLived {
     ) -> CoreResult<bool> {
         check_key(ns, key)?;
         let now = self.clock.now_ms();
-        self.clear_expired(ns, key, now).await?;
-        let stored = self
-            .insert(ns, key, Some(value), 0, now.saturating_add(ms(ttl)))
-            .await?;
+        let expires_at = now.saturating_add(ms(ttl));
+        let stored = match self.db.dialect() {
+            // One statement: insert, or take over an expired entry; a live one is left alone
+            // (no row changed). Used for every code a login spends, so the round trip counts.
+            Dialect::Sqlite | Dialect::Postgres => {
+                let q = self.db.sql(
+                    "INSERT INTO short_lived (ns, k, v, n, expires_at) VALUES (?, ?, ?, 0, ?) \
+                     ON CONFLICT (ns, k) DO UPDATE SET v = excluded.v, n = 0, expires_at = excluded.expires_at \
+                     WHERE short_lived.expires_at <= ?",
+                );
+                sqlx::query(&q)
+                    .bind(ns)
+                    .bind(key)
+                    .bind(value)
+                    .bind(expires_at)
+                    .bind(now)
+                    .execute(self.db.pool())
+                    .await?
+                    .rows_affected()
+                    == 1
+            }
+            // MySQL reports a changed duplicate as 2 rows and, with found-rows, an unchanged
+            // one as 1: clear the expired entry first, then insert.
+            Dialect::Mysql => {
+                self.clear_expired(ns, key, now).await?;
+                self.insert(ns, key, Some(value), 0, expires_at).await?
+            }
+        };
         self.maybe_sweep(now).await;
         Ok(stored)
     }

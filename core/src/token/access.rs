@@ -2,7 +2,7 @@
 //! couple of microseconds and needs no database.
 
 use super::keys::KeySet;
-use super::TokenService;
+use super::{TokenService, VerifiedToken};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use jsonwebtoken::{decode, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation};
@@ -103,25 +103,22 @@ impl TokenService {
 
     /// Verifies an access token: pinned algorithm and type, a known `kid`, signature, `iss`,
     /// `aud`, and the times against the service's clock. Revocation is the caller's check.
-    /// A token verified before is found by the SHA-256 of its whole text; its times are
-    /// checked again on every presentation.
+    /// A token verified before is found in the cache by its signature and compared whole; its
+    /// times are checked again on every presentation.
     pub fn verify_access(&self, token: &str) -> Result<Arc<AccessClaims>, TokenError> {
-        self.verify_access_digest(token).map(|(claims, _)| claims)
+        self.verify_access_entry(token).map(|v| v.claims.clone())
     }
 
-    /// [`TokenService::verify_access`], also returning the SHA-256 of the token: the key for
-    /// anything a caller caches per token.
-    pub fn verify_access_digest(
-        &self,
-        token: &str,
-    ) -> Result<(Arc<AccessClaims>, [u8; 32]), TokenError> {
-        let (claims, digest) = self.authentic_claims(token)?;
+    /// [`TokenService::verify_access`], returning the cache entry: callers memoise on it what
+    /// they derive from the token.
+    pub fn verify_access_entry(&self, token: &str) -> Result<Arc<VerifiedToken>, TokenError> {
+        let entry = self.authentic_entry(token)?;
         let now = self.clock.now_secs();
-        if claims.exp + LEEWAY_SECS <= now {
+        if entry.claims.exp + LEEWAY_SECS <= now {
             return Err(TokenError::Expired);
         }
-        self.check_issue_times(&claims, now)?;
-        Ok((claims, digest))
+        self.check_issue_times(&entry.claims, now)?;
+        Ok(entry)
     }
 
     /// The claims of an authentic access token whatever its expiry: a browser's expired access
@@ -130,9 +127,9 @@ impl TokenService {
         &self,
         token: &str,
     ) -> Result<Arc<AccessClaims>, TokenError> {
-        let (claims, _) = self.authentic_claims(token)?;
-        self.check_issue_times(&claims, self.clock.now_secs())?;
-        Ok(claims)
+        let entry = self.authentic_entry(token)?;
+        self.check_issue_times(&entry.claims, self.clock.now_secs())?;
+        Ok(entry.claims.clone())
     }
 
     fn check_issue_times(&self, claims: &AccessClaims, now: i64) -> Result<(), TokenError> {
@@ -144,28 +141,24 @@ impl TokenService {
     }
 
     /// Signature, header and claims, from the cache of tokens already verified when possible.
-    fn authentic_claims(&self, token: &str) -> Result<(Arc<AccessClaims>, [u8; 32]), TokenError> {
+    fn authentic_entry(&self, token: &str) -> Result<Arc<VerifiedToken>, TokenError> {
         if token.is_empty() || token.len() > MAX_TOKEN_LEN {
             return Err(TokenError::Malformed);
         }
-        let digest: [u8; 32] =
-            aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, token.as_bytes())
-                .as_ref()
-                .try_into()
-                .map_err(|_| TokenError::Malformed)?;
+        let (_, signature) = token.rsplit_once('.').ok_or(TokenError::Malformed)?;
         // Read before the verifier is: a verification racing a reload is stored as old.
         let generation = self
             .key_generation
             .load(std::sync::atomic::Ordering::SeqCst);
-        let claims = match self.verified.get(&digest) {
-            Some((hit, at)) if at == generation => hit,
-            _ => {
-                let claims = Arc::new(self.verify_signature(token)?);
-                self.verified.insert(digest, (claims.clone(), generation));
-                claims
+        if let Some(hit) = self.verified.get(signature) {
+            if hit.generation == generation && hit.is(token) {
+                return Ok(hit);
             }
-        };
-        Ok((claims, digest))
+        }
+        let claims = self.verify_signature(token)?;
+        let entry = Arc::new(VerifiedToken::new(token, claims, generation));
+        self.verified.insert(signature.into(), entry.clone());
+        Ok(entry)
     }
 
     /// The cryptographic part: header policy, key by `kid`, signature, `iss`, `aud`, claim types.

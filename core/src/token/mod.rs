@@ -8,10 +8,12 @@ mod refresh;
 #[cfg(test)]
 mod tests;
 mod vault;
+mod verified;
 
 pub use access::{AccessClaims, TokenError, ACCESS_AUDIENCE};
 pub use assertion::AssertionClaims;
 pub use refresh::{RefreshGrant, Rotation, SessionRecord, Sessions, REFRESH_GRACE};
+pub use verified::VerifiedToken;
 
 use crate::clock::SharedClock;
 use crate::error::CoreResult;
@@ -30,11 +32,11 @@ pub struct TokenService {
     /// Verification state derived from the keys (decoding keys, the pinned `Validation`),
     /// built once per key set rather than per request.
     verifier: RwLock<Arc<access::Verifier>>,
-    /// Tokens already verified, keyed by the SHA-256 of the whole token: a token is typically
-    /// presented many times in its life. Times and revocation are still checked on every hit.
-    /// Each entry remembers the key-set generation it was verified under: an entry from before
-    /// a reload (even one inserted while the reload ran) is verified again.
-    verified: moka::sync::Cache<[u8; 32], (Arc<AccessClaims>, u64)>,
+    /// Tokens already verified, keyed by their signature segment and compared whole on a hit:
+    /// a token is typically presented many times in its life. Times and revocation are still
+    /// checked on every hit. Each entry remembers the key-set generation it was verified under:
+    /// an entry from before a reload (even one inserted while the reload ran) is verified again.
+    verified: moka::sync::Cache<Box<str>, Arc<VerifiedToken>>,
     /// Bumped by every reload that changes the keys, after the new verifier is in place.
     key_generation: std::sync::atomic::AtomicU64,
     /// How long a rotated key is published before it signs (ms).
@@ -65,8 +67,10 @@ impl TokenService {
             keys_dir,
             keys: RwLock::new(Arc::new(keys)),
             verifier: RwLock::new(Arc::new(verifier)),
+            // Bounded by bytes (tokens and what callers memoise on them), not by count.
             verified: moka::sync::Cache::builder()
-                .max_capacity(200_000)
+                .weigher(|_signature, entry: &Arc<VerifiedToken>| entry.weight())
+                .max_capacity(96 * 1024 * 1024)
                 .time_to_live(Duration::from_secs(300))
                 .build(),
             key_generation: std::sync::atomic::AtomicU64::new(0),

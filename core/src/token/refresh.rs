@@ -166,12 +166,20 @@ impl Sessions {
             Box::pin(async move {
                 // The user may have been merged away (or deleted) since the login resolved it:
                 // the session goes to the survivor, read in this same transaction so that a
-                // concurrent merge conflicts with it instead of slipping past.
-                let owner = crate::identity::repo::read_user(conn, &this.db, &record.user_id)
+                // concurrent merge conflicts with it instead of slipping past. The common case
+                // (the user is live) is one statement that reads and inserts.
+                if !this
+                    .insert_session_for_live_user(conn, &record, now)
                     .await?
-                    .ok_or(retry::Stop::Abort(CoreError::UserNotFound))?;
-                record.user_id = owner.id;
-                this.insert_session(conn, &record, &secret, now).await?;
+                {
+                    let owner = crate::identity::repo::read_user(conn, &this.db, &record.user_id)
+                        .await?
+                        .ok_or(retry::Stop::Abort(CoreError::UserNotFound))?;
+                    record.user_id = owner.id;
+                    this.insert_session_row(conn, &record, now).await?;
+                }
+                this.insert_token(conn, &secret, &record.id, None, now)
+                    .await?;
                 Ok(record)
             })
         })
@@ -182,11 +190,37 @@ impl Sessions {
         })
     }
 
-    async fn insert_session(
+    /// Inserts the session if its user is live (not merged away, not deleted); `false` when it
+    /// is not, and nothing was written.
+    async fn insert_session_for_live_user(
         &self,
         conn: &mut sqlx::AnyConnection,
         session: &SessionRecord,
-        token: &Secret,
+        now: i64,
+    ) -> Result<bool, sqlx::Error> {
+        let q = self.db.sql(
+            "INSERT INTO sessions (id, user_id, channel, appid, openid, created_at, expires_at) \
+             SELECT ?, id, ?, ?, ?, ?, ? FROM users \
+             WHERE id = ? AND merged_into IS NULL AND deleted_at IS NULL",
+        );
+        let inserted = sqlx::query(&q)
+            .bind(&session.id)
+            .bind(&session.channel)
+            .bind(session.appid.as_deref())
+            .bind(session.openid.as_deref())
+            .bind(now)
+            .bind(session.expires_at)
+            .bind(session.user_id.as_str())
+            .execute(&mut *conn)
+            .await?
+            .rows_affected();
+        Ok(inserted == 1)
+    }
+
+    async fn insert_session_row(
+        &self,
+        conn: &mut sqlx::AnyConnection,
+        session: &SessionRecord,
         now: i64,
     ) -> Result<(), sqlx::Error> {
         let q = self.db.sql(
@@ -203,7 +237,7 @@ impl Sessions {
             .bind(session.expires_at)
             .execute(&mut *conn)
             .await?;
-        self.insert_token(conn, token, &session.id, None, now).await
+        Ok(())
     }
 
     async fn insert_token(

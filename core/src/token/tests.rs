@@ -337,3 +337,60 @@ fn assertions_verify_with_the_published_jwks() {
     // An assertion is never an access token.
     assert!(s.verify_access(&token).is_err());
 }
+
+#[test]
+fn a_cached_signature_over_other_claims_is_not_that_token() {
+    let (s, _, _) = fixture();
+    let genuine = issue(&s);
+    // Cached now: found by its signature from here on.
+    assert_eq!(s.verify_access(&genuine).unwrap().sub, "u_1");
+    let (h, p, sig) = parts(&genuine);
+    let mut claims: serde_json::Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(&p).unwrap()).unwrap();
+    claims["sub"] = "u_victim".into();
+    let forged = format!("{h}.{}.{sig}", b64(&claims));
+    assert!(
+        s.verify_access(&forged).is_err(),
+        "same signature, other claims"
+    );
+    // Trailing bytes after a genuine token, or a signature alone, are not it either.
+    assert!(s.verify_access(&format!("{genuine}x")).is_err());
+    assert!(s.verify_access(&format!(".{sig}")).is_err());
+    assert!(s.verify_access(&sig).is_err());
+    // The genuine token is unaffected by the attempts.
+    assert_eq!(s.verify_access(&genuine).unwrap().sub, "u_1");
+}
+
+#[test]
+fn memos_live_on_the_cache_entry_per_slot_and_age() {
+    let (s, clock, _) = fixture();
+    let token = issue(&s);
+    let entry = s.verify_access_entry(&token).unwrap();
+    let now = clock.now_ms();
+    assert!(entry.recall::<String>(1, now - 1000).is_none());
+    entry.remember(1, now, Arc::new("route one".to_string()));
+    entry.remember(2, now - 5000, Arc::new("route two".to_string()));
+    // The next presentation finds the same entry and what was remembered on it.
+    let again = s.verify_access_entry(&token).unwrap();
+    assert_eq!(
+        again
+            .recall::<String>(1, now - 1000)
+            .as_deref()
+            .map(String::as_str),
+        Some("route one")
+    );
+    assert!(again.recall::<String>(2, now - 1000).is_none(), "too old");
+    assert!(again.recall::<u64>(1, now - 1000).is_none(), "another type");
+    again.remember(2, now, Arc::new("route two, again".to_string()));
+    assert_eq!(
+        entry
+            .recall::<String>(2, now)
+            .as_deref()
+            .map(String::as_str),
+        Some("route two, again")
+    );
+    assert!(
+        !format!("{entry:?}").contains(&token),
+        "Debug never shows the token"
+    );
+}

@@ -1,0 +1,237 @@
+#!/usr/bin/env bash
+# Instructions per request, counted by callgrind: the same total for the same binary and input
+# whatever else the machine is doing, so a 5% change is visible where req/s moves by ±20%.
+#
+#   floor    wrk -> bare Pingora (gateway/examples/bare_pingora.rs) -> nginx
+#   public   wrk -> wxgate /pub/x (auth = "public")                 -> nginx
+#   bearer   wrk -> wxgate /api/x, Authorization: Bearer            -> nginx
+#   cookie   wrk -> wxgate /api/x, the session cookie               -> nginx
+#   login    a mini-program login on SQLite (the simulator answers WeChat's part, outside valgrind)
+#
+# (vgdb, which callgrind_control talks through, finds a process by its FIFOs in TMPDIR: the
+# processes under test keep the default one.)
+# Each process runs under `valgrind --tool=callgrind --instr-atstart=no` with one worker thread.
+# Per scenario: warm-up with instrumentation off, then counters zeroed, instrumentation on,
+# `wrk -t1 -c4` for DURATION seconds (or LOGINS logins), instrumentation off, and a dump: the
+# total instructions of the process (every thread) divided by the requests wrk completed.
+#
+# Usage: bench/instructions.sh      (root; installs valgrind, wrk, nginx-light when missing)
+# Env:   DURATION=10 WARMUP=3 LOGINS=300 KEEP=1 SKIP_BUILD=1
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+DURATION=${DURATION:-10}
+WARMUP=${WARMUP:-3}
+LOGINS=${LOGINS:-300}
+PORT_U=18181 PORT_G=18190 PORT_P=18195 PORT_SIM=18200
+APPID=wx00000000000000d1
+export WXGATE_BENCH_MP_SECRET=bench-secret
+
+WORK=$(mktemp -d /tmp/wxgate-bench-instr.XXXXXX)
+PIDS=()
+cleanup() {
+    local pid
+    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+    for pid in "${PIDS[@]}"; do
+        for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        kill -9 "$pid" 2>/dev/null || true
+    done
+    if [ "${KEEP:-0}" = 1 ]; then echo "kept $WORK" >&2; else rm -rf "$WORK"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+die() { echo "instructions.sh: $*" >&2; exit 1; }
+. "$(dirname "$0")/common.sh"
+
+need=()
+command -v valgrind >/dev/null || need+=(valgrind)
+command -v wrk >/dev/null || need+=(wrk)
+command -v nginx >/dev/null || need+=(nginx-light)
+if ((${#need[@]})); then
+    SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+
+cd "$ROOT"
+if [ "${SKIP_BUILD:-0}" != 1 ]; then
+    cargo build --release -p wxgate -p wxgate-sim
+    cargo build --release -p wxgate --example bare_pingora
+    cargo build --release -p wxgate-tests --example login_bench
+fi
+GW="$ROOT/target/release/wxgate" BARE="$ROOT/target/release/examples/bare_pingora"
+SIM="$ROOT/target/release/wxgate-sim" LB="$ROOT/target/release/examples/login_bench"
+for b in "$GW" "$BARE" "$SIM" "$LB"; do [ -x "$b" ] || die "$b is missing"; done
+for port in $PORT_U $PORT_G $PORT_P $PORT_SIM; do
+    if (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null; then die "port $port is already in use"; fi
+done
+
+echo "== preflight"
+echo "date:     $(date -u +%FT%TZ)"
+echo "commit:   $(git rev-parse --short HEAD)$(git diff --quiet || echo ' (+ uncommitted changes)')"
+echo "valgrind: $(valgrind --version), wrk -t1 -c4 -d${DURATION}s after ${WARMUP}s warm-up"
+
+# ---------------------------------------------------------------- upstream, simulator, configs
+mkdir -p "$WORK/nginx" "$WORK/gw/keys"
+BODY64="$(printf 'x%.0s' $(seq 63))\n"
+cat >"$WORK/nginx/nginx.conf" <<EOF
+worker_processes 1;
+daemon off;
+user root;
+pid $WORK/nginx/nginx.pid;
+error_log $WORK/nginx/error.log warn;
+events { worker_connections 1024; }
+http {
+    access_log off;
+    keepalive_requests 1000000;
+    keepalive_timeout 120s;
+    client_body_temp_path $WORK/nginx/client_body;
+    proxy_temp_path $WORK/nginx/proxy;
+    fastcgi_temp_path $WORK/nginx/fastcgi;
+    uwsgi_temp_path $WORK/nginx/uwsgi;
+    scgi_temp_path $WORK/nginx/scgi;
+    server {
+        listen 127.0.0.1:$PORT_U;
+        default_type text/plain;
+        location / { return 200 "$BODY64"; }
+    }
+}
+EOF
+nginx -c "$WORK/nginx/nginx.conf" 2>"$WORK/nginx/stderr" & PIDS+=($!)
+wait_http "http://127.0.0.1:$PORT_U/" 200 "nginx" "$WORK/nginx/error.log"
+
+"$SIM" --listen "127.0.0.1:$PORT_SIM" >"$WORK/sim.log" 2>&1 & PIDS+=($!)
+wait_http "http://127.0.0.1:$PORT_SIM/_sim/health" 200 "the simulator" "$WORK/sim.log"
+"$LB" setup --sim "http://127.0.0.1:$PORT_SIM" --appid "$APPID" --secret "$WXGATE_BENCH_MP_SECRET" \
+    --open-platform bench-op --users "$LOGINS" --prefix inst >/dev/null
+
+cat >"$WORK/gw/gateway.toml" <<EOF
+[server]
+listen = "127.0.0.1:$PORT_G"
+
+[database]
+url = "sqlite://$WORK/gw/wxgate.db?mode=rwc"
+
+[tokens]
+access_ttl = "1h"
+keys_dir = "$WORK/gw/keys"
+
+[[channel]]
+id = "mp"
+kind = "wechat_miniprogram"
+appid = "$APPID"
+secret = "\${WXGATE_BENCH_MP_SECRET}"
+api_base = "http://127.0.0.1:$PORT_SIM"
+
+[[route]]
+prefix = "/pub/"
+upstream = "127.0.0.1:$PORT_U"
+auth = "public"
+
+[[route]]
+prefix = "/api/"
+upstream = "127.0.0.1:$PORT_U"
+auth = "required"
+EOF
+"$GW" check --config "$WORK/gw/gateway.toml" >/dev/null || die "the gateway rejected its config"
+
+# ---------------------------------------------------------------- measuring
+callgrind() { # out-prefix, command...: starts it under callgrind, instrumentation off
+    local out=$1
+    shift
+    valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$out.%p" "$@" \
+        >"$out.log" 2>&1 &
+    LAST_PID=$!
+    PIDS+=("$LAST_PID")
+}
+
+# The process's total instructions from its newest dump.
+dumped_ir() { # pid
+    local file
+    file=$(ls -t "$WORK"/*."$1"* 2>/dev/null | grep -v '\.log$' | head -n1)
+    [ -n "$file" ] || die "no callgrind dump for pid $1"
+    # `summary:` is what was counted since the last zeroing, as is `totals:`; take `totals:`.
+    awk '/^totals:/ {print $2}' "$file" | tail -n1
+}
+
+# Instructions per request of `wrk` against URL, headers as further args.
+measure() { # pid label url [wrk header args...]
+    local pid=$1 label=$2 url=$3
+    shift 3
+    wrk -t1 -c4 -d"${WARMUP}s" "$@" "$url" >/dev/null 2>&1
+    callgrind_control -z "$pid" >/dev/null 2>&1
+    callgrind_control -i on "$pid" >/dev/null 2>&1
+    wrk -t1 -c4 -d"${DURATION}s" "$@" "$url" >"$WORK/wrk-$label.txt" 2>&1
+    callgrind_control -i off "$pid" >/dev/null 2>&1
+    callgrind_control -d "$label" "$pid" >/dev/null 2>&1
+    local requests ir non2xx
+    requests=$(awk '/requests in/ {print $1}' "$WORK/wrk-$label.txt")
+    non2xx=$(awk '/Non-2xx/ {print $NF}' "$WORK/wrk-$label.txt")
+    [ -z "$non2xx" ] || die "$label: $non2xx answers were not 2xx"
+    ir=$(dumped_ir "$pid")
+    printf '%s %s %s\n' "$label" "$requests" "$ir" >>"$WORK/results"
+    awk -v l="$label" -v n="$requests" -v ir="$ir" \
+        'BEGIN { printf "   %-7s %8d requests  %14d instructions  %8.1fk per request\n", l, n, ir, ir / n / 1000 }'
+}
+
+echo "== floor: bare Pingora"
+callgrind "$WORK/bare" "$BARE" "127.0.0.1:$PORT_P" "127.0.0.1:$PORT_U" 1
+PID_P=$LAST_PID
+wait_http "http://127.0.0.1:$PORT_P/x" 200 "bare pingora" "$WORK/bare.log"
+measure "$PID_P" floor "http://127.0.0.1:$PORT_P/pub/x"
+
+echo "== gateway"
+RUST_LOG=warn callgrind "$WORK/gateway" "$GW" --config "$WORK/gw/gateway.toml" --threads 1
+PID_G=$LAST_PID
+for _ in $(seq 600); do
+    curl -sf -o /dev/null "http://127.0.0.1:$PORT_G/_auth/healthz" && break
+    kill -0 "$PID_G" 2>/dev/null || { tail -n 20 "$WORK/gateway.log"; die "the gateway exited"; }
+    sleep 0.1
+done
+# A real login gives the token the authenticated scenarios present.
+CODE=$("$LB" mint --sim "http://127.0.0.1:$PORT_SIM" --appid "$APPID" --users 1 --prefix inst --out "$WORK/one.txt" >/dev/null && head -n1 "$WORK/one.txt")
+TOKEN=$(curl -sf "http://127.0.0.1:$PORT_G/_auth/mp/login" -H 'content-type: application/json' \
+    -d "{\"code\":\"$CODE\"}" | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
+[ -n "$TOKEN" ] || die "no token from the login"
+[ "$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:$PORT_G/api/x")" = 200 ] ||
+    die "the token is refused on /api/"
+measure "$PID_G" public "http://127.0.0.1:$PORT_G/pub/x"
+measure "$PID_G" bearer "http://127.0.0.1:$PORT_G/api/x" -H "Authorization: Bearer $TOKEN"
+measure "$PID_G" cookie "http://127.0.0.1:$PORT_G/api/x" -H "Cookie: theme=dark; wxgate=$TOKEN"
+
+echo "== login (SQLite, $LOGINS logins, concurrency 4)"
+"$LB" mint --sim "http://127.0.0.1:$PORT_SIM" --appid "$APPID" --users "$LOGINS" --prefix inst \
+    --out "$WORK/codes.txt" >/dev/null
+# Warm: the first logins create the users; the measured ones find them (a repeat login).
+"$LB" login --gateway "http://127.0.0.1:$PORT_G" --channel mp --codes "$WORK/codes.txt" \
+    --concurrency 4 --label warm >/dev/null
+"$LB" mint --sim "http://127.0.0.1:$PORT_SIM" --appid "$APPID" --users "$LOGINS" --prefix inst \
+    --out "$WORK/codes2.txt" >/dev/null
+callgrind_control -z "$PID_G" >/dev/null 2>&1
+callgrind_control -i on "$PID_G" >/dev/null 2>&1
+"$LB" login --gateway "http://127.0.0.1:$PORT_G" --channel mp --codes "$WORK/codes2.txt" \
+    --concurrency 4 --label measured >"$WORK/login.txt"
+callgrind_control -i off "$PID_G" >/dev/null 2>&1
+callgrind_control -d login "$PID_G" >/dev/null 2>&1
+ok=$(sed -n 's/^RESULT.* ok=\([0-9]*\).*/\1/p' "$WORK/login.txt")
+[ "$ok" = "$LOGINS" ] || { cat "$WORK/login.txt"; die "only $ok of $LOGINS logins succeeded"; }
+ir=$(dumped_ir "$PID_G")
+printf 'login %s %s\n' "$ok" "$ir" >>"$WORK/results"
+awk -v n="$ok" -v ir="$ir" \
+    'BEGIN { printf "   login   %8d logins    %14d instructions  %8.1fk per login\n", n, ir, ir / n / 1000 }'
+
+echo "== instructions per request"
+python3 - "$WORK/results" <<'PY'
+import sys
+rows = {}
+for line in open(sys.argv[1]):
+    label, n, ir = line.split()
+    rows[label] = int(ir) / int(n)
+floor = rows["floor"]
+print(f"   {'path':<8} {'instr/req':>10} {'x floor':>8} {'- public':>9}")
+for label in ["floor", "public", "bearer", "cookie"]:
+    v = rows[label]
+    extra = f"{(v - rows['public']) / 1000:+8.1f}k" if label in ("bearer", "cookie") else ""
+    print(f"   {label:<8} {v / 1000:9.1f}k {v / floor:7.2f}x {extra:>9}")
+print(f"   {'login':<8} {rows['login'] / 1000:9.1f}k   (a repeat mini-program login on SQLite, gateway side)")
+PY
