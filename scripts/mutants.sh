@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Mutation testing of the code whose every branch matters, each group against the tests that
 # own it (cargo-mutants; a build and a test run per mutant, so this takes hours on 2 cores).
-#   scripts/mutants.sh [group ...]   groups: path cookies flow sms token identity (default: all)
+#   scripts/mutants.sh [group ...]   groups: path cookies flow sms token identity (default: all),
+#                                    or the narrower resolve (identity rules) and verify (token checks)
 # Results land in mutants.out/<group>/ (caught.txt, missed.txt, timeout.txt, unviable.txt);
 # the script fails when any group has a missed mutant. The closing notes of the issues list the
 # survivors judged equivalent, with the reason.
@@ -31,26 +32,36 @@ for g in "${groups[@]}"; do
             run path -f gateway/src/path.rs --test-package wxgate -- --lib
             ;;
         cookies)
-            run cookies -f gateway/src/cookies.rs --test-package wxgate --test-package wxgate-tests \
+            run cookies -f gateway/src/cookies.rs --test-package wxgate,wxgate-tests \
                 -- -- cookies:: headers:: browser:: proxy::
             ;;
         flow)
-            run flow -f gateway/src/flow.rs --test-package wxgate --test-package wxgate-tests \
+            run flow -f gateway/src/flow.rs --test-package wxgate,wxgate-tests \
                 -- -- flow:: browser::
             ;;
         sms)
             run sms -f 'providers/src/phone_sms/**/*.rs' -f 'providers/src/phone_sms/*.rs' \
-                --test-package wxgate-providers --test-package wxgate --test-package wxgate-tests \
+                --test-package wxgate-providers,wxgate,wxgate-tests \
                 -- -- phone_sms:: sms::
             ;;
         token)
             run token -f 'core/src/token/*.rs' \
-                --test-package wxgate-core --test-package wxgate --test-package wxgate-tests \
+                --test-package wxgate-core,wxgate,wxgate-tests \
                 -- -- token:: storage::sqlite:: replicas::sqlite proxy:: miniprogram::
+            ;;
+        resolve)
+            run resolve -f core/src/identity/resolve.rs \
+                --test-package wxgate-core,wxgate,wxgate-tests \
+                -- -- identity:: storage::sqlite::
+            ;;
+        verify)
+            run verify -f core/src/token/access.rs -f core/src/token/verified.rs -f core/src/token/vault.rs \
+                --test-package wxgate-core,wxgate,wxgate-tests \
+                -- -- token:: storage::sqlite:: proxy::
             ;;
         identity)
             run identity -f 'core/src/identity/*.rs' \
-                --test-package wxgate-core --test-package wxgate --test-package wxgate-tests \
+                --test-package wxgate-core,wxgate,wxgate-tests \
                 -- -- identity:: storage::sqlite:: admin_cli::
             ;;
         *) echo "mutants.sh: unknown group $g" >&2; exit 2 ;;

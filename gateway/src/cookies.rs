@@ -86,12 +86,38 @@ fn pairs(req: &RequestHeader) -> impl Iterator<Item = (&[u8], &[u8])> {
     req.headers
         .get_all(http::header::COOKIE)
         .iter()
-        .flat_map(|v| v.as_bytes().split(|&b| b == b';'))
+        .flat_map(|v| split_pairs(v.as_bytes()))
         .filter_map(|pair| {
             let pair = pair.trim_ascii();
-            let eq = pair.iter().position(|&b| b == b'=')?;
+            let eq = memchr::memchr(b'=', pair)?;
             Some((pair[..eq].trim_ascii(), pair[eq + 1..].trim_ascii()))
         })
+}
+
+/// The `;`-separated parts of one `Cookie` value (a session cookie makes it ~500 bytes: the
+/// separators are found with memchr rather than byte by byte).
+fn split_pairs(value: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut rest = Some(value);
+    std::iter::from_fn(move || {
+        let current = rest?;
+        match memchr::memchr(b';', current) {
+            Some(i) => {
+                rest = Some(&current[i + 1..]);
+                Some(&current[..i])
+            }
+            None => {
+                rest = None;
+                Some(current)
+            }
+        }
+    })
+}
+
+/// Every byte is visible ASCII (`!`..=`~`). Folded without an early exit so the compiler
+/// checks many bytes per instruction: a session cookie is ~500 bytes on every request.
+fn all_visible_ascii(v: &[u8]) -> bool {
+    v.iter()
+        .fold(true, |ok, &b| ok & (b.wrapping_sub(b'!') <= b'~' - b'!'))
 }
 
 /// A cookie the gateway cannot read unambiguously.
@@ -114,9 +140,7 @@ pub fn get<'a>(req: &'a RequestHeader, name: &str) -> Result<Option<&'a str>, Am
     }
     match found {
         None => Ok(None),
-        Some(v) if v.iter().all(u8::is_ascii_graphic) => {
-            std::str::from_utf8(v).map(Some).map_err(|_| Ambiguous)
-        }
+        Some(v) if all_visible_ascii(v) => std::str::from_utf8(v).map(Some).map_err(|_| Ambiguous),
         Some(_) => Err(Ambiguous),
     }
 }
@@ -127,14 +151,18 @@ pub fn remove_ours(req: &mut RequestHeader) {
     if !pairs(req).any(|(k, _)| is_ours(k)) {
         return;
     }
-    let mut kept: Vec<u8> = Vec::new();
+    let total: usize = req
+        .headers
+        .get_all(http::header::COOKIE)
+        .iter()
+        .map(|v| v.len() + 2)
+        .sum();
+    let mut kept: Vec<u8> = Vec::with_capacity(total);
     for value in req.headers.get_all(http::header::COOKIE) {
-        for pair in value.as_bytes().split(|&b| b == b';') {
+        for pair in split_pairs(value.as_bytes()) {
             let pair = pair.trim_ascii();
-            let name = pair
-                .split(|&b| b == b'=')
-                .next()
-                .unwrap_or(pair)
+            let name = memchr::memchr(b'=', pair)
+                .map_or(pair, |eq| &pair[..eq])
                 .trim_ascii();
             if pair.is_empty() || is_ours(name) {
                 continue;
@@ -145,13 +173,15 @@ pub fn remove_ours(req: &mut RequestHeader) {
             kept.extend_from_slice(pair);
         }
     }
-    req.remove_header(&http::header::COOKIE);
-    if kept.is_empty() {
-        return;
-    }
     // The bytes came from valid header values, joined by "; ", so they are one too.
-    if let Ok(value) = http::HeaderValue::from_bytes(&kept) {
-        let _ = req.insert_header(http::header::COOKIE, value);
+    match http::HeaderValue::from_bytes(&kept) {
+        // Inserting replaces every `Cookie` header at once.
+        Ok(value) if !kept.is_empty() => {
+            let _ = req.insert_header(http::header::COOKIE, value);
+        }
+        _ => {
+            req.remove_header(&http::header::COOKIE);
+        }
     }
 }
 
@@ -175,6 +205,18 @@ mod tests {
         assert_eq!(get(&req, "wxgate_refresh"), Ok(None));
         let req = request(&[b"a=1", "wxgate=t; x=\u{1F600}".as_bytes()]);
         assert_eq!(get(&req, "wxgate"), Ok(Some("t")));
+    }
+
+    #[test]
+    fn visible_ascii_is_exactly_bang_to_tilde() {
+        for b in 0u8..=255 {
+            assert_eq!(
+                all_visible_ascii(&[b'a', b, b'z']),
+                b.is_ascii_graphic(),
+                "byte {b:#x}"
+            );
+        }
+        assert!(all_visible_ascii(b""));
     }
 
     #[test]

@@ -92,8 +92,9 @@ pub fn normalise(raw: &str) -> Result<String, PathError> {
         if b < 0x20 || b == 0x7f || b == b'\\' || b == b';' {
             return Err(PathError::ForbiddenCharacter);
         }
-        if b >= 0x80 {
+        if b >= 0x80 || b == b' ' {
             // A raw UTF-8 byte: escaped, as a URI carries it (a `char` cast would re-encode it).
+            // A raw space cannot arrive in a request line; in a route prefix it means `%20`.
             decoded.push('%');
             decoded.push_str(&format!("{b:02X}"));
         } else {
@@ -143,6 +144,8 @@ mod tests {
             ("/api/", "/api/"),
             ("/api/x/..", "/api/"),
             ("/a%20b", "/a%20b"),
+            ("/a b", "/a%20b"),
+            ("/a!b", "/a!b"),
             ("/%7euser", "/~user"),
             ("/caf%c3%a9", "/caf%C3%A9"),
             ("/caf\u{e9}", "/caf%C3%A9"),

@@ -355,6 +355,15 @@ fn a_cached_signature_over_other_claims_is_not_that_token() {
     );
     // Trailing bytes after a genuine token, or a signature alone, are not it either.
     assert!(s.verify_access(&format!("{genuine}x")).is_err());
+    // Same length and signature, one byte apart at either end of the signed part.
+    let first = format!("X{}", &genuine[1..]);
+    assert!(s.verify_access(&first).is_err());
+    let cut = genuine.len() - sig.len() - 2;
+    let mut last = genuine.clone().into_bytes();
+    last[cut] = if last[cut] == b'A' { b'B' } else { b'A' };
+    assert!(s
+        .verify_access(std::str::from_utf8(&last).unwrap())
+        .is_err());
     assert!(s.verify_access(&format!(".{sig}")).is_err());
     assert!(s.verify_access(&sig).is_err());
     // The genuine token is unaffected by the attempts.
