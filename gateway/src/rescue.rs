@@ -472,6 +472,14 @@ mod tests {
             ApiError::from(ProviderError::RateLimited { retry_after: 60 }).retry_after,
             Some(60)
         );
+        // A spent SMS budget answers as any rate limit, but is counted under its own label.
+        let e = ApiError::from(ProviderError::BudgetExhausted { retry_after: 3600 });
+        assert_eq!(
+            (e.status, e.label(), e.retry_after),
+            (429, "budget_exhausted", Some(3600))
+        );
+        let body: serde_json::Value = serde_json::from_slice(&e.body()).unwrap();
+        assert_eq!(body["error"], "rate_limited");
     }
 
     #[test]

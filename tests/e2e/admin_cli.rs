@@ -26,6 +26,12 @@ fn attempt(channel: &str, appid: &str, openid: &str, phone: Option<&str>) -> Log
     }
 }
 
+/// `attempt` from a WeChat person with `unionid`.
+fn with_unionid(mut attempt: LoginAttempt, unionid: &str) -> LoginAttempt {
+    attempt.wechat.as_mut().unwrap().unionid = Some(unionid.into());
+    attempt
+}
+
 /// Runs `wxgate user …` on the test database: (exit ok, stdout, stderr).
 fn wxgate(t: &TestDb, args: &[&str]) -> (bool, String, String) {
     let config = t.dir.join("cli.toml");
@@ -58,7 +64,10 @@ async fn show_unbind_merge_and_delete(backend: Backend) {
     };
     let r = t.resolver(IdentityPolicy::default());
     let a = r
-        .resolve(&attempt("mp", MP, "oA", Some("13800138000")))
+        .resolve(&with_unionid(
+            attempt("mp", MP, "oA", Some("13800138000")),
+            "oU",
+        ))
         .await
         .unwrap()
         .user;
@@ -85,6 +94,12 @@ async fn show_unbind_merge_and_delete(backend: Backend) {
     let v: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["users"][0]["id"], b.id.as_str());
     assert_eq!(v["users"][0]["identities"][0]["openid"], "oB");
+    // by unionid: it looks like an openid, but no identity has it as one.
+    let (ok, out, err) = tokio::task::block_in_place(|| wxgate(&t, &["show", "oU", "--json"]));
+    assert!(ok, "{err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["users"].as_array().unwrap().len(), 1, "{out}");
+    assert_eq!(v["users"][0]["id"], a.id.as_str());
     let (ok, _, err) = tokio::task::block_in_place(|| wxgate(&t, &["show", "u_nobody"]));
     assert!(!ok && err.contains("no user found"), "{err}");
 
@@ -125,6 +140,17 @@ async fn show_unbind_merge_and_delete(backend: Backend) {
     assert_eq!(auth.bindings(&a.id).await.unwrap().len(), 2);
     assert_eq!(count_live_users(&t.db).await.unwrap(), 1);
 
+    // unbind an identity by appid:openid: it leaves the user, the other one stays.
+    let unbound = format!("{MP2}:oB");
+    let (ok, out, err) = tokio::task::block_in_place(|| {
+        wxgate(&t, &["unbind", a.id.as_str(), &unbound, "--by", "ops-cy"])
+    });
+    assert!(ok, "{err}");
+    assert!(out.contains("unbound"), "{out}");
+    let left = auth.bindings(&a.id).await.unwrap();
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].openid, "oA");
+
     // delete: gone, and every change names its operator.
     let (ok, _, err) =
         tokio::task::block_in_place(|| wxgate(&t, &["delete", a.id.as_str(), "--by", "ops-bo"]));
@@ -141,6 +167,15 @@ async fn show_unbind_merge_and_delete(backend: Backend) {
     assert_eq!(by("phone_unset").as_deref(), Some("ops-ann"));
     assert_eq!(by("merge").as_deref(), Some("ops-ann"));
     assert_eq!(by("user_deleted").as_deref(), Some("ops-bo"));
+    // The deletion unbinds what is left too; the operator's unbind is the one of oB.
+    let unbind_of_ob = events
+        .iter()
+        .find(|e| e.kind == "unbind" && e.openid.as_deref() == Some("oB"));
+    assert_eq!(
+        unbind_of_ob.and_then(|e| e.actor.as_deref()),
+        Some("ops-cy"),
+        "{events:?}"
+    );
     assert!(
         events
             .iter()
@@ -151,6 +186,15 @@ async fn show_unbind_merge_and_delete(backend: Backend) {
     let again = r.resolve(&attempt("mp", MP, "oA", None)).await.unwrap();
     assert!(again.is_new);
     assert_ne!(again.user.id, UserId(a.id.0.clone()));
+    // So is the same WeChat person through another app: the unionid was released with the
+    // account, else it would lead back to the deleted user.
+    let via_unionid = r
+        .resolve(&with_unionid(attempt("mp2", MP2, "oC", None), "oU"))
+        .await
+        .unwrap();
+    assert!(via_unionid.is_new);
+    assert_ne!(via_unionid.user.id, a.id);
+    assert_ne!(via_unionid.user.id, again.user.id);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -34,13 +34,21 @@ async fn survives_an_outage(backend: Backend) {
     let gw = tokio::task::block_in_place(|| TestGateway::start(&db_url, &db.dir, &routes));
     let grant = login(&gw).await;
     let bearer = format!("Authorization: Bearer {}", grant.access_token.expose());
+    // A browser session is checked in memory too: its access cookie holds the same JWT.
+    let cookie = format!("Cookie: wxgate={}", grant.access_token.expose());
     assert_eq!(get(gw.addr, "/_auth/readyz", &[]).status, 200);
 
     relay.cut().await;
 
-    for _ in 0..20 {
+    for _ in 0..10 {
         let r = get(gw.addr, "/api/x", &[&bearer]);
         assert_eq!(seen(&r)["x-auth-user"], grant.user.id.as_str());
+        let r = get(gw.addr, "/api/x", &[&cookie]);
+        assert_eq!(
+            seen(&r)["x-auth-user"],
+            grant.user.id.as_str(),
+            "cookie session during the outage"
+        );
     }
     let started = Instant::now();
     let ready = get(gw.addr, "/_auth/readyz", &[]);

@@ -28,6 +28,16 @@ fn body(sim: &str, identity: &str, sms_extra: &str) -> String {
 }
 
 async fn setup_with(backend: Backend, identity: &str, sms_extra: &str) -> Option<Setup> {
+    setup_behind(backend, "", identity, sms_extra).await
+}
+
+/// As [`setup_with`], with `server_toml` in the gateway's `[server]` table.
+async fn setup_behind(
+    backend: Backend,
+    server_toml: &str,
+    identity: &str,
+    sms_extra: &str,
+) -> Option<Setup> {
     let db = TestDb::new(backend).await?;
     let http = reqwest::Client::new();
     let sim = wxgate_sim::Simulator::new()
@@ -52,7 +62,9 @@ async fn setup_with(backend: Backend, identity: &str, sms_extra: &str) -> Option
         .await;
     }
     let config = body(&s, identity, sms_extra);
-    let gw = tokio::task::block_in_place(|| TestGateway::start(&db.url, &db.dir, &config));
+    let gw = tokio::task::block_in_place(|| {
+        TestGateway::start_with_server(&db.url, &db.dir, server_toml, &config)
+    });
     Some(Setup {
         gw,
         sim,
@@ -227,6 +239,38 @@ async fn spoofed_forwarded_for_does_not_escape_the_per_address_cap() {
     }
     assert!(statuses[..20].iter().all(|&c| c == 202), "{statuses:?}");
     assert_eq!(statuses[20], 429, "the 21st send from one client");
+}
+
+/// Behind a trusted proxy the client is the right-most address the proxy did not add itself:
+/// whatever a client writes to the left of it moves nothing, and other clients of the same
+/// proxy are not held back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn behind_a_trusted_proxy_the_per_address_cap_follows_the_forwarded_client() {
+    let s = setup_behind(
+        Backend::Sqlite,
+        "trusted_proxies = [\"127.0.0.1/32\"]",
+        "",
+        "",
+    )
+    .await
+    .unwrap();
+    let send_via_proxy = |i: u32, forwarded: &str| {
+        post_to(
+            s.gw.addr,
+            "/_auth/sms/send_code",
+            &json!({ "phone": format!("1370013{i:04}") }),
+            &format!("X-Forwarded-For: {forwarded}\r\n"),
+        )
+        .status
+    };
+    // One client, each time with a different spoofed address in front of the proxy's entry.
+    let statuses: Vec<u16> = (0..21u32)
+        .map(|i| send_via_proxy(i, &format!("10.9.{i}.1, 198.51.100.9")))
+        .collect();
+    assert!(statuses[..20].iter().all(|&c| c == 202), "{statuses:?}");
+    assert_eq!(statuses[20], 429, "the 21st send from 198.51.100.9");
+    // Another client of the same proxy (the same TCP peer) still gets its codes.
+    assert_eq!(send_via_proxy(21, "198.51.100.10"), 202);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -417,6 +461,46 @@ async fn a_deleted_account_frees_its_phone_for_a_new_user() {
             .all(|e| e.phone.as_deref().is_none_or(|p| p.contains('*'))),
         "{events:?}"
     );
+}
+
+/// A session older than the freshness window (5 minutes) cannot delete the account, even with
+/// a freshly refreshed access token: freshness is the login's age, not the token's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_the_account_needs_a_recent_login() {
+    let s = setup().await;
+    s.send("13800138000");
+    let code = s.texted("13800138000").await;
+    let login = s.login("13800138000", &code).json();
+    // Logged in ten minutes ago, as far as the database knows.
+    sqlx::query("UPDATE sessions SET created_at = created_at - 600000")
+        .execute(s.db.db.pool())
+        .await
+        .unwrap();
+    let refreshed = s.post(
+        "/_auth/token/refresh",
+        json!({ "refresh_token": login["refresh_token"] }),
+    );
+    assert_eq!(
+        refreshed.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&refreshed.body)
+    );
+    let token = refreshed.json()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let call = |method: &str| {
+        tokio::task::block_in_place(|| {
+            wxgate_tests::gateway::call(s.gw.addr, method, "/_auth/me", "", Some(&token))
+        })
+    };
+    assert_eq!(call("GET").status, 200, "the token itself is good");
+    let refused = call("DELETE");
+    assert_eq!(refused.status, 401);
+    assert_eq!(refused.json()["error"], "unauthorized");
+    assert_eq!(s.users().await, 1, "the account is still there");
+    assert_eq!(call("GET").status, 200, "and its session too");
 }
 
 /// Limits and codes live in the shared database: a code texted through A logs in through B,

@@ -27,16 +27,31 @@ fn sources(dir: &Path) -> Vec<(PathBuf, String)> {
     out
 }
 
-/// The code of a file without its comments and without its test module: what ships.
+/// The code of a file without its comments and without its test module: what ships. A
+/// `#[cfg(test)]` that opens a block ends the shipped part (test modules come last); one before
+/// an item (`mod tests;`, a test-only `use`) hides that item only.
 fn shipped_code(text: &str) -> String {
-    let code = match text.find("#[cfg(test)]") {
-        Some(at) => &text[..at],
-        None => text,
-    };
-    code.lines()
-        .filter(|l| !l.trim_start().starts_with("//"))
-        .collect::<Vec<_>>()
-        .join("\n")
+    let mut kept = Vec::new();
+    let mut lines = text.lines();
+    while let Some(line) = lines.next() {
+        if line.trim() == "#[cfg(test)]" {
+            match lines.next() {
+                Some(item) if item.trim_end().ends_with('{') => break,
+                _ => continue,
+            }
+        }
+        if !line.trim_start().starts_with("//") {
+            kept.push(line);
+        }
+    }
+    kept.join("\n")
+}
+
+#[test]
+fn shipped_code_reads_past_a_test_only_item_and_stops_at_the_test_module() {
+    let text =
+        "use a;\n#[cfg(test)]\nmod tests;\n// said\nuse b;\n#[cfg(test)]\nmod t {\n    use c;\n}\n";
+    assert_eq!(shipped_code(text), "use a;\nuse b;");
 }
 
 fn offenders(dir: &str, forbidden: &[&str], skip_tests_files: bool) -> Vec<String> {

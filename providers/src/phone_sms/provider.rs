@@ -161,6 +161,12 @@ impl PhoneSms {
         Ok(u64::try_from((until - now).max(0) / 1000 + 1).unwrap_or(1))
     }
 
+    /// Seconds until the next midnight in Beijing (1 to 86 400), when the daily budget resets.
+    fn until_beijing_midnight(&self) -> u64 {
+        let into_day = (self.clock.now_secs() + BEIJING_OFFSET_SECS).rem_euclid(86_400);
+        u64::try_from(86_400 - into_day).unwrap_or(1)
+    }
+
     /// Counts one event under each limit, all or nothing: over any cap, the events counted so
     /// far are taken back and the answer is 429 with the time left in that window.
     async fn count(&self, limits: &[Limit], budget_ns: Option<&str>) -> Result<(), ProviderError> {
@@ -170,11 +176,15 @@ impl PhoneSms {
                 for counted in &limits[..=i] {
                     self.state.unhit(counted.ns, &counted.key).await?;
                 }
-                let retry_after = self.seconds_left(limit.ns, &limit.key).await?;
                 if budget_ns == Some(limit.ns) {
                     tracing::warn!(channel = %self.config.id, budget = limit.cap, "daily SMS budget spent: no more codes until tomorrow");
-                    return Err(ProviderError::BudgetExhausted { retry_after });
+                    // The budget's key outlives its day; the next day's key starts fresh at
+                    // Beijing midnight, so that is when to come back.
+                    return Err(ProviderError::BudgetExhausted {
+                        retry_after: self.until_beijing_midnight(),
+                    });
                 }
+                let retry_after = self.seconds_left(limit.ns, &limit.key).await?;
                 return Err(ProviderError::RateLimited { retry_after });
             }
         }

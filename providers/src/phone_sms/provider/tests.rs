@@ -18,10 +18,12 @@ impl Mac for PlainMac {
     }
 }
 
-/// Records what it would have texted; fails while `down` is set.
+/// Records what it would have texted. While `down` is set it fails, but only after keeping the
+/// code in `undelivered`: a vendor may error out once the code has left the gateway.
 #[derive(Default)]
 struct Phones {
     sent: Mutex<Vec<(String, String, String)>>,
+    undelivered: Mutex<Vec<String>>,
     down: Mutex<bool>,
 }
 
@@ -34,6 +36,11 @@ impl SmsSender for Recorder {
     }
     async fn send(&self, m: &SmsMessage<'_>) -> Result<(), SendError> {
         if *self.0.down.lock().unwrap() {
+            self.0
+                .undelivered
+                .lock()
+                .unwrap()
+                .push(m.code.expose().to_string());
             return Err(SendError::Failed("down".into()));
         }
         self.0.sent.lock().unwrap().push((
@@ -45,24 +52,55 @@ impl SmsSender for Recorder {
     }
 }
 
-fn channel(extra: &str) -> (PhoneSms, Arc<Phones>) {
+/// A channel with what a test reaches behind it: the texts, the store and the clock.
+struct Rig {
+    p: PhoneSms,
+    phones: Arc<Phones>,
+    state: Arc<MemoryState>,
+    clock: ManualClock,
+}
+
+impl Rig {
+    /// Ends every resend cooldown at once: the in-memory store ignores TTLs, so waiting cannot.
+    fn lift_cooldowns(&self) {
+        self.state
+            .0
+            .lock()
+            .unwrap()
+            .retain(|(namespace, _), _| namespace != ns::COOLDOWN);
+    }
+}
+
+/// 2026-01-01T00:00:00Z, 08:00 in Beijing.
+const START_MS: i64 = 1_767_225_600_000;
+
+fn rig(extra: &str) -> Rig {
     let config: Config = toml::from_str(&format!(
         "id = \"sms\"\nsender = {{ kind = \"webhook\", url = \"http://127.0.0.1:1/sms\" }}\n{extra}"
     ))
     .unwrap();
     let phones = Arc::new(Phones::default());
     let senders = FailOver::of(vec![Box::new(Recorder(phones.clone()))]);
-    let clock: SharedClock = Arc::new(ManualClock::new(1_767_225_600_000));
-    (
-        PhoneSms::new(
-            &config,
-            senders,
-            Arc::new(MemoryState::default()),
-            Arc::new(PlainMac),
-            clock,
-        ),
+    let clock = ManualClock::new(START_MS);
+    let state = Arc::new(MemoryState::default());
+    let p = PhoneSms::new(
+        &config,
+        senders,
+        state.clone(),
+        Arc::new(PlainMac),
+        Arc::new(clock.clone()),
+    );
+    Rig {
+        p,
         phones,
-    )
+        state,
+        clock,
+    }
+}
+
+fn channel(extra: &str) -> (PhoneSms, Arc<Phones>) {
+    let r = rig(extra);
+    (r.p, r.phones)
 }
 
 const IP: &str = "203.0.113.7";
@@ -113,6 +151,15 @@ async fn login(p: &PhoneSms, phone: &str, code: &str) -> Result<Reply, ProviderE
 
 fn last_code(phones: &Phones) -> String {
     phones.sent.lock().unwrap().last().unwrap().1.clone()
+}
+
+/// A code that is not `code`.
+fn wrong(code: &str) -> &'static str {
+    if code == "000000" {
+        "111111"
+    } else {
+        "000000"
+    }
 }
 
 fn logged_in(reply: Reply) -> String {
@@ -167,6 +214,53 @@ async fn a_code_is_burnt_after_max_attempts() {
     );
 }
 
+/// Sends another code to `phone` once the cooldown is lifted; a draw equal to `older` (one in a
+/// million) is redrawn, or the older code would still work and prove nothing.
+async fn resend(r: &Rig, phone: &str, older: &str) -> String {
+    loop {
+        r.lift_cooldowns();
+        send(&r.p, phone).await.unwrap();
+        let newer = last_code(&r.phones);
+        if newer != older {
+            return newer;
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_newer_code_replaces_the_older_one() {
+    let r = rig("");
+    send(&r.p, "13800138000").await.unwrap();
+    let older = last_code(&r.phones);
+    let newer = resend(&r, "13800138000", &older).await;
+    assert_eq!(
+        login(&r.p, "13800138000", &older).await,
+        Err(ProviderError::InvalidCode),
+        "the older code died with the resend"
+    );
+    assert_eq!(
+        logged_in(login(&r.p, "13800138000", &newer).await.unwrap()),
+        "+8613800138000"
+    );
+}
+
+#[tokio::test]
+async fn a_newer_code_starts_with_no_wrong_tries() {
+    let r = rig("max_attempts = 3\n");
+    send(&r.p, "13800138000").await.unwrap();
+    let older = last_code(&r.phones);
+    for _ in 0..2 {
+        login(&r.p, "13800138000", wrong(&older)).await.unwrap_err();
+    }
+    let newer = resend(&r, "13800138000", &older).await;
+    // Had the two wrong tries carried over, this third one would burn the new code.
+    assert_eq!(
+        login(&r.p, "13800138000", wrong(&newer)).await,
+        Err(ProviderError::InvalidCode)
+    );
+    assert!(login(&r.p, "13800138000", &newer).await.is_ok());
+}
+
 #[tokio::test]
 async fn bad_phones_and_codes_are_refused_before_anything_else() {
     let (p, phones) = channel("");
@@ -215,6 +309,22 @@ async fn a_failed_send_uses_nothing_up_and_leaves_no_code() {
 }
 
 #[tokio::test]
+async fn the_code_of_a_failed_send_is_refused() {
+    let (p, phones) = channel("");
+    *phones.down.lock().unwrap() = true;
+    assert!(matches!(
+        send(&p, "13800138000").await,
+        Err(ProviderError::Unavailable(_))
+    ));
+    // The vendor may have delivered it before failing: it must not log anybody in.
+    let code = phones.undelivered.lock().unwrap().pop().unwrap();
+    assert_eq!(
+        login(&p, "13800138000", &code).await,
+        Err(ProviderError::InvalidCode)
+    );
+}
+
+#[tokio::test]
 async fn one_address_cannot_text_many_phones() {
     let (p, _) = channel("sends_per_ip_hour = 3\n");
     for i in 0..3 {
@@ -237,6 +347,39 @@ async fn one_address_cannot_text_many_phones() {
 }
 
 #[tokio::test]
+async fn one_phone_gets_so_many_codes_an_hour() {
+    let r = rig("sends_per_phone_hour = 2\n");
+    for _ in 0..2 {
+        r.lift_cooldowns();
+        send(&r.p, "13800138000").await.unwrap();
+    }
+    r.lift_cooldowns();
+    assert!(matches!(
+        send(&r.p, "13800138000").await,
+        Err(ProviderError::RateLimited { .. })
+    ));
+    assert_eq!(r.phones.sent.lock().unwrap().len(), 2, "nothing texted");
+    assert!(send(&r.p, "13900139000").await.is_ok(), "another phone");
+}
+
+#[tokio::test]
+async fn one_phone_gets_so_many_codes_a_day() {
+    // The hourly cap is left above the daily one, so only the daily one can refuse.
+    let r = rig("sends_per_phone_hour = 5\nsends_per_phone_day = 2\n");
+    for _ in 0..2 {
+        r.lift_cooldowns();
+        send(&r.p, "13800138000").await.unwrap();
+    }
+    r.lift_cooldowns();
+    assert!(matches!(
+        send(&r.p, "13800138000").await,
+        Err(ProviderError::RateLimited { .. })
+    ));
+    assert_eq!(r.phones.sent.lock().unwrap().len(), 2, "nothing texted");
+    assert!(send(&r.p, "13900139000").await.is_ok(), "another phone");
+}
+
+#[tokio::test]
 async fn the_daily_budget_stops_every_sender() {
     let (p, _) = channel("daily_budget = 2\n");
     send(&p, "13800138000").await.unwrap();
@@ -245,6 +388,28 @@ async fn the_daily_budget_stops_every_sender() {
         send(&p, "13700137000").await,
         Err(ProviderError::BudgetExhausted { .. })
     ));
+}
+
+#[tokio::test]
+async fn a_spent_budget_says_to_come_back_at_beijing_midnight() {
+    let r = rig("daily_budget = 1\n");
+    send(&r.p, "13800138000").await.unwrap();
+    // 08:00 in Beijing: sixteen hours to go.
+    assert_eq!(
+        send(&r.p, "13900139000").await,
+        Err(ProviderError::BudgetExhausted {
+            retry_after: 16 * 3600
+        })
+    );
+    // 23:59:30 in Beijing.
+    r.clock.advance_ms((16 * 3600 - 30) * 1000);
+    assert_eq!(
+        send(&r.p, "13700137000").await,
+        Err(ProviderError::BudgetExhausted { retry_after: 30 })
+    );
+    // And at midnight the new day's budget is there.
+    r.clock.advance_ms(30_000);
+    assert!(send(&r.p, "13600136000").await.is_ok());
 }
 
 #[tokio::test]
@@ -260,6 +425,31 @@ async fn guesses_are_limited_per_phone_and_address() {
         login(&p, "13800138000", "123456").await,
         Err(ProviderError::RateLimited { .. })
     ));
+}
+
+#[tokio::test]
+async fn one_address_cannot_guess_across_many_phones() {
+    let (p, _) = channel("guesses_per_phone_hour = 100\nguesses_per_ip_hour = 2\n");
+    for phone in ["13800138000", "13900139000"] {
+        assert_eq!(
+            login(&p, phone, "123456").await,
+            Err(ProviderError::InvalidCode)
+        );
+    }
+    assert!(matches!(
+        login(&p, "13700137000", "123456").await,
+        Err(ProviderError::RateLimited { .. })
+    ));
+    // The phone itself is not held back: from another address it is checked as usual.
+    let elsewhere = call(
+        &p,
+        "login",
+        serde_json::json!({"phone": "13700137000", "code": "123456"}),
+        "198.51.100.1",
+        None,
+    )
+    .await;
+    assert_eq!(elsewhere, Err(ProviderError::InvalidCode));
 }
 
 #[tokio::test]
