@@ -12,3 +12,28 @@ wait_http() {
     [ -n "${4:-}" ] && [ -s "$4" ] && tail -n 20 "$4" >&2
     die "$3 did not answer $2 at $1 within 15 s (last: $code)"
 }
+
+# stop_pids SECONDS PID...: SIGTERM to each, then up to SECONDS for each to exit before SIGKILL.
+stop_pids() {
+    local ticks=$(($1 * 10)) pid
+    shift
+    for pid in "$@"; do kill "$pid" 2>/dev/null || true; done
+    for pid in "$@"; do
+        for _ in $(seq "$ticks"); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        kill -9 "$pid" 2>/dev/null || true
+    done
+}
+
+# install_missing COMMAND=PACKAGE ...: installs, from Debian, the packages of missing commands.
+install_missing() {
+    local need=() pair
+    for pair in "$@"; do
+        command -v "${pair%%=*}" >/dev/null || need+=("${pair#*=}")
+    done
+    ((${#need[@]})) || return 0
+    local sudo=""
+    [ "$(id -u)" = 0 ] || sudo=sudo
+    echo "installing ${need[*]}"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need[@]}" >/dev/null
+}

@@ -30,12 +30,8 @@ export WXGATE_BENCH_MP_SECRET=bench-secret
 WORK=$(mktemp -d /tmp/wxgate-bench-instr.XXXXXX)
 PIDS=()
 cleanup() {
-    local pid
-    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-    for pid in "${PIDS[@]}"; do
-        for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-        kill -9 "$pid" 2>/dev/null || true
-    done
+    # callgrind writes its profile on exit: give it time.
+    stop_pids 10 "${PIDS[@]}"
     if [ "${KEEP:-0}" = 1 ]; then echo "kept $WORK" >&2; else rm -rf "$WORK"; fi
 }
 trap cleanup EXIT
@@ -43,15 +39,7 @@ trap 'exit 130' INT TERM
 die() { echo "instructions.sh: $*" >&2; exit 1; }
 . "$(dirname "$0")/common.sh"
 
-need=()
-command -v valgrind >/dev/null || need+=(valgrind)
-command -v wrk >/dev/null || need+=(wrk)
-command -v nginx >/dev/null || need+=(nginx-light)
-if ((${#need[@]})); then
-    SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
-    $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
-fi
+install_missing valgrind=valgrind wrk=wrk nginx=nginx-light
 
 cd "$ROOT"
 if [ "${SKIP_BUILD:-0}" != 1 ]; then

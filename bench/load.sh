@@ -26,9 +26,7 @@ export WXGATE_LOAD_SECRET=load-secret
 WORK=$(mktemp -d /tmp/wxgate-load.XXXXXX)
 PIDS=()
 cleanup() {
-    local pid
-    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-    wait 2>/dev/null || true
+    stop_pids 5 "${PIDS[@]}"
     if [ "$PG_CREATED" = 1 ]; then
         psql "$PG_URL/postgres" -qAtc "DROP DATABASE IF EXISTS $PG_DB WITH (FORCE)" >/dev/null 2>&1 ||
             echo "load.sh: could not drop database $PG_DB" >&2

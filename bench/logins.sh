@@ -30,19 +30,13 @@ PG_CREATED=0
 WORK=$(mktemp -d /tmp/wxgate-bench-logins.XXXXXX)
 PIDS=()
 
-stop_pid() { # pid: TERM, bounded wait, then KILL
-    kill "$1" 2>/dev/null || true
-    for _ in $(seq 50); do kill -0 "$1" 2>/dev/null || return 0; sleep 0.1; done
-    kill -9 "$1" 2>/dev/null || true
-}
 forget_pid() { # pid: stopped already, so cleanup must not signal a possibly reused id
     local kept=() p
     for p in "${PIDS[@]}"; do [ "$p" = "$1" ] || kept+=("$p"); done
     PIDS=("${kept[@]}")
 }
 cleanup() {
-    local pid
-    for pid in "${PIDS[@]}"; do stop_pid "$pid"; done
+    stop_pids 5 "${PIDS[@]}"
     if [ "$PG_CREATED" = 1 ]; then
         psql "$PG_URL/postgres" -qAtc "DROP DATABASE IF EXISTS $PG_DB WITH (FORCE)" >/dev/null 2>&1 ||
             echo "logins.sh: could not drop database $PG_DB" >&2
@@ -142,7 +136,7 @@ EOF
     if [ "$probe" = 404 ]; then
         echo "!! POST /_auth/mp/login answers 404 on $backend: the mini-program channel is not served"
         cat "$dir/probe"; echo
-        stop_pid "$pid_g"; forget_pid "$pid_g"
+        stop_pids 5 "$pid_g"; forget_pid "$pid_g"
         return 1
     fi
     echo "   probe: POST /_auth/mp/login with a made-up code -> $probe $(head -c 120 "$dir/probe")"
@@ -179,7 +173,7 @@ PY
         sed 's/\x1b\[[0-9;]*m//g; s/^[0-9T:.Z-]* *//' "$dir/gateway.log" | cut -c1-200 | sort | uniq -c |
             sort -rn | head -n 8 | sed 's/^/     /'
     fi
-    stop_pid "$pid_g"; forget_pid "$pid_g"
+    stop_pids 5 "$pid_g"; forget_pid "$pid_g"
     return 0
 }
 

@@ -31,15 +31,7 @@ WORK=$(mktemp -d /tmp/wxgate-bench-proxy.XXXXXX)
 PIDS=()
 
 cleanup() {
-    local pid
-    for pid in "${PIDS[@]}"; do
-        kill "$pid" 2>/dev/null || true
-    done
-    for pid in "${PIDS[@]}"; do
-        # bounded wait: at most 5 s per process, then SIGKILL
-        for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-        kill -9 "$pid" 2>/dev/null || true
-    done
+    stop_pids 5 "${PIDS[@]}"
     if [ "${KEEP:-0}" = 1 ]; then echo "kept $WORK" >&2; else rm -rf "$WORK"; fi
 }
 trap cleanup EXIT
@@ -49,17 +41,7 @@ die() { echo "proxy.sh: $*" >&2; exit 1; }
 . "$(dirname "$0")/common.sh"
 
 # ---------------------------------------------------------------- install and build
-need=()
-command -v nginx >/dev/null || need+=(nginx-light)
-command -v haproxy >/dev/null || need+=(haproxy)
-command -v wrk >/dev/null || need+=(wrk)
-command -v curl >/dev/null || need+=(curl)
-if ((${#need[@]})); then
-    SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
-    echo "installing ${need[*]}"
-    $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
-fi
+install_missing nginx=nginx-light haproxy=haproxy wrk=wrk curl=curl
 command -v python3 >/dev/null || die "python3 is required (token minting, statistics)"
 
 cd "$ROOT"

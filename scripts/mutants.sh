@@ -51,7 +51,7 @@ for g in "${groups[@]}"; do
             ;;
         resolve)
             run resolve -f core/src/identity/resolve.rs \
-                --test-package wxgate-core,wxgate,wxgate-tests \
+                --test-package wxgate-core,wxgate-tests \
                 -- -- identity:: storage::sqlite::
             ;;
         verify)
