@@ -173,15 +173,14 @@ pub fn remove_ours(req: &mut RequestHeader) {
             kept.extend_from_slice(pair);
         }
     }
-    // The bytes came from valid header values, joined by "; ", so they are one too.
-    match http::HeaderValue::from_bytes(&kept) {
-        // Inserting replaces every `Cookie` header at once.
-        Ok(value) if !kept.is_empty() => {
-            let _ = req.insert_header(http::header::COOKIE, value);
-        }
-        _ => {
-            req.remove_header(&http::header::COOKIE);
-        }
+    // The bytes came from valid header values, joined by "; ", so they are one too. Inserting
+    // replaces every `Cookie` header at once; should that ever fail, the old values (ours
+    // among them) must not stay, so they are removed.
+    let replaced = !kept.is_empty()
+        && http::HeaderValue::from_bytes(&kept)
+            .is_ok_and(|value| req.insert_header(http::header::COOKIE, value).is_ok());
+    if !replaced {
+        req.remove_header(&http::header::COOKIE);
     }
 }
 

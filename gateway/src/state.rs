@@ -51,9 +51,8 @@ pub struct Gateway {
     /// Flows one address may start per minute (each writes a row).
     pub flow_starts: crate::throttle::Throttle,
     pub revocations: Arc<RevocationList>,
-    /// Prepared identity headers by (SHA-256 of the access token, route index): signing the
-    /// ES256 assertion and validating header values on every request would cost more than the
-    /// rest of the request.
+    /// The names of the identity headers. (What is prepared from them for a token is memoised
+    /// on that token's cache entry, per route: see `proxy.rs`.)
     pub headers: IdentityHeaders,
     /// Forward request headers whose name has a `_` (`[server] underscore_headers = "keep"`).
     pub keep_underscored_headers: bool,

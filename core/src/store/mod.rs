@@ -77,33 +77,39 @@ pub struct WriteTx {
 }
 
 impl WriteTx {
+    /// The connection stays in `self` while COMMIT or ROLLBACK is in flight: a caller cancelled
+    /// there drops the `WriteTx`, which closes the connection instead of pooling it with the
+    /// transaction still open. Only a transaction known to be over gives it back to the pool.
     pub async fn commit(mut self) -> Result<(), sqlx::Error> {
-        let Some(mut conn) = self.conn.take() else {
+        let dialect = self.dialect;
+        let Some(conn) = self.conn.as_mut() else {
             return Ok(());
         };
         match conn.execute("COMMIT").await {
-            Ok(_) => Ok(()),
-            // A failed COMMIT ends the transaction on PostgreSQL and MySQL (rolled back). SQLite
-            // keeps it open after BUSY: end it, or drop the connection if even that fails.
+            Ok(_) => {}
+            // PostgreSQL ends the transaction on a failed COMMIT (a ROLLBACK would only warn
+            // "there is no transaction in progress"). SQLite keeps it open after BUSY, and
+            // MySQL is not promised to end it in every case while a ROLLBACK with nothing open
+            // is silent there: end it on both, or let the drop close the connection.
             Err(e @ sqlx::Error::Database(_)) => {
-                if self.dialect == Dialect::Sqlite && conn.execute("ROLLBACK").await.is_err() {
-                    conn.close_on_drop();
+                if dialect != Dialect::Postgres && conn.execute("ROLLBACK").await.is_err() {
+                    return Err(e);
                 }
-                Err(e)
+                self.conn.take();
+                return Err(e);
             }
-            // The connection itself failed: its state is unknown, so it is not reused.
-            Err(e) => {
-                conn.close_on_drop();
-                Err(e)
-            }
+            // The connection itself failed: its state is unknown, so the drop closes it.
+            Err(e) => return Err(e),
         }
+        self.conn.take();
+        Ok(())
     }
 
-    /// Rolls back and returns the connection to the pool.
+    /// Rolls back and returns the connection to the pool (or closes it if that failed).
     pub async fn rollback(mut self) {
-        if let Some(mut conn) = self.conn.take() {
-            if conn.execute("ROLLBACK").await.is_err() {
-                conn.close_on_drop();
+        if let Some(conn) = self.conn.as_mut() {
+            if conn.execute("ROLLBACK").await.is_ok() {
+                self.conn.take();
             }
         }
     }

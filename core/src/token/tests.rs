@@ -402,4 +402,13 @@ fn memos_live_on_the_cache_entry_per_slot_and_age() {
         !format!("{entry:?}").contains(&token),
         "Debug never shows the token"
     );
+    // However many routes a token visits, its entry keeps the newest few memos only.
+    for slot in 10..20u64 {
+        entry.remember(slot, now + i64::try_from(slot).unwrap(), Arc::new(slot));
+    }
+    let kept: Vec<u64> = (0..20u64)
+        .filter(|&slot| entry.recall::<u64>(slot, now).is_some())
+        .collect();
+    assert_eq!(kept.len(), super::verified::MEMO_SLOTS);
+    assert!(kept.contains(&19), "the newest is kept: {kept:?}");
 }

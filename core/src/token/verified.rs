@@ -8,6 +8,9 @@ use super::AccessClaims;
 use std::any::Any;
 use std::sync::{Arc, Mutex};
 
+/// How many memos one token keeps (a route each, for the gateway): a client uses a few routes.
+pub(super) const MEMO_SLOTS: usize = 4;
+
 /// One verified access token.
 pub struct VerifiedToken {
     token: Box<str>,
@@ -57,9 +60,9 @@ impl VerifiedToken {
     }
 
     /// Bytes this entry holds, for the cache's weigher: the token (and its signature, the key)
-    /// and room for a memo or two.
+    /// and room for its memos (at most [`MEMO_SLOTS`], a prepared header set is under 1 KiB).
     pub(super) fn weight(&self) -> u32 {
-        u32::try_from(self.token.len() * 2 + 1024).unwrap_or(u32::MAX)
+        u32::try_from(self.token.len() * 2 + MEMO_SLOTS * 1024).unwrap_or(u32::MAX)
     }
 
     /// What was remembered under `slot`, unless it was made before `fresh_since_ms` (or is of
@@ -71,10 +74,17 @@ impl VerifiedToken {
             .and_then(|m| m.value.clone().downcast::<T>().ok())
     }
 
-    /// Remembers `value` under `slot` (replacing an older one).
+    /// Remembers `value` under `slot` (replacing an older one). At most [`MEMO_SLOTS`] are
+    /// kept, the oldest made dropped first: the weight the cache charged for this entry was
+    /// fixed when it was inserted, so a token used on many routes must not grow past it.
     pub fn remember<T: Any + Send + Sync>(&self, slot: u64, made_at_ms: i64, value: Arc<T>) {
         let mut memo = self.memo.lock().unwrap_or_else(|p| p.into_inner());
         memo.retain(|m| m.slot != slot);
+        if memo.len() >= MEMO_SLOTS {
+            if let Some(oldest) = (0..memo.len()).min_by_key(|&i| memo[i].made_at_ms) {
+                memo.swap_remove(oldest);
+            }
+        }
         memo.push(Memo {
             slot,
             made_at_ms,

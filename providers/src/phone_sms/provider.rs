@@ -161,27 +161,34 @@ impl PhoneSms {
         Ok(u64::try_from((until - now).max(0) / 1000 + 1).unwrap_or(1))
     }
 
-    /// Seconds until the next midnight in Beijing (1 to 86 400), when the daily budget resets.
-    fn until_beijing_midnight(&self) -> u64 {
-        let into_day = (self.clock.now_secs() + BEIJING_OFFSET_SECS).rem_euclid(86_400);
-        u64::try_from(86_400 - into_day).unwrap_or(1)
+    /// Seconds until the Beijing day after `day` begins (at least 1), when its budget resets.
+    /// Taken from the same `day` as the budget's key: were midnight to pass between the two
+    /// clock reads, the answer is 1 s, not a whole day.
+    fn until_beijing_day_after(&self, day: i64) -> u64 {
+        let next = (day + 1) * 86_400 - BEIJING_OFFSET_SECS;
+        u64::try_from(next - self.clock.now_secs()).map_or(1, |s| s.max(1))
     }
 
     /// Counts one event under each limit, all or nothing: over any cap, the events counted so
     /// far are taken back and the answer is 429 with the time left in that window.
-    async fn count(&self, limits: &[Limit], budget_ns: Option<&str>) -> Result<(), ProviderError> {
+    /// `budget` names the daily budget's limit and its Beijing day, when one is counted.
+    async fn count(
+        &self,
+        limits: &[Limit],
+        budget: Option<(&str, i64)>,
+    ) -> Result<(), ProviderError> {
         for (i, limit) in limits.iter().enumerate() {
             let n = self.state.hit(limit.ns, &limit.key, limit.window).await?;
             if n > u64::from(limit.cap) {
                 for counted in &limits[..=i] {
                     self.state.unhit(counted.ns, &counted.key).await?;
                 }
-                if budget_ns == Some(limit.ns) {
+                if let Some((_, day)) = budget.filter(|(ns, _)| *ns == limit.ns) {
                     tracing::warn!(channel = %self.config.id, budget = limit.cap, "daily SMS budget spent: no more codes until tomorrow");
                     // The budget's key outlives its day; the next day's key starts fresh at
                     // Beijing midnight, so that is when to come back.
                     return Err(ProviderError::BudgetExhausted {
-                        retry_after: self.until_beijing_midnight(),
+                        retry_after: self.until_beijing_day_after(day),
                     });
                 }
                 let retry_after = self.seconds_left(limit.ns, &limit.key).await?;
@@ -240,7 +247,7 @@ impl PhoneSms {
                 cap: self.config.daily_budget,
             },
         ];
-        if let Err(e) = self.count(&limits, Some(ns::BUDGET)).await {
+        if let Err(e) = self.count(&limits, Some((ns::BUDGET, day))).await {
             self.state.remove(ns::COOLDOWN, &phone_key).await?;
             return Err(e);
         }
