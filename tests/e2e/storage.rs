@@ -42,6 +42,9 @@ conformance!(
     phone_anchor_late_unionid_joins_a_phoned_and_an_unphoned_user,
     wechat_anchor_late_unionid_merges_two_phoned_users,
     phone_conflict_merge_gives_the_phone_to_an_older_survivor,
+    phone_conflict_merge_gives_the_proved_phone_to_a_survivor_with_another,
+    phone_anchor_bind_gives_a_phoneless_user_a_free_phone_once,
+    phone_anchor_bind_of_another_phone_is_refused,
 );
 
 const MP: &str = "wx0000000000000001";
@@ -1013,4 +1016,79 @@ async fn phone_conflict_merge_gives_the_phone_to_an_older_survivor(t: TestDb) {
     let by_sms = r.resolve(&sms("13800138000")).await.unwrap();
     assert_eq!(by_sms.user.id, wx.user.id);
     assert_eq!(count_live_users(&t.db).await.unwrap(), 1);
+}
+
+async fn phone_conflict_merge_gives_the_proved_phone_to_a_survivor_with_another(t: TestDb) {
+    let r = t.resolver(policy(Anchor::Wechat, OnPhoneConflict::Merge));
+    // The WeChat user is the older one and has a phone of its own.
+    let wx = r
+        .resolve(&with_phone(wechat("mp", MP, "oA", None), "13700137000"))
+        .await
+        .unwrap();
+    t.clock.advance_ms(1000);
+    let holder = r.resolve(&sms("13800138000")).await.unwrap();
+    t.clock.advance_ms(1000);
+    let merged = r
+        .resolve(&with_phone(wechat("mp", MP, "oA", None), "13800138000"))
+        .await
+        .unwrap();
+    assert_eq!(merged.user.id, wx.user.id, "the older user survives");
+    assert_eq!(
+        merged.user.phone,
+        Some(phone_of("13800138000")),
+        "with the phone it just proved, not its old one"
+    );
+    assert!(merged.changes.contains(&Change::Merged {
+        survivor: wx.user.id.clone(),
+        absorbed: holder.user.id.clone()
+    }));
+    let stored = t
+        .auth(IdentityPolicy::default())
+        .user(&wx.user.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.phone, Some(phone_of("13800138000")));
+    // Its old phone is free again: an SMS login with it is somebody new.
+    assert!(r.resolve(&sms("13700137000")).await.unwrap().is_new);
+}
+
+async fn phone_anchor_bind_gives_a_phoneless_user_a_free_phone_once(t: TestDb) {
+    let r = t.resolver(policy(Anchor::Phone, OnPhoneConflict::Reject));
+    let wx = r.resolve(&wechat("mp", MP, "oA", None)).await.unwrap();
+    let bound = r.bind(&wx.user.id, &sms("13800138000")).await.unwrap();
+    assert_eq!(bound.user.id, wx.user.id);
+    assert_eq!(bound.user.phone, Some(phone_of("13800138000")));
+    let stored = t
+        .auth(IdentityPolicy::default())
+        .user(&wx.user.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.phone, Some(phone_of("13800138000")));
+    // Proving the same phone again changes nothing (it is not a conflict with itself).
+    let again = r.bind(&wx.user.id, &sms("13800138000")).await.unwrap();
+    assert_eq!(again.user.id, wx.user.id);
+    assert_eq!(again.user.phone, Some(phone_of("13800138000")));
+    assert!(again.changes.is_empty(), "{:?}", again.changes);
+    assert_eq!(count_live_users(&t.db).await.unwrap(), 1);
+}
+
+async fn phone_anchor_bind_of_another_phone_is_refused(t: TestDb) {
+    let r = t.resolver(policy(Anchor::Phone, OnPhoneConflict::Reject));
+    let user = r.resolve(&sms("13800138000")).await.unwrap();
+    // Under anchor = "phone" a user is its phone: a second, free phone is not taken on.
+    let err = r
+        .bind(&user.user.id, &sms("13900139000"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, CoreError::Refused(_)), "{err:?}");
+    let stored = t
+        .auth(IdentityPolicy::default())
+        .user(&user.user.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.phone, Some(phone_of("13800138000")));
+    assert!(r.resolve(&sms("13900139000")).await.unwrap().is_new);
 }

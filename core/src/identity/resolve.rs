@@ -37,10 +37,6 @@ impl Resolver {
         Self { db, policy, clock }
     }
 
-    pub fn policy(&self) -> IdentityPolicy {
-        self.policy
-    }
-
     pub fn clock(&self) -> &SharedClock {
         &self.clock
     }
