@@ -18,7 +18,10 @@ run() { # group, then cargo-mutants arguments
     shift
     echo "== $group"
     mkdir -p "mutants.out/$group"
-    cargo mutants --no-shuffle --test-workspace=false -o "mutants.out/$group" "$@" || true
+    # The baseline runs only the mutated package's tests (often under a second), so the
+    # auto-set timeout would cut the end-to-end tests a mutant runs short.
+    cargo mutants --no-shuffle --test-workspace=false --minimum-test-timeout 180 \
+        -o "mutants.out/$group" "$@" || true
     local missed="mutants.out/$group/mutants.out/missed.txt"
     if [ -s "$missed" ]; then
         echo "-- $group: missed"
