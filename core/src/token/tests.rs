@@ -353,6 +353,20 @@ fn a_cached_signature_over_other_claims_is_not_that_token() {
         s.verify_access(&forged).is_err(),
         "same signature, other claims"
     );
+    // Two bytes changed by the same bits: a comparison that could let differences cancel
+    // out (an XOR-fold) would take this for the genuine token.
+    let mut twice = genuine.clone().into_bytes();
+    let flippable: Vec<usize> = (h.len() + 1..h.len() + 1 + p.len())
+        .filter(|&i| (twice[i] ^ 1).is_ascii_alphanumeric())
+        .take(2)
+        .collect();
+    assert_eq!(flippable.len(), 2);
+    for i in flippable {
+        twice[i] ^= 1;
+    }
+    assert!(s
+        .verify_access(std::str::from_utf8(&twice).unwrap())
+        .is_err());
     // Trailing bytes after a genuine token, or a signature alone, are not it either.
     assert!(s.verify_access(&format!("{genuine}x")).is_err());
     // Same length and signature, one byte apart at either end of the signed part.
@@ -402,6 +416,11 @@ fn memos_live_on_the_cache_entry_per_slot_and_age() {
         !format!("{entry:?}").contains(&token),
         "Debug never shows the token"
     );
+    // The cache charges an entry at least what it holds: the token twice (it is also the
+    // key's source) and room for every memo slot; and not wildly more.
+    let weight = usize::try_from(entry.weight()).unwrap();
+    assert!(weight >= token.len() * 2 + super::verified::MEMO_SLOTS * 1024);
+    assert!(weight < 64 * 1024, "{weight}");
     // However many routes a token visits, its entry keeps the newest few memos only.
     for slot in 10..20u64 {
         entry.remember(slot, now + i64::try_from(slot).unwrap(), Arc::new(slot));
