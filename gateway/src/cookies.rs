@@ -256,6 +256,11 @@ mod tests {
         // `wxgatex_not` starts with `wxgate`: the namespace is the prefix, documented as such.
         remove_ours(&mut none_ours);
         assert_eq!(none_ours.headers["cookie"], "a=2");
+
+        // Short and empty-valued headers beside ours: nothing about their length is assumed.
+        let mut short = request(&[b"x", b"wxgate=tok; a=1", b""]);
+        remove_ours(&mut short);
+        assert_eq!(short.headers["cookie"], "x; a=1");
     }
 
     #[test]
