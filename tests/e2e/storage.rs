@@ -979,13 +979,22 @@ async fn wechat_anchor_late_unionid_merges_two_phoned_users(t: TestDb) {
     assert!(by_sms.is_new);
 }
 
-async fn phone_conflict_merge_gives_the_phone_to_an_older_survivor(t: TestDb) {
+/// What the database holds as `user`'s phone.
+async fn stored_phone(t: &TestDb, user: &UserId) -> Option<Phone> {
+    let auth = t.auth(IdentityPolicy::default());
+    auth.user(user).await.unwrap().unwrap().phone
+}
+
+/// Under `merge`, an older WeChat user (with `own_phone`, or none) proves a phone a newer user
+/// holds: the older user survives, with the phone it just proved, stored and returned.
+async fn an_older_wechat_user_proves_a_held_phone(t: &TestDb, own_phone: Option<&str>) {
     let r = t.resolver(policy(Anchor::Wechat, OnPhoneConflict::Merge));
-    // The WeChat user is the older one this time, and has no phone.
-    let wx = r
-        .resolve(&wechat("mp", MP, "oA", Some("oU")))
-        .await
-        .unwrap();
+    let first = wechat("mp", MP, "oA", Some("oU"));
+    let first = match own_phone {
+        Some(p) => with_phone(first, p),
+        None => first,
+    };
+    let wx = r.resolve(&first).await.unwrap();
     t.clock.advance_ms(1000);
     let holder = r.resolve(&sms("13800138000")).await.unwrap();
     t.clock.advance_ms(1000);
@@ -1000,57 +1009,31 @@ async fn phone_conflict_merge_gives_the_phone_to_an_older_survivor(t: TestDb) {
     assert_eq!(
         merged.user.phone,
         Some(phone_of("13800138000")),
-        "and ends with the phone"
+        "with the phone it just proved"
     );
     assert!(merged.changes.contains(&Change::Merged {
         survivor: wx.user.id.clone(),
         absorbed: holder.user.id.clone()
     }));
-    let stored = t
-        .auth(IdentityPolicy::default())
-        .user(&wx.user.id)
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(stored.phone, Some(phone_of("13800138000")));
+    assert_eq!(
+        stored_phone(t, &wx.user.id).await,
+        Some(phone_of("13800138000"))
+    );
     let by_sms = r.resolve(&sms("13800138000")).await.unwrap();
     assert_eq!(by_sms.user.id, wx.user.id);
     assert_eq!(count_live_users(&t.db).await.unwrap(), 1);
+    if let Some(old) = own_phone {
+        // Its old phone is free again: an SMS login with it is somebody new.
+        assert!(r.resolve(&sms(old)).await.unwrap().is_new);
+    }
+}
+
+async fn phone_conflict_merge_gives_the_phone_to_an_older_survivor(t: TestDb) {
+    an_older_wechat_user_proves_a_held_phone(&t, None).await;
 }
 
 async fn phone_conflict_merge_gives_the_proved_phone_to_a_survivor_with_another(t: TestDb) {
-    let r = t.resolver(policy(Anchor::Wechat, OnPhoneConflict::Merge));
-    // The WeChat user is the older one and has a phone of its own.
-    let wx = r
-        .resolve(&with_phone(wechat("mp", MP, "oA", None), "13700137000"))
-        .await
-        .unwrap();
-    t.clock.advance_ms(1000);
-    let holder = r.resolve(&sms("13800138000")).await.unwrap();
-    t.clock.advance_ms(1000);
-    let merged = r
-        .resolve(&with_phone(wechat("mp", MP, "oA", None), "13800138000"))
-        .await
-        .unwrap();
-    assert_eq!(merged.user.id, wx.user.id, "the older user survives");
-    assert_eq!(
-        merged.user.phone,
-        Some(phone_of("13800138000")),
-        "with the phone it just proved, not its old one"
-    );
-    assert!(merged.changes.contains(&Change::Merged {
-        survivor: wx.user.id.clone(),
-        absorbed: holder.user.id.clone()
-    }));
-    let stored = t
-        .auth(IdentityPolicy::default())
-        .user(&wx.user.id)
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(stored.phone, Some(phone_of("13800138000")));
-    // Its old phone is free again: an SMS login with it is somebody new.
-    assert!(r.resolve(&sms("13700137000")).await.unwrap().is_new);
+    an_older_wechat_user_proves_a_held_phone(&t, Some("13700137000")).await;
 }
 
 async fn phone_anchor_bind_gives_a_phoneless_user_a_free_phone_once(t: TestDb) {
@@ -1059,13 +1042,10 @@ async fn phone_anchor_bind_gives_a_phoneless_user_a_free_phone_once(t: TestDb) {
     let bound = r.bind(&wx.user.id, &sms("13800138000")).await.unwrap();
     assert_eq!(bound.user.id, wx.user.id);
     assert_eq!(bound.user.phone, Some(phone_of("13800138000")));
-    let stored = t
-        .auth(IdentityPolicy::default())
-        .user(&wx.user.id)
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(stored.phone, Some(phone_of("13800138000")));
+    assert_eq!(
+        stored_phone(&t, &wx.user.id).await,
+        Some(phone_of("13800138000"))
+    );
     // Proving the same phone again changes nothing (it is not a conflict with itself).
     let again = r.bind(&wx.user.id, &sms("13800138000")).await.unwrap();
     assert_eq!(again.user.id, wx.user.id);
@@ -1083,12 +1063,9 @@ async fn phone_anchor_bind_of_another_phone_is_refused(t: TestDb) {
         .await
         .unwrap_err();
     assert!(matches!(err, CoreError::Refused(_)), "{err:?}");
-    let stored = t
-        .auth(IdentityPolicy::default())
-        .user(&user.user.id)
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(stored.phone, Some(phone_of("13800138000")));
+    assert_eq!(
+        stored_phone(&t, &user.user.id).await,
+        Some(phone_of("13800138000"))
+    );
     assert!(r.resolve(&sms("13900139000")).await.unwrap().is_new);
 }
