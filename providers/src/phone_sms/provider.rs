@@ -154,11 +154,12 @@ impl PhoneSms {
         key_of(&[&self.config.id, purpose.as_str(), phone.as_str(), code]).into_bytes()
     }
 
-    /// Seconds until `(ns, key)` expires, at least 1.
+    /// Seconds until `(ns, key)` expires, rounded up, at least 1.
     async fn seconds_left(&self, ns: &'static str, key: &str) -> Result<u64, ProviderError> {
         let now = self.clock.now_ms();
         let until = self.state.expires_at(ns, key).await?.unwrap_or(now);
-        Ok(u64::try_from((until - now).max(0) / 1000 + 1).unwrap_or(1))
+        let ms = u64::try_from(until.saturating_sub(now)).unwrap_or(0);
+        Ok(ms.div_ceil(1000).max(1))
     }
 
     /// Seconds until the Beijing day after `day` begins (at least 1), when its budget resets.

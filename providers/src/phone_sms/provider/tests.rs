@@ -245,6 +245,24 @@ async fn a_newer_code_replaces_the_older_one() {
 }
 
 #[tokio::test]
+async fn the_codes_of_two_phones_live_side_by_side() {
+    let r = rig("");
+    send(&r.p, "13800138000").await.unwrap();
+    let first = last_code(&r.phones);
+    send(&r.p, "13900139000").await.unwrap();
+    let second = last_code(&r.phones);
+    // Each phone's code is its own: the second send replaced nothing of the first.
+    assert_eq!(
+        logged_in(login(&r.p, "13800138000", &first).await.unwrap()),
+        "+8613800138000"
+    );
+    assert_eq!(
+        logged_in(login(&r.p, "13900139000", &second).await.unwrap()),
+        "+8613900139000"
+    );
+}
+
+#[tokio::test]
 async fn a_newer_code_starts_with_no_wrong_tries() {
     let r = rig("max_attempts = 3\n");
     send(&r.p, "13800138000").await.unwrap();
