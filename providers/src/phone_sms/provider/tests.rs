@@ -244,6 +244,14 @@ async fn a_newer_code_replaces_the_older_one() {
     );
 }
 
+#[test]
+fn the_channel_names_itself_by_its_config_id_and_kind() {
+    // The kind names the channel in errors ("channel \"sms\" (phone_sms) has no … endpoint").
+    let r = rig("");
+    assert_eq!(r.p.id(), "sms");
+    assert_eq!(r.p.kind(), "phone_sms");
+}
+
 #[tokio::test]
 async fn the_codes_of_two_phones_live_side_by_side() {
     let r = rig("");
