@@ -431,3 +431,112 @@ fn memos_live_on_the_cache_entry_per_slot_and_age() {
     assert_eq!(kept.len(), super::verified::MEMO_SLOTS);
     assert!(kept.contains(&19), "the newest is kept: {kept:?}");
 }
+
+/// A token over exactly these header and claims, signed with the real access key: what the
+/// refusals below refuse is the shape, never the signature.
+fn signed_raw(s: &TokenService, header: &serde_json::Value, claims: &serde_json::Value) -> String {
+    let keys = s.keys();
+    let signer = keys.access_signer();
+    let input = format!("{}.{}", b64(header), b64(claims));
+    let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, &signer.secret);
+    let tag = aws_lc_rs::hmac::sign(&key, input.as_bytes());
+    format!("{input}.{}", URL_SAFE_NO_PAD.encode(tag.as_ref()))
+}
+
+/// The header and claims of a genuine token, to vary one thing at a time.
+fn genuine_parts(s: &TokenService) -> (serde_json::Value, serde_json::Value) {
+    let (h, p, _) = parts(&issue(s));
+    let de = |x: &str| serde_json::from_slice(&URL_SAFE_NO_PAD.decode(x).unwrap()).unwrap();
+    (de(&h), de(&p))
+}
+
+#[test]
+fn a_correctly_signed_header_naming_a_key_source_is_refused() {
+    let (s, _, _) = fixture();
+    let (header, claims) = genuine_parts(&s);
+    assert!(s.verify_access(&signed_raw(&s, &header, &claims)).is_ok());
+    for (field, value) in [
+        ("jku", serde_json::json!("https://attacker.example/jwks")),
+        ("jwk", serde_json::json!({"kty": "oct", "k": "AAAA"})),
+        ("x5u", serde_json::json!("https://attacker.example/cert")),
+        ("x5c", serde_json::json!(["MIIB"])),
+    ] {
+        let mut h = header.clone();
+        h[field] = value;
+        assert_eq!(
+            s.verify_access(&signed_raw(&s, &h, &claims)),
+            Err(TokenError::BadHeader),
+            "{field} alone"
+        );
+    }
+}
+
+#[test]
+fn issue_times_are_judged_to_the_second() {
+    let (s, clock, _) = fixture();
+    let (header, mut claims) = genuine_parts(&s);
+    let now = clock.now_secs();
+    let ttl = 900;
+    let at = |claims: &mut serde_json::Value, iat: i64, exp: i64| {
+        claims["iat"] = iat.into();
+        claims["exp"] = exp.into();
+        claims["nbf"] = serde_json::Value::Null;
+        s.verify_access(&signed_raw(&s, &header, claims))
+    };
+    // Issued up to the leeway (5 s) in the future: a sibling's clock may run ahead.
+    assert!(at(&mut claims, now + 5, now + 5 + 60).is_ok());
+    assert_eq!(
+        at(&mut claims, now + 6, now + 6 + 60),
+        Err(TokenError::BadTimes)
+    );
+    // Living up to access_ttl plus the leeway, and not a second longer.
+    assert!(at(&mut claims, now, now + ttl + 5).is_ok());
+    assert_eq!(
+        at(&mut claims, now, now + ttl + 6),
+        Err(TokenError::BadTimes)
+    );
+}
+
+#[test]
+fn size_limits_hold_to_the_byte() {
+    let (s, _, _) = fixture();
+    let (header, claims) = genuine_parts(&s);
+    // A padded claim or header field sizes a correctly signed token exactly.
+    let sized = |target: usize, in_header: bool| -> String {
+        // Unpadded base64 is never 1 mod 4 long: for the whole token a short pad in the other
+        // segment reaches every length.
+        (0..4096)
+            .flat_map(|n| (0..3).map(move |k| (n, k)))
+            .map(|(n, k)| {
+                let (mut h, mut c) = (header.clone(), claims.clone());
+                if in_header {
+                    h["pad"] = "x".repeat(n).into();
+                } else {
+                    c["pad"] = "x".repeat(n).into();
+                    h["p2"] = "x".repeat(k).into();
+                }
+                signed_raw(&s, &h, &c)
+            })
+            .find(|t| {
+                let len = if in_header {
+                    t.split('.').next().unwrap().len()
+                } else {
+                    t.len()
+                };
+                len == target
+            })
+            .expect("a padding reaches the size")
+    };
+    // The whole token: at most 4096 bytes.
+    assert!(s.verify_access(&sized(4096, false)).is_ok());
+    assert_eq!(
+        s.verify_access(&sized(4097, false)),
+        Err(TokenError::Malformed)
+    );
+    // Its header: at most 1024 bytes encoded (1025 is no base64 length; 1026 is the next).
+    assert!(s.verify_access(&sized(1024, true)).is_ok());
+    assert_eq!(
+        s.verify_access(&sized(1026, true)),
+        Err(TokenError::Malformed)
+    );
+}
