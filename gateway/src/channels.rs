@@ -101,7 +101,7 @@ async fn serve(
     let facts = if endpoint.needs_session {
         let auth = authenticate(g, session).await?;
         p.set_cookies.extend(auth.set_cookies);
-        let claims = auth.verified.claims;
+        let claims = auth.verified.token.claims.clone();
         Some(SessionFacts {
             user_id: claims.sub.clone(),
             channel: claims.chn.clone(),

@@ -126,7 +126,7 @@ async fn logout(g: &Gateway, session: &mut Session) -> Result<(), ApiError> {
             return Err(e);
         }
     };
-    let sid = auth.verified.claims.sid.clone();
+    let sid = auth.verified.token.claims.sid.clone();
     // This replica stops honouring the session at once, whatever the database says.
     g.note_revoked(std::slice::from_ref(&sid));
     g.auth.logout(&sid).await?;
@@ -137,7 +137,7 @@ async fn logout(g: &Gateway, session: &mut Session) -> Result<(), ApiError> {
 
 async fn me(g: &Gateway, session: &mut Session) -> Result<(), ApiError> {
     let auth = authenticate(g, session).await?;
-    let id = wxgate_core::model::UserId(auth.verified.claims.sub.clone());
+    let id = wxgate_core::model::UserId(auth.verified.token.claims.sub.clone());
     let user = g
         .auth
         .user(&id)
@@ -171,7 +171,7 @@ const FRESH_LOGIN_SECS: i64 = 300;
 /// every session ends, and the audit trail keeps what happened (phones masked).
 async fn delete_me(g: &Gateway, session: &mut Session) -> Result<(), ApiError> {
     let auth = authenticate(g, session).await?;
-    let claims = auth.verified.claims;
+    let claims = auth.verified.token.claims.clone();
     let now = g.tokens.clock().now_secs();
     if claims.ath.is_none_or(|t| now - t > FRESH_LOGIN_SECS) {
         return Err(ApiError::unauthorized(

@@ -33,6 +33,9 @@ pub struct RequestCtx {
     handled_by_gateway: bool,
     /// A browser session renewed on the way: its new cookies ride on the upstream's answer.
     set_cookies: Vec<String>,
+    /// The TCP peer is one of `trusted_proxies`: its `X-Forwarded-*` headers are kept and
+    /// extended rather than replaced.
+    from_trusted_proxy: bool,
 }
 
 impl GatewayProxy {
@@ -46,7 +49,7 @@ impl GatewayProxy {
         route: usize,
     ) -> pingora::Result<Arc<headers::Prepared>> {
         let g = &self.0;
-        let claims = &verified.claims;
+        let claims = &verified.token.claims;
         let now = g.tokens.clock().now_ms();
         let slot = route as u64;
         if let Some(hit) = verified
@@ -209,15 +212,15 @@ impl ProxyHttp for GatewayProxy {
             }
             _ => None,
         };
-        let from_trusted_proxy = session
+        ctx.from_trusted_proxy = session
             .client_addr()
             .and_then(|a| a.as_inet())
-            .is_some_and(|a| g.trusted_proxies.iter().any(|net| net.contains(&a.ip())));
+            .is_some_and(|a| g.is_trusted_proxy(&a.ip()));
         headers::strip_with(
             session.req_header_mut(),
             &g.headers,
             g.keep_underscored_headers,
-            !from_trusted_proxy,
+            !ctx.from_trusted_proxy,
         );
 
         if let Some(due) = due {
@@ -308,8 +311,7 @@ impl ProxyHttp for GatewayProxy {
         upstream: &mut RequestHeader,
         ctx: &mut Self::CTX,
     ) -> pingora::Result<()> {
-        let g = &self.0;
-        forwarded_headers(g, session, upstream)?;
+        forwarded_headers(session, upstream, ctx.from_trusted_proxy)?;
         if let Some(prepared) = &ctx.injected {
             headers::inject(upstream, prepared)?;
         }
@@ -409,12 +411,12 @@ impl ProxyHttp for GatewayProxy {
     }
 }
 
-/// `X-Forwarded-*`: believed from `trusted_proxies` only; otherwise replaced by what the
-/// gateway saw itself.
+/// `X-Forwarded-*`: believed from `trusted_proxies` only (`trusted`, judged once in
+/// `request_filter`); otherwise replaced by what the gateway saw itself.
 fn forwarded_headers(
-    g: &Gateway,
     session: &Session,
     upstream: &mut RequestHeader,
+    trusted: bool,
 ) -> pingora::Result<()> {
     use http::header::HeaderValue;
     const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
@@ -423,7 +425,6 @@ fn forwarded_headers(
         .client_addr()
         .and_then(|a| a.as_inet())
         .map(|a| a.ip());
-    let trusted = peer.is_some_and(|ip| g.trusted_proxies.iter().any(|net| net.contains(&ip)));
     let peer_ip = peer
         .map(ip_header_value)
         .unwrap_or(HeaderValue::from_static(""));

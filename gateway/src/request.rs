@@ -75,8 +75,7 @@ pub fn single<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> 
 /// it by sending `X-Forwarded-For` itself.
 pub fn client_ip(g: &Gateway, session: &Session) -> Option<IpAddr> {
     let peer = session.client_addr()?.as_inet()?.ip();
-    let trusted = |ip: &IpAddr| g.trusted_proxies.iter().any(|net| net.contains(ip));
-    if !trusted(&peer) {
+    if !g.is_trusted_proxy(&peer) {
         return Some(peer);
     }
     let forwarded: Vec<IpAddr> = session
@@ -92,7 +91,7 @@ pub fn client_ip(g: &Gateway, session: &Session) -> Option<IpAddr> {
         forwarded
             .into_iter()
             .rev()
-            .find(|ip| !trusted(ip))
+            .find(|ip| !g.is_trusted_proxy(ip))
             .unwrap_or(peer),
     )
 }

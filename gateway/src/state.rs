@@ -69,6 +69,11 @@ pub struct Gateway {
 }
 
 impl Gateway {
+    /// Whether `ip` is one of `trusted_proxies`, whose `X-Forwarded-*` headers are believed.
+    pub fn is_trusted_proxy(&self, ip: &std::net::IpAddr) -> bool {
+        self.trusted_proxies.iter().any(|net| net.contains(ip))
+    }
+
     /// Milliseconds after which a revoked session's access tokens have all expired.
     pub fn revocation_horizon_ms(&self, revoked_at_ms: i64) -> i64 {
         let ttl = i64::try_from(self.tokens.access_ttl().as_millis()).unwrap_or(i64::MAX / 2);

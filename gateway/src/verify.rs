@@ -10,13 +10,12 @@ use pingora::http::RequestHeader;
 use pingora::proxy::Session;
 use std::sync::Arc;
 use wxgate_core::error::CoreError;
-use wxgate_core::token::{AccessClaims, Rotation, TokenError, VerifiedToken, REFRESH_GRACE};
+use wxgate_core::token::{Rotation, TokenError, VerifiedToken, REFRESH_GRACE};
 
 /// A token that passed every check.
 #[derive(Debug, Clone)]
 pub struct Verified {
-    pub claims: Arc<AccessClaims>,
-    /// The token's cache entry: what is derived from the token is memoised on it.
+    /// The token's cache entry (its claims, and what is derived from the token, memoised).
     pub token: Arc<VerifiedToken>,
     /// It came from the session cookie, which a browser attaches to cross-site requests too.
     pub by_cookie: bool,
@@ -70,11 +69,7 @@ pub fn verify_request(g: &Gateway, req: &RequestHeader) -> Result<Option<Verifie
     if g.revocations.is_revoked(&token.claims.sid) {
         return Err(reject(Rejection::Revoked));
     }
-    Ok(Some(Verified {
-        claims: token.claims.clone(),
-        token,
-        by_cookie,
-    }))
+    Ok(Some(Verified { token, by_cookie }))
 }
 
 /// A browser session due for renewal: its access cookie is authentic but expired, its session
@@ -174,7 +169,6 @@ pub async fn renew(g: &Gateway, due: Renewable) -> Result<Renewed, ApiError> {
     g.metrics.logins.with_label_values(&["renew", "ok"]).inc();
     Ok(Renewed {
         verified: Verified {
-            claims: token.claims.clone(),
             token,
             by_cookie: true,
         },
