@@ -69,14 +69,20 @@ impl AuthService {
     /// the login: no session fixation).
     pub async fn login(&self, attempt: &LoginAttempt) -> CoreResult<LoginGrant> {
         let outcome = self.resolver.resolve(attempt).await?;
-        let (appid, openid) = match &attempt.wechat {
-            Some(w) => (Some(w.appid.as_str()), Some(w.openid.as_str())),
-            None => (None, None),
+        // What the session was started by proving: the WeChat identity, else the phone (an
+        // SMS login), so that unbinding either ends it.
+        let (appid, openid, phone) = match &attempt.wechat {
+            Some(w) => (Some(w.appid.as_str()), Some(w.openid.as_str()), None),
+            None => (
+                None,
+                None,
+                attempt.verified_phone.as_ref().map(|p| p.as_str()),
+            ),
         };
         let mut outcome = outcome;
         let grant = self
             .sessions
-            .create(&outcome.user.id, &attempt.channel, appid, openid)
+            .create(&outcome.user.id, &attempt.channel, appid, openid, phone)
             .await?;
         if grant.session.user_id != outcome.user.id {
             // Merged away between the resolution and the session: speak for the survivor.

@@ -9,6 +9,7 @@ use std::time::{Duration, UNIX_EPOCH};
 use wxgate_core::clock::{SharedClock, SystemClock};
 use wxgate_core::identity::accounts::{Accounts, Report, Unbind, UserKey};
 use wxgate_core::model::{Phone, User};
+use wxgate_core::phone::Region;
 use wxgate_core::store::Db;
 use wxgate_providers::registry::ChannelConfig;
 
@@ -51,7 +52,7 @@ pub fn run(config: &Config, command: Command, json: bool) -> Result<String, Stri
         let clock: SharedClock = Arc::new(SystemClock);
         let admin = Admin {
             accounts: Accounts::new(db.clone(), clock),
-            default_cc: default_country_code(config),
+            default_region: default_region(config),
         };
         let out = admin.execute(command, json).await;
         db.close().await;
@@ -59,21 +60,75 @@ pub fn run(config: &Config, command: Command, json: bool) -> Result<String, Stri
     })
 }
 
-/// The country code numbers without `+` are read with: the first phone channel's, else 86.
-fn default_country_code(config: &Config) -> String {
+/// `wxgate check`'s look at stored data: phones stored before the numbering-plan parser
+/// that it would write otherwise today. Reads only; a database that does not exist yet (a
+/// SQLite file not created) or cannot be reached is said so, and is not an error of the config.
+pub fn check_stored_phones(config: &Config) -> String {
+    let url = &config.database.url;
+    if let Some(path) = sqlite_path(url) {
+        if path.is_empty() || path == ":memory:" || !std::path::Path::new(path).exists() {
+            return "stored phones: no database yet, nothing to check".into();
+        }
+    }
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => return format!("stored phones: not checked ({e})"),
+    };
+    rt.block_on(async {
+        let db = match Db::connect(url).await {
+            Ok(db) => db,
+            Err(e) => return format!("stored phones: not checked, the database is not reachable ({e})"),
+        };
+        let out = match wxgate_core::identity::history::noncanonical_phones(&db).await {
+            Ok((checked, odd)) if odd.is_empty() => {
+                format!("stored phones: {checked} checked, all canonical")
+            }
+            Ok((checked, odd)) => {
+                let mut out = format!(
+                    "warning: stored phones: {} of {checked} are not what today's parser writes; \
+                     the same number typed now would not find these users (see `wxgate user show`):",
+                    odd.len()
+                );
+                for (user, stored) in odd {
+                    let masked = Phone::from_stored(stored).masked();
+                    out.push_str(&format!("\n  {user}  {masked}"));
+                }
+                out
+            }
+            // No users table: the gateway never ran on this database.
+            Err(e) => format!("stored phones: not checked ({e})"),
+        };
+        db.close().await;
+        out
+    })
+}
+
+/// The file of a `sqlite:` URL, when it is one.
+fn sqlite_path(url: &str) -> Option<&str> {
+    let rest = url.strip_prefix("sqlite:")?;
+    let rest = rest.strip_prefix("//").unwrap_or(rest);
+    Some(rest.split('?').next().unwrap_or(rest))
+}
+
+/// The region numbers without a country code are read in: the first phone channel's, else
+/// mainland China.
+fn default_region(config: &Config) -> Region {
     config
         .channels
         .iter()
         .find_map(|c| match c {
-            ChannelConfig::PhoneSms(p) => Some(p.default_country_code.clone()),
+            ChannelConfig::PhoneSms(p) => Some(p.default_region()),
             _ => None,
         })
-        .unwrap_or_else(|| "86".to_string())
+        .unwrap_or(Region::CN)
 }
 
 struct Admin {
     accounts: Accounts,
-    default_cc: String,
+    default_region: Region,
 }
 
 impl Admin {
@@ -106,6 +161,7 @@ impl Admin {
                     .map_err(text)?;
                 let thing = match &what {
                     Unbind::Identity { appid, openid } => format!("{appid}:{openid}"),
+                    Unbind::Unionid(unionid) => format!("unionid:{unionid}"),
                     Unbind::Phone(p) => p.masked(),
                 };
                 done(
@@ -153,7 +209,7 @@ impl Admin {
     async fn find(&self, key: &str) -> Result<Vec<User>, String> {
         let users = self
             .accounts
-            .find(&UserKey::parse(key, &self.default_cc))
+            .find(&UserKey::parse(key, self.default_region))
             .await
             .map_err(text)?;
         if users.is_empty() {
@@ -175,8 +231,14 @@ impl Admin {
         Ok(users.remove(0))
     }
 
-    /// `appid:openid`, or a phone.
+    /// `unionid:<id>` (the whole WeChat person), `appid:openid`, or a phone.
     fn unbind_target(&self, what: &str) -> Result<Unbind, String> {
+        if let Some(unionid) = what.strip_prefix("unionid:") {
+            if unionid.is_empty() {
+                return Err(format!("{what:?} names no unionid"));
+            }
+            return Ok(Unbind::Unionid(unionid.to_string()));
+        }
         if let Some((appid, openid)) = what.split_once(':') {
             if appid.is_empty() || openid.is_empty() {
                 return Err(format!("{what:?} is not appid:openid"));
@@ -186,9 +248,11 @@ impl Admin {
                 openid: openid.to_string(),
             });
         }
-        Phone::parse(what, &self.default_cc)
-            .map(Unbind::Phone)
-            .map_err(|e| format!("{what:?} is neither appid:openid nor a phone ({e})"))
+        Phone::parse(what, self.default_region)
+            .map(|parsed| Unbind::Phone(parsed.phone))
+            .map_err(|e| {
+                format!("{what:?} is neither unionid:<id>, appid:openid nor a phone ({e})")
+            })
     }
 }
 

@@ -101,7 +101,18 @@ pub fn build(config: &Config, rt: &tokio::runtime::Runtime) -> anyhow::Result<Ar
         auth,
         tokens,
         flows: Flows::new(short_lived, cookies.clone()),
-        flow_starts: crate::throttle::Throttle::new(30, Duration::from_secs(60)),
+        flow_starts: crate::throttle::Throttle::new(
+            config.limits.browser_logins_per_minute,
+            Duration::from_secs(60),
+        ),
+        wechat_logins: crate::throttle::Throttle::new(
+            config.limits.wechat_logins_per_minute,
+            Duration::from_secs(60),
+        ),
+        networks: crate::client::Networks {
+            ipv4_prefix: config.limits.ipv4_prefix,
+            ipv6_prefix: config.limits.ipv6_prefix,
+        },
         revocations: Arc::new(RevocationList::default()),
         headers: config.headers.clone(),
         keep_underscored_headers: config.server.underscore_headers

@@ -118,15 +118,21 @@ async fn serve(
     };
     let query = request::query_pairs(session.req_header())?;
     let mut state = None;
+    let client_ip = request::client_ip(g, session);
+    let network = client_ip.map(|ip| g.networks.of(ip));
+    let too_many = || {
+        let mut e = ApiError::new(ErrorCode::RateLimited, "too many logins started");
+        e.retry_after = Some(60);
+        e
+    };
+    if endpoint.calls_out && network.is_some_and(|n| !g.wechat_logins.allow(n)) {
+        return Err(too_many());
+    }
     match endpoint.step {
         Step::Api => {}
         Step::BrowserStart => {
-            if let Some(ip) = request::client_ip(g, session) {
-                if !g.flow_starts.allow(ip) {
-                    let mut e = ApiError::new(ErrorCode::RateLimited, "too many logins started");
-                    e.retry_after = Some(60);
-                    return Err(e);
-                }
+            if network.is_some_and(|n| !g.flow_starts.allow(n)) {
+                return Err(too_many());
             }
             let to = return_to::sanitize(single(&query, "return_to"), &g.auth_prefix);
             let started = g.flows.start(p.channel, &to).await?;
@@ -145,6 +151,7 @@ async fn serve(
         }
     }
     let callback_url = format!("{}{}/{}/callback", g.public_url, g.auth_prefix, p.channel);
+    let network = network.map(|n| n.to_string());
     let reply = provider
         .handle(Call {
             action: endpoint.action,
@@ -154,7 +161,8 @@ async fn serve(
             cx: Context {
                 callback_url: &callback_url,
                 state: state.as_deref(),
-                client_ip: request::client_ip(g, session),
+                client_ip,
+                client_network: network.as_deref(),
             },
         })
         .await?;

@@ -65,19 +65,39 @@ impl CookieNames {
     }
 }
 
-/// True for a name in the gateway's cookie namespace.
+/// True for a name in the gateway's cookie namespace (`wxgate…`, also behind `__Host-` or
+/// `__Secure-`). ASCII case is ignored: browsers match those prefixes without regard to case,
+/// and a look-alike the gateway would not read is not worth letting through either.
 pub fn is_ours(name: &[u8]) -> bool {
-    let bare = name
-        .strip_prefix(b"__Host-")
-        .or_else(|| name.strip_prefix(b"__Secure-"))
-        .unwrap_or(name);
-    bare.starts_with(b"wxgate")
+    let starts = |s: &[u8], prefix: &[u8]| {
+        s.len() >= prefix.len() && s[..prefix.len()].eq_ignore_ascii_case(prefix)
+    };
+    let bare = if starts(name, b"__Host-") {
+        &name[7..]
+    } else if starts(name, b"__Secure-") {
+        &name[9..]
+    } else {
+        name
+    };
+    starts(bare, b"wxgate")
 }
 
-/// True for a `Set-Cookie` value that sets a cookie of the gateway's namespace.
+/// True for a `Set-Cookie` value that a browser would store as a cookie of the gateway's
+/// namespace. A browser reads `=wxgate=x` (an empty name) and `wxgate` (no `=`) as nameless
+/// cookies whose value it sends back bare: `wxgate=x`, which reads as ours. So the name judged
+/// is the one the browser will send.
 pub fn set_cookie_is_ours(value: &[u8]) -> bool {
-    let name = value.split(|&b| b == b'=').next().unwrap_or(value);
-    is_ours(name.trim_ascii())
+    let pair = value.split(|&b| b == b';').next().unwrap_or(value);
+    let sent = match memchr::memchr(b'=', pair) {
+        Some(eq) if !pair[..eq].trim_ascii().is_empty() => &pair[..eq],
+        // Nameless: the browser sends the value alone, and it is read up to its first `=`.
+        Some(eq) => {
+            let bare = pair[eq + 1..].trim_ascii();
+            bare.split(|&b| b == b'=').next().unwrap_or(bare)
+        }
+        None => pair,
+    };
+    is_ours(sent.trim_ascii())
 }
 
 /// Every `name=value` pair of the request's `Cookie` headers, as trimmed bytes. Pairs without
@@ -284,6 +304,36 @@ mod tests {
                 && set_cookie_is_ours(b" __Host-wxgate_refresh=y")
         );
         assert!(!set_cookie_is_ours(b"sid=wxgate; Path=/"));
+        assert!(!set_cookie_is_ours(b"sid=1; Path=/wxgate=x"));
+    }
+
+    #[test]
+    fn nameless_and_look_alike_set_cookies_are_ours() {
+        // What a browser would send back as one of ours.
+        for value in [
+            &b"=wxgate=x"[..],
+            b" = wxgate=x; Path=/",
+            b"=__Host-wxgate=x",
+            b"wxgate",
+            b"wxgate; Path=/",
+            b"=wxgate_refresh",
+            b"WXGATE=x",
+            b"__host-wxgate=x",
+            b"__SECURE-Wxgate_state_1=n",
+        ] {
+            assert!(
+                set_cookie_is_ours(value),
+                "{:?}",
+                String::from_utf8_lossy(value)
+            );
+        }
+        for value in [&b"=sid=x"[..], b"=x", b"", b"=", b"theme", b"sid=wxgate"] {
+            assert!(
+                !set_cookie_is_ours(value),
+                "{:?}",
+                String::from_utf8_lossy(value)
+            );
+        }
         assert!(!is_ours(b"sid") && !is_ours(b"__Host-sid"));
     }
 }

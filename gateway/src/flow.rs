@@ -135,7 +135,9 @@ impl Flows {
             _ => return Err(invalid()),
         };
         let fail = || invalid().with_header("set-cookie", clear_cookie.clone());
-        let Some(stored) = self.store.take(NS, &key).await? else {
+        // Read, judged, and only then taken: a forged nonce cookie (another site can set one
+        // under a sibling domain) must not spend the victim's flow.
+        let Some(stored) = self.store.get(NS, &key).await? else {
             return Err(fail());
         };
         let record: Record = serde_json::from_str(&stored).map_err(|_| fail())?;
@@ -144,6 +146,10 @@ impl Flows {
             .ct_eq(record.b.as_bytes())
             .into();
         if !same_browser || record.c != channel {
+            return Err(fail());
+        }
+        // Still used at most once: of two callbacks racing with the right cookie, one wins.
+        if !self.store.take_if(NS, &key, &stored).await? {
             return Err(fail());
         }
         Ok(Finished {
@@ -300,6 +306,47 @@ mod hostile {
             .await
             .unwrap();
         assert_eq!(done.return_to, "/a");
+    }
+
+    #[tokio::test]
+    async fn a_forged_nonce_cookie_does_not_burn_the_real_flow() {
+        let (flows, _) = flows().await;
+        let a = flows.start("web", "/a").await.unwrap();
+        let name = a.set_cookie.split('=').next().unwrap();
+        let forged = format!("{name}=ZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZ");
+        assert!(is_invalid_state(
+            flows
+                .finish(&browser(&[&forged]), "web", Some(&a.state))
+                .await
+        ));
+        // So is a callback of the right cookie to the wrong channel.
+        assert!(is_invalid_state(
+            flows
+                .finish(&browser(&[&a.set_cookie]), "oa", Some(&a.state))
+                .await
+        ));
+        let done = flows
+            .finish(&browser(&[&a.set_cookie]), "web", Some(&a.state))
+            .await
+            .unwrap();
+        assert_eq!(done.return_to, "/a");
+        assert!(is_invalid_state(
+            flows
+                .finish(&browser(&[&a.set_cookie]), "web", Some(&a.state))
+                .await
+        ));
+    }
+
+    #[tokio::test]
+    async fn racing_callbacks_with_the_right_cookie_complete_once() {
+        let (flows, _) = flows().await;
+        let a = flows.start("web", "/a").await.unwrap();
+        let req = browser(&[&a.set_cookie]);
+        let (x, y) = tokio::join!(
+            flows.finish(&req, "web", Some(&a.state)),
+            flows.finish(&req, "web", Some(&a.state))
+        );
+        assert_eq!(usize::from(x.is_ok()) + usize::from(y.is_ok()), 1);
     }
 
     #[tokio::test]

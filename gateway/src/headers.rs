@@ -219,9 +219,10 @@ impl IdentityHeaders {
 
 /// Removes hop-by-hop headers (and whatever `Connection` names), every identity header the
 /// client sent (the `x-auth-` namespace and any configured name), the bearer token, the
-/// gateway's cookies, and, unless `keep_underscored`, every header whose name has a `_` (as
-/// nginx does: upstreams that read `_` as `-` could take them for other headers). Allocates
-/// only when there is something to remove.
+/// gateway's cookies, every header whose name has a character other than letters, digits,
+/// `-` and `_`, and, unless `keep_underscored`, every header whose name has a `_` (as nginx
+/// does: upstreams that read `_` as `-` could take them for other headers). Allocates only
+/// when there is something to remove.
 pub fn strip(req: &mut RequestHeader, names: &IdentityHeaders, keep_underscored: bool) {
     strip_with(req, names, keep_underscored, false)
 }
@@ -253,8 +254,10 @@ pub fn strip_with(
     let mut doomed: Vec<http::HeaderName> = Vec::new();
     for key in req.headers.keys() {
         let k = key.as_str();
+        let (underscored, unusual) = name_shape(k);
         if HOP_BY_HOP.contains(&k)
-            || (!keep_underscored && k.contains('_'))
+            || unusual
+            || (!keep_underscored && underscored)
             || is_identity_header(k)
             || (drop_forwarding && is_forwarding_header(k))
             || (custom && names.is_configured(k))
@@ -278,6 +281,20 @@ pub fn strip_with(
     if req.headers.contains_key(http::header::COOKIE) {
         crate::cookies::remove_ours(req);
     }
+}
+
+/// Whether a (lower-case) header name has a `_`, and whether it has anything but letters,
+/// digits, `-` and `_`. Such names are legal tokens (`Transfer.Encoding`, `X!Y`) that no real
+/// client sends and that upstreams folding `.` into `-` read as other headers: they are dropped,
+/// as nginx's `ignore_invalid_headers` does. One pass over the name.
+fn name_shape(name: &str) -> (bool, bool) {
+    name.bytes()
+        .fold((false, false), |(underscored, unusual), b| {
+            (
+                underscored | (b == b'_'),
+                unusual | !(b.is_ascii_alphanumeric() || b == b'-' || b == b'_'),
+            )
+        })
 }
 
 /// Sets the prepared identity headers (after [`strip`]).
@@ -473,6 +490,24 @@ mod tests {
         let mut req = request(&[("X_Custom_Id", "1")]);
         strip(&mut req, &IdentityHeaders::default(), true);
         assert_eq!(names_of(&req), ["x_custom_id"]);
+    }
+
+    #[test]
+    fn names_with_characters_beyond_letters_digits_and_dashes_are_dropped() {
+        let mut req = request(&[
+            ("Transfer.Encoding", "chunked"),
+            ("Content.Length", "5"),
+            ("X!Custom", "1"),
+            ("X~Y", "1"),
+            ("X'Y", "1"),
+            ("X-Custom-2", "kept"),
+        ]);
+        // Kept or not, underscores are judged apart: here they would stay.
+        strip(&mut req, &IdentityHeaders::default(), true);
+        assert_eq!(names_of(&req), ["x-custom-2"]);
+        assert_eq!(name_shape("x_y"), (true, false));
+        assert_eq!(name_shape("x.y"), (false, true));
+        assert_eq!(name_shape("x-y-9"), (false, false));
     }
 
     #[test]

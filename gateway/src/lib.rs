@@ -9,6 +9,7 @@ pub mod adapters;
 pub mod admin;
 pub mod app;
 pub mod channels;
+pub mod client;
 pub mod config;
 pub mod cookies;
 pub mod endpoints;

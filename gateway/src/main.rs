@@ -30,7 +30,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Validate a config file and exit.
+    /// Validate a config file, say whether stored phones are canonical (when the database
+    /// exists), and exit.
     Check,
     /// Start the gateway on config/dev.toml with the WeChat simulator and a demo upstream.
     Dev,
@@ -82,7 +83,10 @@ enum EventsAction {
 enum UserAction {
     /// A user, by user id, phone, openid or unionid: identities, phone history, recent events.
     Show { key: String },
-    /// Detach an identity (`appid:openid`) or the phone from a user.
+    /// Detach from a user an identity (`appid:openid`), the whole WeChat person
+    /// (`unionid:<id>`: every identity with that unionid, and the unionid) or the phone, and
+    /// end the sessions started through it. The next login through what was detached starts
+    /// afresh: it finds this user only through a phone it proves there and then.
     Unbind {
         user: String,
         what: String,
@@ -128,8 +132,12 @@ fn init_logging() {
 }
 
 fn load(path: Option<&PathBuf>) -> Result<config::Config, String> {
+    load_for(path, config::Scope::Everything)
+}
+
+fn load_for(path: Option<&PathBuf>, scope: config::Scope) -> Result<config::Config, String> {
     let path = path.ok_or("--config FILE is required")?;
-    config::load_file(path, &ProcessEnv).map_err(|e| e.to_string())
+    config::load_file_for(path, &ProcessEnv, scope).map_err(|e| e.to_string())
 }
 
 fn main() -> ExitCode {
@@ -146,10 +154,11 @@ fn main() -> ExitCode {
                 c.channels.len(),
                 c.routes.len()
             );
+            println!("{}", wxgate::admin::check_stored_phones(&c));
         }),
         Some(Command::Keys {
             action: KeysAction::Rotate,
-        }) => load(cli.config.as_ref()).and_then(|c| {
+        }) => load_for(cli.config.as_ref(), config::Scope::Operator).and_then(|c| {
             let now = wxgate_core::clock::Clock::now_ms(&wxgate_core::clock::SystemClock);
             let activation = c.tokens.key_activation;
             let activation_ms = i64::try_from(activation.as_millis()).unwrap_or(i64::MAX / 4);
@@ -167,38 +176,42 @@ fn main() -> ExitCode {
                 .map_err(|e| e.to_string())
         }),
         Some(Command::Dev) => wxgate::app::dev(options).map_err(|e| format!("{e:#}")),
-        Some(Command::User { json, action }) => load(cli.config.as_ref()).and_then(|c| {
-            use wxgate::admin::Command as C;
-            let command = match action {
-                UserAction::Show { key } => C::Show { key },
-                UserAction::Unbind { user, what, by } => C::Unbind { user, what, by },
-                UserAction::Merge {
-                    survivor,
-                    absorbed,
-                    by,
-                } => C::Merge {
-                    survivor,
-                    absorbed,
-                    by,
-                },
-                UserAction::Delete { user, by } => C::Delete { user, by },
-            };
-            wxgate::admin::run(&c, command, json).map(|out| println!("{out}"))
-        }),
-        Some(Command::Events { json, action }) => load(cli.config.as_ref()).and_then(|c| {
-            use wxgate::events_admin::{Command as C, Which};
-            let command = match action {
-                EventsAction::List { failed, limit } => C::List { failed, limit },
-                EventsAction::Replay { id, since } => C::Replay {
-                    which: match (id, since) {
-                        (Some(id), _) => Which::Id(id),
-                        (None, Some(since)) => Which::Since(since),
-                        (None, None) => unreachable!("clap requires one of them"),
+        Some(Command::User { json, action }) => {
+            load_for(cli.config.as_ref(), config::Scope::Operator).and_then(|c| {
+                use wxgate::admin::Command as C;
+                let command = match action {
+                    UserAction::Show { key } => C::Show { key },
+                    UserAction::Unbind { user, what, by } => C::Unbind { user, what, by },
+                    UserAction::Merge {
+                        survivor,
+                        absorbed,
+                        by,
+                    } => C::Merge {
+                        survivor,
+                        absorbed,
+                        by,
                     },
-                },
-            };
-            wxgate::events_admin::run(&c, command, json).map(|out| println!("{out}"))
-        }),
+                    UserAction::Delete { user, by } => C::Delete { user, by },
+                };
+                wxgate::admin::run(&c, command, json).map(|out| println!("{out}"))
+            })
+        }
+        Some(Command::Events { json, action }) => {
+            load_for(cli.config.as_ref(), config::Scope::Operator).and_then(|c| {
+                use wxgate::events_admin::{Command as C, Which};
+                let command = match action {
+                    EventsAction::List { failed, limit } => C::List { failed, limit },
+                    EventsAction::Replay { id, since } => C::Replay {
+                        which: match (id, since) {
+                            (Some(id), _) => Which::Id(id),
+                            (None, Some(since)) => Which::Since(since),
+                            (None, None) => unreachable!("clap requires one of them"),
+                        },
+                    },
+                };
+                wxgate::events_admin::run(&c, command, json).map(|out| println!("{out}"))
+            })
+        }
         None => load(cli.config.as_ref())
             .and_then(|c| wxgate::app::run(c, options).map_err(|e| format!("{e:#}"))),
     };

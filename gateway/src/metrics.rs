@@ -11,6 +11,7 @@ pub struct AuthCounters {
     missing: IntCounter,
     invalid: IntCounter,
     expired: IntCounter,
+    retired_key: IntCounter,
     revoked: IntCounter,
     cross_origin: IntCounter,
 }
@@ -21,6 +22,7 @@ impl AuthCounters {
             "valid" => &self.valid,
             "missing" => &self.missing,
             "expired" => &self.expired,
+            "retired_key" => &self.retired_key,
             "revoked" => &self.revoked,
             "cross_origin" => &self.cross_origin,
             _ => &self.invalid,
@@ -45,7 +47,8 @@ pub struct Metrics {
     pub auth: AuthCounters,
     /// Proxied and gateway requests by route (or `_auth`) and status.
     pub requests: IntCounterVec,
-    /// Token checks on proxied requests: `valid`, `missing`, `invalid`, `expired`, `revoked`.
+    /// Token checks on proxied requests: `valid`, `missing`, `invalid`, `expired`,
+    /// `retired_key`, `revoked`, `cross_origin`.
     pub auth_outcomes: IntCounterVec,
     /// Upstream response time by route.
     pub upstream_latency: HistogramVec,
@@ -133,6 +136,7 @@ impl Metrics {
             missing: outcome("missing"),
             invalid: outcome("invalid"),
             expired: outcome("expired"),
+            retired_key: outcome("retired_key"),
             revoked: outcome("revoked"),
             cross_origin: outcome("cross_origin"),
         };

@@ -5,7 +5,7 @@ use crate::endpoints;
 use crate::headers::{self, Identity};
 use crate::path;
 use crate::request;
-use crate::rescue::{self, write_empty, write_error, ApiError, ErrorCode, Rejection};
+use crate::rescue::{self, write_empty, write_error, ApiError, ErrorCode};
 use crate::state::Gateway;
 use crate::verify::{self, Verified};
 use async_trait::async_trait;
@@ -207,9 +207,7 @@ impl ProxyHttp for GatewayProxy {
             verify::verify_request(g, session.req_header())
         };
         let due = match verdict {
-            Err(r) if r.by_cookie && r.reason == Rejection::Expired => {
-                verify::renewable(g, session.req_header())
-            }
+            Err(r) if verify::may_renew(r) => verify::renewable(g, session.req_header()),
             _ => None,
         };
         ctx.from_trusted_proxy = session
@@ -421,10 +419,11 @@ fn forwarded_headers(
     use http::header::HeaderValue;
     const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 
+    // A dual-stack listener's IPv4 peer (`::ffff:a.b.c.d`) is written as the IPv4 address.
     let peer = session
         .client_addr()
         .and_then(|a| a.as_inet())
-        .map(|a| a.ip());
+        .map(|a| a.ip().to_canonical());
     let peer_ip = peer
         .map(ip_header_value)
         .unwrap_or(HeaderValue::from_static(""));

@@ -70,30 +70,16 @@ pub fn single<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> 
     }
 }
 
-/// The client's address: the TCP peer, unless that peer is a trusted proxy, in which case the
-/// right-most `X-Forwarded-For` entry that is not itself a trusted proxy. A client cannot move
-/// it by sending `X-Forwarded-For` itself.
+/// The client's address: the TCP peer, or what `trusted_proxies` report of it
+/// ([`crate::client::address`]). A client cannot move it by sending `X-Forwarded-For` itself.
 pub fn client_ip(g: &Gateway, session: &Session) -> Option<IpAddr> {
     let peer = session.client_addr()?.as_inet()?.ip();
-    if !g.is_trusted_proxy(&peer) {
-        return Some(peer);
-    }
-    let forwarded: Vec<IpAddr> = session
-        .req_header()
-        .headers
-        .get_all("x-forwarded-for")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|s| s.trim().parse().ok())
-        .collect();
-    Some(
-        forwarded
-            .into_iter()
-            .rev()
-            .find(|ip| !g.is_trusted_proxy(ip))
-            .unwrap_or(peer),
-    )
+    let forwarded = session.req_header().headers.get_all("x-forwarded-for");
+    Some(crate::client::address(
+        peer,
+        forwarded.iter().map(|v| v.as_bytes()),
+        |ip| g.is_trusted_proxy(ip),
+    ))
 }
 
 /// A browser navigating (a `GET` or `HEAD` that accepts HTML), as opposed to an API call.

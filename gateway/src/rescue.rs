@@ -255,6 +255,9 @@ pub enum Rejection {
     /// Malformed, tampered, unknown key, wrong audience, or ambiguous (two credentials).
     Invalid,
     Expired,
+    /// Signed with a key no longer held (rotated out since): a browser session renews from
+    /// its refresh cookie alone.
+    RetiredKey,
     /// The session was logged out, or revoked (merge, reuse of a refresh token).
     Revoked,
 }
@@ -264,6 +267,7 @@ impl Rejection {
         match self {
             Self::Invalid => "invalid",
             Self::Expired => "expired",
+            Self::RetiredKey => "retired_key",
             Self::Revoked => "revoked",
         }
     }
@@ -274,6 +278,7 @@ impl From<Rejection> for ApiError {
         ApiError::unauthorized(match r {
             Rejection::Invalid => "the access token is not valid",
             Rejection::Expired => "the access token has expired",
+            Rejection::RetiredKey => "the access token was signed with a key no longer in use",
             Rejection::Revoked => "the session has ended",
         })
     }

@@ -48,8 +48,13 @@ pub struct Gateway {
     pub tokens: Arc<TokenService>,
     /// Browser login flows (their `state`, kept in the shared store).
     pub flows: crate::flow::Flows,
-    /// Flows one address may start per minute (each writes a row).
+    /// Browser flows one client network may start per minute (each writes a row).
     pub flow_starts: crate::throttle::Throttle,
+    /// Calls that exchange a WeChat code, per client network and minute (each costs a row and
+    /// a WeChat call before anything is proved).
+    pub wechat_logins: crate::throttle::Throttle,
+    /// How clients are grouped into networks for every per-client limit.
+    pub networks: crate::client::Networks,
     pub revocations: Arc<RevocationList>,
     /// The names of the identity headers. (What is prepared from them for a token is memoised
     /// on that token's cache entry, per route: see `proxy.rs`.)
@@ -71,7 +76,9 @@ pub struct Gateway {
 impl Gateway {
     /// Whether `ip` is one of `trusted_proxies`, whose `X-Forwarded-*` headers are believed.
     pub fn is_trusted_proxy(&self, ip: &std::net::IpAddr) -> bool {
-        self.trusted_proxies.iter().any(|net| net.contains(ip))
+        // A dual-stack listener sees IPv4 peers as `::ffff:a.b.c.d`: matched as IPv4.
+        let ip = ip.to_canonical();
+        self.trusted_proxies.iter().any(|net| net.contains(&ip))
     }
 
     /// Milliseconds after which a revoked session's access tokens have all expired.

@@ -64,6 +64,7 @@ pub fn verify_request(g: &Gateway, req: &RequestHeader) -> Result<Option<Verifie
     let reject = |reason| Rejected { reason, by_cookie };
     let token = g.tokens.verify_access_entry(token).map_err(|e| match e {
         TokenError::Expired => reject(Rejection::Expired),
+        TokenError::UnknownKey => reject(Rejection::RetiredKey),
         _ => reject(Rejection::Invalid),
     })?;
     if g.revocations.is_revoked(&token.claims.sid) {
@@ -72,32 +73,71 @@ pub fn verify_request(g: &Gateway, req: &RequestHeader) -> Result<Option<Verifie
     Ok(Some(Verified { token, by_cookie }))
 }
 
-/// A browser session due for renewal: its access cookie is authentic but expired, its session
-/// is not known here as revoked, and it has a refresh cookie. Read before the request's
-/// cookies are stripped.
+/// A browser session due for renewal: its access cookie is authentic but expired (or signed
+/// with a key rotated out since), its session is not known here as revoked, and it has a
+/// refresh cookie. Read before the request's cookies are stripped.
 #[derive(Debug)]
 pub struct Renewable {
-    sid: String,
+    /// The access cookie's session, which the refresh cookie must belong to; `None` when the
+    /// access cookie's key is gone and the refresh cookie alone decides (as it would at
+    /// `/token/refresh`).
+    sid: Option<String>,
     refresh: String,
+}
+
+impl Renewable {
+    /// What a refused renewal is remembered by, so it does not reach the database again for a
+    /// minute: the session, or a hash of the refresh cookie when no session is known.
+    fn refusal_key(&self) -> String {
+        match &self.sid {
+            Some(sid) => sid.clone(),
+            None => {
+                use sha2::Digest;
+                let digest = sha2::Sha256::digest(self.refresh.as_bytes());
+                format!(
+                    "rt:{}",
+                    digest
+                        .iter()
+                        .map(|b| format!("{b:02x}"))
+                        .collect::<String>()
+                )
+            }
+        }
+    }
+}
+
+/// Whether a rejected cookie may be renewed from its refresh part.
+pub fn may_renew(rejected: Rejected) -> bool {
+    rejected.by_cookie && matches!(rejected.reason, Rejection::Expired | Rejection::RetiredKey)
 }
 
 pub fn renewable(g: &Gateway, req: &RequestHeader) -> Option<Renewable> {
     let access = cookies::get(req, &g.cookies.access).ok()??;
     let refresh = cookies::get(req, &g.cookies.refresh).ok()??;
-    let claims = g.tokens.verify_access_ignoring_expiry(access).ok()?;
-    // No session outlives its refresh token: an older cookie is not worth a query.
-    let started = claims.ath.unwrap_or(claims.iat);
-    let ttl = i64::try_from(g.refresh_ttl.as_secs()).unwrap_or(i64::MAX);
-    if started.saturating_add(ttl) <= g.tokens.clock().now_secs() {
-        return None;
-    }
-    if g.revocations.is_revoked(&claims.sid) || g.renewals_refused.contains_key(&claims.sid) {
-        return None;
-    }
-    Some(Renewable {
-        sid: claims.sid.clone(),
-        refresh: refresh.to_string(),
-    })
+    let due = match g.tokens.verify_access_ignoring_expiry(access) {
+        Ok(claims) => {
+            // No session outlives its refresh token: an older cookie is not worth a query.
+            let started = claims.ath.unwrap_or(claims.iat);
+            let ttl = i64::try_from(g.refresh_ttl.as_secs()).unwrap_or(i64::MAX);
+            if started.saturating_add(ttl) <= g.tokens.clock().now_secs()
+                || g.revocations.is_revoked(&claims.sid)
+            {
+                return None;
+            }
+            Renewable {
+                sid: Some(claims.sid.clone()),
+                refresh: refresh.to_string(),
+            }
+        }
+        // Two key rotations within `access_ttl` retire the key of a live session's access
+        // cookie: its refresh cookie is still good, and enough.
+        Err(TokenError::UnknownKey) => Renewable {
+            sid: None,
+            refresh: refresh.to_string(),
+        },
+        Err(_) => return None,
+    };
+    (!g.renewals_refused.contains_key(&due.refusal_key())).then_some(due)
 }
 
 /// The session an authentic access cookie names, expired or not (a login replaces it).
@@ -127,11 +167,12 @@ pub async fn renew(g: &Gateway, due: Renewable) -> Result<Renewed, ApiError> {
         e
     };
     // The refresh cookie must be of the access cookie's session (one of another is refused
-    // untouched), and a renewal whose answer was lost may be replayed for a whole access_ttl
-    // while its child is unused: a browser that never stored the new cookies is not logged out.
+    // untouched). Tabs racing with the same cookies share one child within the same short
+    // grace as API clients; a copied cookie pair replayed after it is a reuse, and revokes the
+    // family.
     let how = Rotation {
-        session: Some(due.sid.clone()),
-        grace: REFRESH_GRACE.max(g.tokens.access_ttl()),
+        session: due.sid.clone(),
+        grace: REFRESH_GRACE,
     };
     let grant = match g.auth.refresh_with(&due.refresh, how).await {
         Ok(grant) => grant,
@@ -143,7 +184,7 @@ pub async fn renew(g: &Gateway, due: Renewable) -> Result<Renewed, ApiError> {
             if let CoreError::RefreshReused { session } = &e {
                 g.note_revoked(std::slice::from_ref(session));
             }
-            g.renewals_refused.insert(due.sid, ());
+            g.renewals_refused.insert(due.refusal_key(), ());
             g.metrics
                 .logins
                 .with_label_values(&["renew", "unauthorized"])
@@ -204,9 +245,7 @@ pub async fn authenticate(g: &Gateway, session: &Session) -> Result<Authenticate
         }
         Ok(None) => Err(missing_credential()),
         Err(rejected) => {
-            let due = (rejected.by_cookie && rejected.reason == Rejection::Expired)
-                .then(|| renewable(g, req))
-                .flatten();
+            let due = may_renew(rejected).then(|| renewable(g, req)).flatten();
             let Some(due) = due else {
                 return Err(rejected.reason.into());
             };

@@ -12,14 +12,14 @@ pub const WECHAT_OPEN_BASE: &str = "https://open.weixin.qq.com";
 /// or `sender.url`; the gateway prefixes it with `channel[N].` and adds the line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FieldError {
-    pub key: &'static str,
+    pub key: std::borrow::Cow<'static, str>,
     pub message: String,
 }
 
 impl FieldError {
-    pub fn new(key: &'static str, message: impl Into<String>) -> Self {
+    pub fn new(key: impl Into<std::borrow::Cow<'static, str>>, message: impl Into<String>) -> Self {
         Self {
-            key,
+            key: key.into(),
             message: message.into(),
         }
     }
@@ -100,7 +100,7 @@ mod tests {
         check_appid("appid", "", &mut out);
         check_appid("appid", "wx 01", &mut out);
         check_secret("secret", &Secret::new("  "), &mut out);
-        let keys: Vec<_> = out.iter().map(|e| e.key).collect();
+        let keys: Vec<_> = out.iter().map(|e| e.key.clone()).collect();
         assert_eq!(keys, ["appid", "appid", "secret"]);
     }
 }

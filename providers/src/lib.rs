@@ -3,6 +3,7 @@
 
 pub mod common;
 pub mod duration;
+pub mod http;
 pub mod phone_sms;
 pub mod provider;
 pub mod registry;

@@ -29,6 +29,9 @@ pub struct Endpoint {
     pub action: &'static str,
     /// The caller must present a valid session (bearer token or browser cookie).
     pub needs_session: bool,
+    /// A call costs a request to WeChat before anything is proved (a code exchange): the
+    /// gateway caps such calls per client network.
+    pub calls_out: bool,
     pub step: Step,
 }
 
@@ -54,6 +57,9 @@ pub struct Context<'a> {
     pub state: Option<&'a str>,
     /// The client's address: the TCP peer, or what a trusted proxy reports.
     pub client_ip: Option<IpAddr>,
+    /// The client's network (`203.0.113.7/32`, `2001:db8:1:2::/64`), what per-client limits
+    /// are keyed by: one home line gets a whole IPv6 /64.
+    pub client_network: Option<&'a str>,
 }
 
 /// A request to a channel endpoint, already bounded and parsed from HTTP by the gateway.

@@ -1,5 +1,6 @@
 //! The demo upstream: answers every request with what it received, so a newcomer sees exactly the
-//! identity headers the gateway gives their backend.
+//! identity headers the gateway gives their backend. Each `set_cookie` query parameter becomes a
+//! `Set-Cookie` of its answer, as a misbehaving backend would send.
 
 use std::collections::BTreeMap;
 
@@ -32,11 +33,22 @@ async fn echo(request: Request) -> Response {
             })
             .or_insert_with(|| value.into_owned());
     }
-    Json(json!({
+    let query = parts.uri.query().unwrap_or("");
+    let mut response = Json(json!({
         "method": parts.method.as_str(),
         "path": parts.uri.path(),
-        "query": parts.uri.query().unwrap_or(""),
+        "query": query,
         "headers": headers,
     }))
-    .into_response()
+    .into_response();
+    for (name, value) in url::form_urlencoded::parse(query.as_bytes()) {
+        if name == "set_cookie" {
+            if let Ok(value) = axum::http::HeaderValue::from_str(&value) {
+                response
+                    .headers_mut()
+                    .append(axum::http::header::SET_COOKIE, value);
+            }
+        }
+    }
+    response
 }

@@ -49,6 +49,11 @@ pub(crate) enum Broken {
     Html,
     /// The connection is dropped before the answer is complete.
     Reset,
+    /// A 302 back to the same URL: a client that follows it gets a real answer the second
+    /// time (the fault is spent), so following redirects shows as success.
+    Redirect,
+    /// A well-formed answer padded past 2 MiB: a client that reads it whole gets a real one.
+    Huge,
 }
 
 #[derive(Debug, Default)]
@@ -105,7 +110,14 @@ pub(crate) async fn intercept(
     let delay = Duration::from_millis(fault.delay_ms.unwrap_or(0));
     if let Some(broken) = fault.broken {
         tokio::time::sleep(delay).await;
-        return broken_answer(broken);
+        return match broken {
+            Broken::Redirect => {
+                let here = req.uri().to_string();
+                (StatusCode::FOUND, [(axum::http::header::LOCATION, here)]).into_response()
+            }
+            Broken::Huge => padded(next.run(req).await).await,
+            other => broken_answer(other),
+        };
     }
     let Some(errcode) = fault.errcode else {
         // A slow success: WeChat does the work (a code is spent) and only the answer is late, so
@@ -120,6 +132,19 @@ pub(crate) async fn intercept(
         return (StatusCode::INTERNAL_SERVER_ERROR, body).into_response();
     }
     wire::respond(Flavor::for_path(&path), &WxError(errcode).body())
+}
+
+/// `answer` (a JSON object) with a field of 2 MiB added.
+async fn padded(answer: Response) -> Response {
+    let (parts, body) = answer.into_parts();
+    let bytes = axum::body::to_bytes(body, 1024 * 1024)
+        .await
+        .unwrap_or_default();
+    let mut value: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or(json!({}));
+    value["padding"] = json!("x".repeat(2 * 1024 * 1024));
+    let mut out = Json(value).into_response();
+    *out.status_mut() = parts.status;
+    out
 }
 
 fn broken_answer(broken: Broken) -> Response {
@@ -148,6 +173,8 @@ fn broken_answer(broken: Broken) -> Response {
             });
             (StatusCode::OK, Body::from_stream(failing)).into_response()
         }
+        // Answered in `intercept`, which has the request.
+        Broken::Redirect | Broken::Huge => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
     }
 }
 

@@ -19,11 +19,11 @@ const SECRETS: [(&str, &str); 4] = [
     (OAB, "CANARY_APPSECRET_oab_c3"),
     (WEB, "CANARY_APPSECRET_web_c4"),
 ];
-const HOST: &str = "127.0.0.1";
+pub(crate) const HOST: &str = "127.0.0.1";
 
 pub(crate) struct Setup {
     pub(crate) gw: TestGateway,
-    sim: wxgate_sim::SimHandle,
+    pub(crate) sim: wxgate_sim::SimHandle,
     http: reqwest::Client,
     db: TestDb,
     upstream: wxgate_sim::SimHandle,
@@ -93,7 +93,7 @@ fn gateway_body(sim: &str, upstream: std::net::SocketAddr) -> String {
     )
 }
 
-async fn setup_with(backend: Backend, tokens_toml: &str) -> Option<Setup> {
+pub(crate) async fn setup_with(backend: Backend, tokens_toml: &str) -> Option<Setup> {
     let db = TestDb::new(backend).await?;
     let http = reqwest::Client::new();
     let sim = simulator(&http).await;
@@ -118,7 +118,7 @@ pub(crate) async fn setup() -> Setup {
 }
 
 /// WeChat's page URL with the simulated person who scans or allows.
-fn as_person(wechat_page: &str, user: &str) -> String {
+pub(crate) fn as_person(wechat_page: &str, user: &str) -> String {
     let mut url = reqwest::Url::parse(wechat_page).unwrap();
     url.query_pairs_mut().append_pair("sim_user", user);
     url.to_string()
@@ -135,7 +135,7 @@ impl Setup {
 
     /// Starts `channel`'s flow and lets `user` through WeChat's page; the final page and the
     /// redirects on the way.
-    async fn sign_in(
+    pub(crate) async fn sign_in(
         &self,
         b: &mut Browser,
         channel: &str,

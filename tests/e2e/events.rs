@@ -42,7 +42,11 @@ fn sms(phone: &str) -> LoginAttempt {
     LoginAttempt {
         channel: "sms".into(),
         wechat: None,
-        verified_phone: Some(Phone::parse(phone, "86").unwrap()),
+        verified_phone: Some(
+            Phone::parse(phone, wxgate_core::phone::Region::CN)
+                .unwrap()
+                .phone,
+        ),
         profile: None,
     }
 }
@@ -162,7 +166,11 @@ async fn a_refused_change_writes_no_event(t: TestDb) {
     r.resolve(&wechat("mp", MP, "oA", None)).await.unwrap();
     let before = all_events(&t).await;
     let mut with_phone = wechat("mp", MP, "oA", None);
-    with_phone.verified_phone = Some(Phone::parse("13800138000", "86").unwrap());
+    with_phone.verified_phone = Some(
+        Phone::parse("13800138000", wxgate_core::phone::Region::CN)
+            .unwrap()
+            .phone,
+    );
     assert!(r.resolve(&with_phone).await.is_err(), "phone conflict");
     assert_eq!(all_events(&t).await, before);
     // A login that writes first (a new binding through the unionid, on another app) and then
@@ -172,7 +180,11 @@ async fn a_refused_change_writes_no_event(t: TestDb) {
         .unwrap();
     let before = all_events(&t).await;
     let mut late = wechat("mp2", MP2, "oC2", Some("oUC"));
-    late.verified_phone = Some(Phone::parse("13800138000", "86").unwrap());
+    late.verified_phone = Some(
+        Phone::parse("13800138000", wxgate_core::phone::Region::CN)
+            .unwrap()
+            .phone,
+    );
     assert!(r.resolve(&late).await.is_err());
     assert_eq!(all_events(&t).await, before);
 }

@@ -26,10 +26,31 @@ macro_rules! conformance {
     };
 }
 
+/// As [`conformance!`] for tests that start gateways themselves: each gets the backend, and
+/// its setup's `TestDb::new` skips (saying so) or fails under `CI=true` when it is unreachable.
+macro_rules! per_backend {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { super::$name(wxgate_tests::Backend::Sqlite).await })*
+        }
+        mod postgres {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { super::$name(wxgate_tests::Backend::Postgres).await })*
+        }
+        mod mysql {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { super::$name(wxgate_tests::Backend::Mysql).await })*
+        }
+    };
+}
+
 mod admin_cli;
 mod browser;
 mod chromium;
 mod events;
+mod hardening;
+mod lockout;
 mod miniprogram;
 mod outage;
 mod proxy;
@@ -40,5 +61,6 @@ mod sms;
 mod smuggling;
 mod storage;
 mod tidy;
+mod unbind;
 mod webhooks;
 mod wechat_faults;

@@ -46,7 +46,11 @@ pub(crate) async fn login(gw: &TestGateway) -> LoginGrant {
                 openid: "oTestOpenid".into(),
                 unionid: Some("oTestUnionid".into()),
             }),
-            verified_phone: Some(Phone::parse("13800138000", "86").unwrap()),
+            verified_phone: Some(
+                Phone::parse("13800138000", wxgate_core::phone::Region::CN)
+                    .unwrap()
+                    .phone,
+            ),
             profile: None,
         })
         .await
@@ -513,7 +517,9 @@ async fn a_refreshed_token_carries_its_own_identity_headers() {
     ));
     assert!(!h.contains_key("x-auth-phone"), "{h:?}");
 
-    let phone = Phone::parse("13900139000", "86").unwrap();
+    let phone = Phone::parse("13900139000", wxgate_core::phone::Region::CN)
+        .unwrap()
+        .phone;
     auth.login(&attempt(Some(phone)))
         .await
         .expect("phone login");

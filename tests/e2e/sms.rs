@@ -7,14 +7,14 @@ use wxgate_tests::control;
 use wxgate_tests::gateway::{raw, RawResponse, TestGateway};
 use wxgate_tests::{Backend, TestDb};
 
-const MP: &str = "wx00000000000000d1";
+pub(crate) const MP: &str = "wx00000000000000d1";
 const MP_SECRET: &str = "CANARY_APPSECRET_mp_d1";
 
-struct Setup {
-    gw: TestGateway,
-    sim: wxgate_sim::SimHandle,
-    http: reqwest::Client,
-    db: TestDb,
+pub(crate) struct Setup {
+    pub(crate) gw: TestGateway,
+    pub(crate) sim: wxgate_sim::SimHandle,
+    pub(crate) http: reqwest::Client,
+    pub(crate) db: TestDb,
     /// Every code the test saw texted: none may reach the gateway's log.
     codes: std::sync::Mutex<Vec<String>>,
 }
@@ -27,12 +27,12 @@ fn body(sim: &str, identity: &str, sms_extra: &str) -> String {
     )
 }
 
-async fn setup_with(backend: Backend, identity: &str, sms_extra: &str) -> Option<Setup> {
+pub(crate) async fn setup_with(backend: Backend, identity: &str, sms_extra: &str) -> Option<Setup> {
     setup_behind(backend, "", identity, sms_extra).await
 }
 
 /// As [`setup_with`], with `server_toml` in the gateway's `[server]` table.
-async fn setup_behind(
+pub(crate) async fn setup_behind(
     backend: Backend,
     server_toml: &str,
     identity: &str,
@@ -78,7 +78,12 @@ async fn setup() -> Setup {
     setup_with(Backend::Sqlite, "", "").await.unwrap()
 }
 
-fn post_to(addr: std::net::SocketAddr, path: &str, body: &Value, extra: &str) -> RawResponse {
+pub(crate) fn post_to(
+    addr: std::net::SocketAddr,
+    path: &str,
+    body: &Value,
+    extra: &str,
+) -> RawResponse {
     let body = body.to_string();
     let req = format!(
         "POST {path} HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n{extra}Content-Length: {}\r\n\r\n{body}",
@@ -88,32 +93,26 @@ fn post_to(addr: std::net::SocketAddr, path: &str, body: &Value, extra: &str) ->
 }
 
 impl Setup {
-    fn post(&self, path: &str, body: Value) -> RawResponse {
+    pub(crate) fn post(&self, path: &str, body: Value) -> RawResponse {
         post_to(self.gw.addr, path, &body, "")
     }
 
-    fn send(&self, phone: &str) -> RawResponse {
+    pub(crate) fn send(&self, phone: &str) -> RawResponse {
         self.post("/_auth/sms/send_code", json!({ "phone": phone }))
     }
 
-    fn login(&self, phone: &str, code: &str) -> RawResponse {
+    pub(crate) fn login(&self, phone: &str, code: &str) -> RawResponse {
         self.post("/_auth/sms/login", json!({ "phone": phone, "code": code }))
     }
 
     /// The newest code the simulated phone received.
-    async fn texted(&self, phone: &str) -> String {
-        let v: Value = self
-            .http
-            .get(format!(
-                "{}/_sim/sms/last?phone={phone}",
-                self.sim.base_url()
-            ))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+    pub(crate) async fn texted(&self, phone: &str) -> String {
+        let v = control::get(
+            &self.http,
+            &self.sim.base_url(),
+            &format!("/_sim/sms/last?phone={phone}"),
+        )
+        .await;
         let code = v["code"]
             .as_str()
             .unwrap_or_else(|| panic!("{v}"))
@@ -122,7 +121,7 @@ impl Setup {
         code
     }
 
-    async fn users(&self) -> i64 {
+    pub(crate) async fn users(&self) -> i64 {
         count_live_users(&self.db.db).await.unwrap()
     }
 
@@ -136,7 +135,7 @@ impl Setup {
         }
     }
 
-    async fn mini_program(&self, user: &str, with_phone: bool) -> Value {
+    pub(crate) async fn mini_program(&self, user: &str, with_phone: bool) -> Value {
         let base = self.sim.base_url();
         let code = control::post(
             &self.http,
@@ -162,7 +161,7 @@ impl Setup {
     }
 }
 
-fn wrong(code: &str) -> &'static str {
+pub(crate) fn wrong(code: &str) -> &'static str {
     if code == "000000" {
         "111111"
     } else {
@@ -281,8 +280,8 @@ async fn malformed_phones_are_400() {
         "",
         "12800138000",
         "1380013800",
-        "138-0013-8000",
-        "+86 13800138000",
+        "1380013800a",
+        "+86 138",
         "tel:13800138000",
     ] {
         let r = s.send(bad);

@@ -69,7 +69,9 @@ fn with_phone(mut a: LoginAttempt, phone: &str) -> LoginAttempt {
 }
 
 fn phone_of(p: &str) -> Phone {
-    Phone::parse(p, "86").expect("valid phone")
+    Phone::parse(p, wxgate_core::phone::Region::CN)
+        .expect("valid phone")
+        .phone
 }
 
 fn sms(phone: &str) -> LoginAttempt {
@@ -822,7 +824,7 @@ async fn a_session_for_a_user_merged_away_goes_to_the_survivor(t: TestDb) {
     // A login that resolved `younger` just before the merge now starts its session.
     let grant = t
         .sessions()
-        .create(&younger.user.id, "mp2", Some(MP2), Some("oB"))
+        .create(&younger.user.id, "mp2", Some(MP2), Some("oB"), None)
         .await
         .unwrap();
     assert_eq!(
@@ -834,7 +836,7 @@ async fn a_session_for_a_user_merged_away_goes_to_the_survivor(t: TestDb) {
     auth.accounts().delete(&older.user.id, "ops").await.unwrap();
     let err = t
         .sessions()
-        .create(&older.user.id, "mp", Some(MP), Some("oA"))
+        .create(&older.user.id, "mp", Some(MP), Some("oA"), None)
         .await
         .unwrap_err();
     assert!(matches!(err, CoreError::UserNotFound), "{err:?}");

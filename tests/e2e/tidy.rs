@@ -117,6 +117,7 @@ fn only_headers_rs_names_identity_headers() {
 /// imports point one way (`proxy` → `endpoints` → `channels` → `verify` → `state` → …).
 const LAYERS: &[(&str, u8)] = &[
     ("adapters", 0),
+    ("client", 0),
     ("cookies", 0),
     ("html", 0),
     ("metrics", 0),

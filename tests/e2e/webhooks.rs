@@ -378,20 +378,7 @@ async fn parked_events_are_listed_and_replayed_by_the_cli() {
         .filter_map(|e| e.ok().map(|e| e.path()))
         .find(|p| p.extension().is_some_and(|x| x == "toml"))
         .unwrap();
-    let cli = |args: &[&str]| {
-        let out = std::process::Command::new(gateway_bin())
-            .args(args)
-            .arg("--config")
-            .arg(&config)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    };
+    let cli = |args: &[&str]| wxgate_tests::gateway::cli(args, &config);
     let mut parked = Value::Null;
     for _ in 0..100 {
         parked = serde_json::from_str(&cli(&["events", "list", "--failed", "--json"])).unwrap();

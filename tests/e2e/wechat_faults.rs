@@ -128,6 +128,22 @@ async fn each_wechat_fault_is_a_bounded_contract_error_that_creates_nothing() {
             "upstream_unavailable",
         ),
         (
+            "a redirect (following it would get a real answer)",
+            code_exchange,
+            json!({"broken": "redirect", "times": 1}),
+            false,
+            502,
+            "upstream_unavailable",
+        ),
+        (
+            "an answer over 1 MiB (reading it whole would get a real one)",
+            code_exchange,
+            json!({"broken": "huge", "times": 1}),
+            false,
+            502,
+            "upstream_unavailable",
+        ),
+        (
             "a phone exchange that resets",
             phone_exchange,
             json!({"broken": "reset", "times": 1}),

@@ -343,6 +343,7 @@ async fn mp_login(s: &Shared) -> Outcome {
     let resp = s
         .http
         .post(format!("{}/_auth/mp/login", s.replica()))
+        .header("x-forwarded-for", forwarded_for())
         .json(&body)
         .send()
         .await

@@ -24,6 +24,23 @@ pub fn gateway_bin() -> PathBuf {
     dir.join("wxgate")
 }
 
+/// Runs `wxgate ARGS --config CONFIG` (an operator's command) to its end; a command that
+/// does not succeed fails the test with what it printed.
+pub fn cli(args: &[&str], config: &std::path::Path) -> String {
+    let out = Command::new(gateway_bin())
+        .args(args)
+        .arg("--config")
+        .arg(config)
+        .output()
+        .unwrap_or_else(|e| panic!("run wxgate {args:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "wxgate {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 /// A loopback port that was free a moment ago. Another test may take it before it is used:
 /// whoever binds it must notice and retry ([`TestGateway::start`] does).
 pub fn free_port() -> u16 {
@@ -71,10 +88,32 @@ impl TestGateway {
         tokens_toml: &str,
         body: &str,
     ) -> Self {
+        Self::start_listening(db_url, dir, "127.0.0.1", server_toml, tokens_toml, body)
+    }
+
+    /// As [`TestGateway::start_with`], listening on `[::]` (dual stack): tests connect over
+    /// IPv4 and the gateway sees them as `::ffff:127.0.0.1`.
+    pub fn start_dual_stack(
+        db_url: &str,
+        dir: &std::path::Path,
+        server_toml: &str,
+        body: &str,
+    ) -> Self {
+        Self::start_listening(db_url, dir, "[::]", server_toml, "", body)
+    }
+
+    fn start_listening(
+        db_url: &str,
+        dir: &std::path::Path,
+        host: &str,
+        server_toml: &str,
+        tokens_toml: &str,
+        body: &str,
+    ) -> Self {
         // A port found free may be taken by another test before the gateway binds it: the
         // start is then retried on another port, and "ready" must be this gateway answering.
         for _ in 0..5 {
-            match Self::try_start(db_url, dir, server_toml, tokens_toml, body) {
+            match Self::try_start(db_url, dir, host, server_toml, tokens_toml, body) {
                 Ok(gw) => return gw,
                 Err(Retry(why)) => eprintln!("note: gateway start retried: {why}"),
             }
@@ -85,14 +124,21 @@ impl TestGateway {
     fn try_start(
         db_url: &str,
         dir: &std::path::Path,
+        host: &str,
         server_toml: &str,
         tokens_toml: &str,
         body: &str,
     ) -> Result<Self, Retry> {
         let port = free_port();
         let keys_dir = dir.join("gw-keys");
+        // A wildcard listener is still reached (and named in redirects) as loopback.
+        let public = if host == "127.0.0.1" {
+            String::new()
+        } else {
+            format!("public_url = \"http://127.0.0.1:{port}\"\n")
+        };
         let config = format!(
-            "[server]\nlisten = \"127.0.0.1:{port}\"\n{server_toml}\n\n[database]\nurl = \"{db_url}\"\n\n[tokens]\nkeys_dir = \"{}\"\n{}{tokens_toml}\n\n{body}\n",
+            "[server]\nlisten = \"{host}:{port}\"\n{public}{server_toml}\n\n[database]\nurl = \"{db_url}\"\n\n[tokens]\nkeys_dir = \"{}\"\n{}{tokens_toml}\n\n{body}\n",
             keys_dir.display(),
             // Tests see other replicas' logouts within a second, unless they say otherwise.
             if tokens_toml.contains("revocation_sync") { "" } else { "revocation_sync = \"1s\"\n" }

@@ -16,16 +16,19 @@ pub enum EventType {
     IdentityUnbound,
     UserMerged,
     PhoneChanged,
+    /// An operator detached the user's WeChat person: the unionid links it no more.
+    UnionidReleased,
     UserDeleted,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 6] = [
+    pub const ALL: [EventType; 7] = [
         EventType::UserCreated,
         EventType::IdentityBound,
         EventType::IdentityUnbound,
         EventType::UserMerged,
         EventType::PhoneChanged,
+        EventType::UnionidReleased,
         EventType::UserDeleted,
     ];
 
@@ -36,6 +39,7 @@ impl EventType {
             Self::IdentityUnbound => "identity.unbound",
             Self::UserMerged => "user.merged",
             Self::PhoneChanged => "phone.changed",
+            Self::UnionidReleased => "unionid.released",
             Self::UserDeleted => "user.deleted",
         }
     }

@@ -7,6 +7,7 @@ use super::{history, AuditEvent, PhoneHistoryEntry};
 use crate::clock::SharedClock;
 use crate::error::{CoreError, CoreResult};
 use crate::model::{Binding, Phone, User, UserId};
+use crate::phone::Region;
 use crate::store::{retry, Db};
 use sqlx::Row;
 
@@ -21,13 +22,13 @@ pub enum UserKey {
 
 impl UserKey {
     /// `u_…` is a user id, anything that parses as a phone is a phone, the rest a WeChat id.
-    pub fn parse(key: &str, default_country_code: &str) -> Self {
+    pub fn parse(key: &str, default_region: Region) -> Self {
         let key = key.trim();
         if key.starts_with("u_") {
             return Self::Id(UserId(key.to_string()));
         }
-        match Phone::parse(key, default_country_code) {
-            Ok(phone) => Self::Phone(phone),
+        match Phone::parse(key, default_region) {
+            Ok(parsed) => Self::Phone(parsed.phone),
             Err(_) => Self::WechatId(key.to_string()),
         }
     }
@@ -46,7 +47,11 @@ pub struct Report {
 /// What an unbind removes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Unbind {
+    /// One `(appid, openid)`; the unionid goes with the last identity that carries it.
     Identity { appid: String, openid: String },
+    /// The whole WeChat person: every identity carrying this unionid, and the unionid.
+    Unionid(String),
+    /// The phone; the sessions started by proving it (SMS logins) end.
     Phone(Phone),
 }
 
@@ -109,8 +114,10 @@ impl Accounts {
         })
     }
 
-    /// Detaches an identity or the phone from `user`. An identity's sessions end with it: the
-    /// next login through it is somebody new. Returns the revoked session ids.
+    /// Detaches an identity, the WeChat person (its unionid) or the phone from `user`, with the
+    /// sessions started through what is detached. The next login through it starts afresh: it
+    /// finds this user only through a phone it proves there and then. Returns the revoked
+    /// session ids.
     pub async fn unbind(
         &self,
         user: &UserId,
@@ -128,21 +135,53 @@ impl Accounts {
                     .user(&user)
                     .await?
                     .ok_or(retry::Stop::Abort(CoreError::UserNotFound))?;
+                let not_bound = || retry::Stop::Abort(CoreError::NotBound);
                 match &what {
                     Unbind::Identity { appid, openid } => {
                         if !tx.remove_binding(appid, openid, &holder.id).await? {
-                            return Err(retry::Stop::Abort(CoreError::NotBound));
+                            return Err(not_bound());
                         }
-                        Ok(tx
+                        let revoked = tx
                             .revoke_identity_sessions(&holder.id, appid, openid, "unbound")
-                            .await?)
+                            .await?;
+                        // A unionid no identity of the user carries any more would join the
+                        // person's next login straight back to this user.
+                        if let Some(unionid) = &holder.unionid {
+                            if tx
+                                .identities_with_unionid(&holder.id, unionid)
+                                .await?
+                                .is_empty()
+                            {
+                                tx.release_unionid(&holder.id, unionid).await?;
+                            }
+                        }
+                        Ok(revoked)
+                    }
+                    Unbind::Unionid(unionid) => {
+                        if holder.unionid.as_deref() != Some(unionid.as_str()) {
+                            return Err(not_bound());
+                        }
+                        let mut revoked = Vec::new();
+                        for (appid, openid) in
+                            tx.identities_with_unionid(&holder.id, unionid).await?
+                        {
+                            tx.remove_binding(&appid, &openid, &holder.id).await?;
+                            revoked.extend(
+                                tx.revoke_identity_sessions(&holder.id, &appid, &openid, "unbound")
+                                    .await?,
+                            );
+                        }
+                        tx.release_unionid(&holder.id, unionid).await?;
+                        Ok(revoked)
                     }
                     Unbind::Phone(phone) => {
                         if holder.phone.as_ref() != Some(phone) {
-                            return Err(retry::Stop::Abort(CoreError::NotBound));
+                            return Err(not_bound());
                         }
                         tx.release_phone(&holder.id, phone, "unbound").await?;
-                        Ok(Vec::new())
+                        Ok(tx
+                            .revoke_phone_sessions(&holder.id, phone, "unbound")
+                            .await?)
                     }
                 }
             })
@@ -290,6 +329,42 @@ impl Tx<'_> {
         .await
     }
 
+    /// The `(appid, openid)` of `user`'s identities that carry `unionid`.
+    pub(crate) async fn identities_with_unionid(
+        &mut self,
+        user: &UserId,
+        unionid: &str,
+    ) -> TxResult<Vec<(String, String)>> {
+        let q = self
+            .db
+            .sql("SELECT appid, openid FROM identities WHERE user_id = ? AND unionid = ?");
+        let rows = sqlx::query(&q)
+            .bind(user.as_str())
+            .bind(unionid)
+            .fetch_all(&mut *self.conn)
+            .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("appid")?, r.try_get("openid")?)))
+            .collect()
+    }
+
+    /// Ends the sessions started by proving `phone` (SMS logins) of `user`.
+    pub(crate) async fn revoke_phone_sessions(
+        &mut self,
+        user: &UserId,
+        phone: &Phone,
+        reason: &str,
+    ) -> TxResult<Vec<String>> {
+        self.revoke_sessions(
+            "SELECT id FROM sessions WHERE user_id = ? AND phone = ? AND revoked_at IS NULL",
+            "UPDATE sessions SET revoked_at = ?, revoke_reason = ? \
+             WHERE user_id = ? AND phone = ? AND revoked_at IS NULL",
+            &[user.as_str(), phone.as_str()],
+            reason,
+        )
+        .await
+    }
+
     /// The body of an account deletion (see [`Accounts::delete`]).
     pub(crate) async fn delete_user(&mut self, user: &User) -> TxResult<Vec<String>> {
         let q = self
@@ -320,6 +395,14 @@ impl Tx<'_> {
             .await?;
         let revoked = self.revoke_user_sessions(&user.id, "deleted").await?;
         self.mask_phones_of(&user.id).await?;
+        // Sessions outlive the account as records; the phone they proved does not.
+        let q = self
+            .db
+            .sql("UPDATE sessions SET phone = NULL WHERE user_id = ?");
+        sqlx::query(&q)
+            .bind(user.id.as_str())
+            .execute(&mut *self.conn)
+            .await?;
         self.audit(Audit {
             kind: "user_deleted",
             user: Some(&user.id),
@@ -394,15 +477,15 @@ mod tests {
     #[test]
     fn keys_are_told_apart() {
         assert_eq!(
-            UserKey::parse("u_abc", "86"),
+            UserKey::parse("u_abc", Region::CN),
             UserKey::Id(UserId("u_abc".into()))
         );
         assert_eq!(
-            UserKey::parse("13800138000", "86"),
-            UserKey::Phone(Phone::parse("+8613800138000", "86").unwrap())
+            UserKey::parse("138 0013 8000", Region::CN),
+            UserKey::Phone(Phone::parse("+8613800138000", Region::CN).unwrap().phone)
         );
         assert_eq!(
-            UserKey::parse("oGZUI0egBJY1zhBYw2KhdUfwVJJE", "86"),
+            UserKey::parse("oGZUI0egBJY1zhBYw2KhdUfwVJJE", Region::CN),
             UserKey::WechatId("oGZUI0egBJY1zhBYw2KhdUfwVJJE".into())
         );
     }

@@ -103,3 +103,32 @@ pub async fn count_live_users(db: &Db) -> CoreResult<i64> {
     .await?;
     Ok(row.try_get("n")?)
 }
+
+/// Live users whose stored phone is not what today's parser makes of it (a trunk prefix kept,
+/// a number no numbering plan has): `(user id, stored value)`, and how many phones were read.
+/// Such a phone still works as stored, but the same number typed today parses to another
+/// string, so it would not find this user. Read in pages: a large table is never held whole.
+pub async fn noncanonical_phones(db: &Db) -> CoreResult<(u64, Vec<(String, String)>)> {
+    const PAGE: i64 = 1000;
+    let q = db
+        .sql("SELECT id, phone FROM users WHERE phone IS NOT NULL AND id > ? ORDER BY id LIMIT ?");
+    let (mut after, mut checked, mut odd) = (String::new(), 0u64, Vec::new());
+    loop {
+        let rows = sqlx::query(&q)
+            .bind(&after)
+            .bind(PAGE)
+            .fetch_all(db.pool())
+            .await?;
+        for row in &rows {
+            let (id, phone): (String, String) = (row.try_get("id")?, row.try_get("phone")?);
+            checked += 1;
+            if !Phone::stored_is_canonical(&phone) {
+                odd.push((id.clone(), phone));
+            }
+            after = id;
+        }
+        if rows.len() < PAGE as usize {
+            return Ok((checked, odd));
+        }
+    }
+}

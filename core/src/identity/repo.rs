@@ -293,6 +293,27 @@ impl Tx<'_> {
         Ok(())
     }
 
+    /// Takes `unionid` from `user`: the WeChat person it names is no longer this user, and
+    /// its next login links by nothing but what it proves then.
+    pub async fn release_unionid(&mut self, user: &UserId, unionid: &str) -> TxResult<()> {
+        let q = self
+            .db
+            .sql("UPDATE users SET unionid = NULL, updated_at = ? WHERE id = ? AND unionid = ?");
+        sqlx::query(&q)
+            .bind(self.now)
+            .bind(user.as_str())
+            .bind(unionid)
+            .execute(&mut *self.conn)
+            .await?;
+        self.audit(Audit {
+            kind: "unionid_released",
+            user: Some(user),
+            detail: Some(unionid),
+            ..Audit::default()
+        })
+        .await
+    }
+
     /// Gives `user` the phone, closing the history of the one it had.
     pub async fn set_phone(
         &mut self,
@@ -574,6 +595,10 @@ fn events_of<'a>(e: &Audit<'a>, channel: &'a str) -> Vec<NewEvent<'a>> {
         "phone_unset" => one(
             EventType::PhoneChanged,
             json!({ "user": user, "old": masked(e.phone.map(Phone::as_str)), "new": null, "reason": e.detail }),
+        ),
+        "unionid_released" => one(
+            EventType::UnionidReleased,
+            json!({ "user": user, "unionid": e.detail }),
         ),
         "user_deleted" => one(EventType::UserDeleted, json!({ "user": user })),
         _ => Vec::new(),

@@ -25,6 +25,9 @@ pub struct SessionRecord {
     pub channel: String,
     pub appid: Option<String>,
     pub openid: Option<String>,
+    /// The phone the login proved, when it proved nothing else (an SMS login): unbinding the
+    /// phone ends the session.
+    pub phone: Option<String>,
     /// When the session started (the login), ms.
     pub created_at: i64,
     pub expires_at: i64,
@@ -98,6 +101,7 @@ fn session_from_row(row: &sqlx::any::AnyRow) -> Result<SessionRecord, sqlx::Erro
         channel: row.try_get("channel")?,
         appid: row.try_get("appid")?,
         openid: row.try_get("openid")?,
+        phone: row.try_get("phone")?,
         created_at: row.try_get("created_at")?,
         expires_at: row.try_get("expires_at")?,
         revoked_at: row.try_get("revoked_at")?,
@@ -138,13 +142,15 @@ impl Sessions {
         i64::try_from(self.refresh_ttl.as_millis()).unwrap_or(i64::MAX)
     }
 
-    /// Starts a session (a new refresh family) for a fresh login.
+    /// Starts a session (a new refresh family) for a fresh login: through `channel`, proving
+    /// the WeChat identity `(appid, openid)`, or else `phone`.
     pub async fn create(
         &self,
         user: &UserId,
         channel: &str,
         appid: Option<&str>,
         openid: Option<&str>,
+        phone: Option<&str>,
     ) -> CoreResult<RefreshGrant> {
         let now = self.clock.now_ms();
         let session = SessionRecord {
@@ -153,6 +159,7 @@ impl Sessions {
             channel: channel.to_string(),
             appid: appid.map(str::to_string),
             openid: openid.map(str::to_string),
+            phone: phone.map(str::to_string),
             created_at: now,
             expires_at: now.saturating_add(self.ttl_ms()),
             revoked_at: None,
@@ -199,8 +206,8 @@ impl Sessions {
         now: i64,
     ) -> Result<bool, sqlx::Error> {
         let q = self.db.sql(
-            "INSERT INTO sessions (id, user_id, channel, appid, openid, created_at, expires_at) \
-             SELECT ?, id, ?, ?, ?, ?, ? FROM users \
+            "INSERT INTO sessions (id, user_id, channel, appid, openid, phone, created_at, expires_at) \
+             SELECT ?, id, ?, ?, ?, ?, ?, ? FROM users \
              WHERE id = ? AND merged_into IS NULL AND deleted_at IS NULL",
         );
         let inserted = sqlx::query(&q)
@@ -208,6 +215,7 @@ impl Sessions {
             .bind(&session.channel)
             .bind(session.appid.as_deref())
             .bind(session.openid.as_deref())
+            .bind(session.phone.as_deref())
             .bind(now)
             .bind(session.expires_at)
             .bind(session.user_id.as_str())
@@ -224,8 +232,8 @@ impl Sessions {
         now: i64,
     ) -> Result<(), sqlx::Error> {
         let q = self.db.sql(
-            "INSERT INTO sessions (id, user_id, channel, appid, openid, created_at, expires_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO sessions (id, user_id, channel, appid, openid, phone, created_at, expires_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         );
         sqlx::query(&q)
             .bind(&session.id)
@@ -233,6 +241,7 @@ impl Sessions {
             .bind(&session.channel)
             .bind(session.appid.as_deref())
             .bind(session.openid.as_deref())
+            .bind(session.phone.as_deref())
             .bind(now)
             .bind(session.expires_at)
             .execute(&mut *conn)
@@ -456,7 +465,7 @@ impl Sessions {
         now: i64,
     ) -> Result<Option<SessionRecord>, sqlx::Error> {
         let q = self.db.sql(
-            "SELECT id, user_id, channel, appid, openid, created_at, expires_at, revoked_at FROM sessions WHERE id = ?",
+            "SELECT id, user_id, channel, appid, openid, phone, created_at, expires_at, revoked_at FROM sessions WHERE id = ?",
         );
         let Some(row) = sqlx::query(&q)
             .bind(session_id)
@@ -499,7 +508,7 @@ impl Sessions {
 
     pub async fn get(&self, session_id: &str) -> CoreResult<Option<SessionRecord>> {
         let q = self.db.sql(
-            "SELECT id, user_id, channel, appid, openid, created_at, expires_at, revoked_at FROM sessions WHERE id = ?",
+            "SELECT id, user_id, channel, appid, openid, phone, created_at, expires_at, revoked_at FROM sessions WHERE id = ?",
         );
         let row = sqlx::query(&q)
             .bind(session_id)

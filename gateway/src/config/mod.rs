@@ -41,6 +41,8 @@ pub struct Config {
     pub identity: IdentityPolicy,
     /// Names of the identity headers sent upstream (`[headers]`).
     pub headers: crate::headers::IdentityHeaders,
+    /// How clients are told apart and what they may start (`[limits]`).
+    pub limits: Limits,
     /// In file order.
     pub channels: Vec<ChannelConfig>,
     /// In file order.
@@ -86,6 +88,21 @@ pub enum UnderscoreHeaders {
     Drop,
     /// Forwarded, for upstreams that need them.
     Keep,
+}
+
+/// `[limits]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// A client's network: this many leading bits of its IPv4 address (8 to 32). Default 32.
+    pub ipv4_prefix: u8,
+    /// … of its IPv6 address (32 to 128). Default 64: a home line gets a whole /64, so per
+    /// address no limit would hold.
+    pub ipv6_prefix: u8,
+    /// Browser logins a client network may start per minute (each writes a row), per replica.
+    pub browser_logins_per_minute: u32,
+    /// Mini-program code exchanges a client network may ask for per minute (each costs a row
+    /// and a WeChat call), per replica.
+    pub wechat_logins_per_minute: u32,
 }
 
 /// `[database]`.
@@ -191,11 +208,42 @@ pub enum RouteAuth {
     Public,
 }
 
+/// What a command needs of the config.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// Serving, or `wxgate check`: everything must resolve.
+    Everything,
+    /// The operator's commands (`wxgate user`, `events`, `keys`): they use the database, the
+    /// keys and which webhooks want which events. A `${NAME}` anywhere else (a channel's or a
+    /// webhook's secret) need not be set for them, and rules about such values are not theirs
+    /// to enforce.
+    Operator,
+}
+
+impl Scope {
+    /// Sections whose `${NAME}` values must resolve in this scope.
+    fn resolves(self, key: &str) -> bool {
+        match self {
+            Scope::Everything => true,
+            Scope::Operator => ["database", "tokens"].iter().any(|s| is_within(key, s)),
+        }
+    }
+}
+
 /// Reads, interpolates and validates the config file at `path`.
 pub fn load_file(path: &Path, env: &dyn EnvSource) -> Result<Config, ConfigErrors> {
+    load_file_for(path, env, Scope::Everything)
+}
+
+/// [`load_file`] for what `scope` needs.
+pub fn load_file_for(
+    path: &Path,
+    env: &dyn EnvSource,
+    scope: Scope,
+) -> Result<Config, ConfigErrors> {
     let origin = path.display().to_string();
     match std::fs::read_to_string(path) {
-        Ok(text) => load_str(&text, &origin, env),
+        Ok(text) => load_str_for(&text, &origin, env, scope),
         Err(e) => Err(ConfigErrors(vec![ConfigError {
             origin,
             line: None,
@@ -207,6 +255,16 @@ pub fn load_file(path: &Path, env: &dyn EnvSource) -> Result<Config, ConfigError
 
 /// Reads, interpolates and validates config `text`; `origin` names it in messages (a file name).
 pub fn load_str(text: &str, origin: &str, env: &dyn EnvSource) -> Result<Config, ConfigErrors> {
+    load_str_for(text, origin, env, Scope::Everything)
+}
+
+/// [`load_str`] for what `scope` needs.
+pub fn load_str_for(
+    text: &str,
+    origin: &str,
+    env: &dyn EnvSource,
+    scope: Scope,
+) -> Result<Config, ConfigErrors> {
     let doc = match toml_edit::ImDocument::parse(text.to_owned()) {
         Ok(doc) => doc,
         Err(e) => return Err(ConfigErrors(vec![syntax_error(text, origin, &e)])),
@@ -235,22 +293,26 @@ pub fn load_str(text: &str, origin: &str, env: &dyn EnvSource) -> Result<Config,
     };
 
     let raw = raw::read(root, &mut errors);
-    let result = validate::validate(raw, &index);
-    if let Err(semantic) = &result {
-        errors.extend(semantic.iter().cloned());
-    }
+    let (config, semantic) = validate::validate(raw, &index);
+    errors.extend(semantic);
     let mut errors: Vec<ConfigError> = errors
         .into_iter()
         .enumerate()
-        .filter(|(n, e)| *n < unresolved.len() || !is_noise(e))
+        .filter(|(n, e)| {
+            if *n < unresolved.len() {
+                scope.resolves(&e.key)
+            } else {
+                !is_noise(e)
+            }
+        })
         .map(|(_, mut e)| {
             e.origin = origin.to_owned();
             e.line = index.line(&e.key);
             e
         })
         .collect();
-    match result {
-        Ok(config) if errors.is_empty() => Ok(config),
+    match config {
+        Some(config) if errors.is_empty() => Ok(config),
         _ => {
             // File order reads best; the sort is stable, so same-line errors keep rule order.
             errors.sort_by_key(|e| e.line.unwrap_or(usize::MAX));

@@ -16,8 +16,8 @@ use super::index::{join_index, join_key};
 use super::RouteAuth;
 
 /// The top-level keys; anything else is an unknown key.
-const SECTIONS: [&str; 8] = [
-    "server", "database", "tokens", "identity", "headers", "channel", "route", "webhook",
+const SECTIONS: [&str; 9] = [
+    "server", "database", "tokens", "identity", "headers", "limits", "channel", "route", "webhook",
 ];
 
 /// `[server]`.
@@ -157,6 +157,33 @@ impl Default for RawHeaders {
     }
 }
 
+/// `[limits]`: how clients are told apart, and caps on what costs before anything is proved.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct RawLimits {
+    /// Leading bits of an IPv4 address that make a client's network. Default `32`.
+    pub ipv4_prefix: u8,
+    /// Leading bits of an IPv6 address that make a client's network. Default `64` (a home
+    /// line gets a whole /64).
+    pub ipv6_prefix: u8,
+    /// Browser logins one client network may start per minute, per replica. Default `30`.
+    pub browser_logins_per_minute: u32,
+    /// Calls that exchange a WeChat code (mini-program logins) one client network may make per
+    /// minute, per replica. Default `60`.
+    pub wechat_logins_per_minute: u32,
+}
+
+impl Default for RawLimits {
+    fn default() -> Self {
+        Self {
+            ipv4_prefix: 32,
+            ipv6_prefix: 64,
+            browser_logins_per_minute: 30,
+            wechat_logins_per_minute: 60,
+        }
+    }
+}
+
 /// One `[[webhook]]`: where identity events go.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -252,6 +279,7 @@ pub(crate) struct RawConfig {
     pub tokens: RawTokens,
     pub identity: RawIdentity,
     pub headers: RawHeaders,
+    pub limits: RawLimits,
     /// With their index in the file, for key paths.
     pub channels: Vec<(usize, ChannelConfig)>,
     /// Index and id of channels that failed to read: their ids are still checked, and routes
@@ -282,6 +310,7 @@ pub(crate) fn read(mut root: toml::Table, errors: &mut Vec<ConfigError>) -> RawC
     let tokens = section(&mut root, "tokens", errors);
     let identity = section(&mut root, "identity", errors);
     let headers = section(&mut root, "headers", errors);
+    let limits = section(&mut root, "limits", errors);
 
     let mut channels = Vec::new();
     let mut unread_channel_ids = Vec::new();
@@ -326,6 +355,7 @@ pub(crate) fn read(mut root: toml::Table, errors: &mut Vec<ConfigError>) -> RawC
         tokens: tokens.unwrap_or_else(defaults),
         identity: identity.unwrap_or_else(defaults),
         headers: headers.unwrap_or_else(defaults),
+        limits: limits.unwrap_or_else(defaults),
         channels,
         unread_channel_ids,
         routes,

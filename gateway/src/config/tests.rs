@@ -143,6 +143,75 @@ fn shipped_configs_fail_without_their_secrets() {
 }
 
 #[test]
+fn operator_commands_need_only_the_database_and_the_keys_resolved() {
+    let c = load_str_for(DEV, "dev.toml", &HashMap::new(), Scope::Operator).unwrap();
+    assert_eq!(c.database.url, "sqlite://data/dev.db?mode=rwc");
+    assert_eq!(
+        c.webhooks.len(),
+        1,
+        "which webhooks want events is still known"
+    );
+    // What they do use must still resolve, with its key named.
+    let text = "[database]\nurl = \"${WXGATE_DB_URL}\"\n[tokens]\nkeys_dir = \"${KEYS}\"\n";
+    let e = load_str_for(text, "t.toml", &HashMap::new(), Scope::Operator).unwrap_err();
+    let keys: Vec<_> = e.0.iter().map(|e| e.key.as_str()).collect();
+    assert_eq!(keys, ["database.url", "tokens.keys_dir"], "{e}");
+    // And a config that is wrong in itself is still refused.
+    let e = load_str_for(
+        "[limits]\nipv4_prefix = 0\n",
+        "t.toml",
+        &HashMap::new(),
+        Scope::Operator,
+    )
+    .unwrap_err();
+    assert_eq!(e.0[0].key, "limits.ipv4_prefix");
+}
+
+#[test]
+fn limits_group_clients_by_network_and_are_bounded() {
+    let c = load("").unwrap();
+    assert_eq!(
+        (c.limits.ipv4_prefix, c.limits.ipv6_prefix),
+        (32, 64),
+        "a home line's /64 is one client"
+    );
+    assert_eq!(
+        (
+            c.limits.browser_logins_per_minute,
+            c.limits.wechat_logins_per_minute
+        ),
+        (30, 60)
+    );
+    let c = load("[limits]\nipv4_prefix = 24\nipv6_prefix = 56\nwechat_logins_per_minute = 5\n")
+        .unwrap();
+    assert_eq!((c.limits.ipv4_prefix, c.limits.ipv6_prefix), (24, 56));
+    assert_error(
+        "[limits]\nipv4_prefix = 33\n",
+        "limits.ipv4_prefix",
+        2,
+        "between 8 and 32",
+    );
+    assert_error(
+        "[limits]\nipv6_prefix = 16\n",
+        "limits.ipv6_prefix",
+        2,
+        "between 32 and 128",
+    );
+    assert_error(
+        "[limits]\nbrowser_logins_per_minute = 0\n",
+        "limits.browser_logins_per_minute",
+        2,
+        "at least 1",
+    );
+    assert_error(
+        "[limits]\nipv6_prefx = 64\n",
+        "limits.ipv6_prefx",
+        2,
+        "unknown field",
+    );
+}
+
+#[test]
 fn load_file_reads_the_example_and_names_a_missing_file() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../config");
     assert!(load_file(&dir.join("wxgate.example.toml"), &env()).is_ok());

@@ -13,9 +13,10 @@ use wxgate_providers::registry::ChannelConfig;
 use super::error::ConfigError;
 use super::index::{join_index, join_key, KeyIndex};
 use super::raw::{
-    RawConfig, RawDatabase, RawHeaders, RawIdentity, RawRoute, RawServer, RawTokens, RawWebhook,
+    RawConfig, RawDatabase, RawHeaders, RawIdentity, RawLimits, RawRoute, RawServer, RawTokens,
+    RawWebhook,
 };
-use super::{Config, Database, Route, RouteAuth, Server, Tokens, Webhook};
+use super::{Config, Database, Limits, Route, RouteAuth, Server, Tokens, Webhook};
 
 /// Why `prefix` could never match a request, if it could not: routes are matched on the
 /// normalised path (escapes of plain characters decoded, the rest upper-cased, `//` collapsed,
@@ -50,9 +51,11 @@ const MAX_ACCESS_TTL: Duration = Duration::from_secs(3600);
 const MIN_REVOCATION_SYNC: Duration = Duration::from_secs(1);
 const MAX_REVOCATION_SYNC: Duration = Duration::from_secs(300);
 
-/// Checks `raw` and builds the runtime config. `index` only turns key paths into line numbers
-/// for messages that point at a second place (duplicates).
-pub(crate) fn validate(raw: RawConfig, index: &KeyIndex) -> Result<Config, Vec<ConfigError>> {
+/// Checks `raw` and builds the runtime config, with every rule it breaks. The config is built
+/// whatever the errors (but for a `[server]` that cannot be read): the caller decides which
+/// errors matter. `index` only turns key paths into line numbers for messages that point at a
+/// second place (duplicates).
+pub(crate) fn validate(raw: RawConfig, index: &KeyIndex) -> (Option<Config>, Vec<ConfigError>) {
     let mut v = Validator {
         errors: Vec::new(),
         index,
@@ -62,6 +65,7 @@ pub(crate) fn validate(raw: RawConfig, index: &KeyIndex) -> Result<Config, Vec<C
     let tokens = v.tokens(raw.tokens);
     let identity = v.identity(raw.identity);
     let headers = v.headers(raw.headers);
+    let limits = v.limits(raw.limits);
     v.channels(&raw.channels, &raw.unread_channel_ids);
     let auth_prefix = server.as_ref().map_or("/_auth", |s| s.auth_prefix.as_str());
     let routes = v.routes(
@@ -71,19 +75,18 @@ pub(crate) fn validate(raw: RawConfig, index: &KeyIndex) -> Result<Config, Vec<C
         &raw.unread_channel_ids,
     );
     let webhooks = v.webhooks(raw.webhooks);
-    match server {
-        Some(server) if v.errors.is_empty() => Ok(Config {
-            server,
-            database,
-            tokens,
-            identity,
-            headers,
-            channels: raw.channels.into_iter().map(|(_, c)| c).collect(),
-            routes,
-            webhooks,
-        }),
-        _ => Err(v.errors),
-    }
+    let config = server.map(|server| Config {
+        server,
+        database,
+        tokens,
+        identity,
+        headers,
+        limits,
+        channels: raw.channels.into_iter().map(|(_, c)| c).collect(),
+        routes,
+        webhooks,
+    });
+    (config, v.errors)
 }
 
 struct Validator<'a> {
@@ -291,6 +294,44 @@ impl Validator<'_> {
         }
     }
 
+    // === [limits] ===
+
+    fn limits(&mut self, raw: RawLimits) -> Limits {
+        // Wider than a /8 or a /32 lumps whole providers together; narrower than a host is none.
+        if !(8..=32).contains(&raw.ipv4_prefix) {
+            self.error(
+                "limits.ipv4_prefix",
+                format!("{} must be between 8 and 32", raw.ipv4_prefix),
+            );
+        }
+        if !(32..=128).contains(&raw.ipv6_prefix) {
+            self.error(
+                "limits.ipv6_prefix",
+                format!("{} must be between 32 and 128", raw.ipv6_prefix),
+            );
+        }
+        for (key, value) in [
+            (
+                "limits.browser_logins_per_minute",
+                raw.browser_logins_per_minute,
+            ),
+            (
+                "limits.wechat_logins_per_minute",
+                raw.wechat_logins_per_minute,
+            ),
+        ] {
+            if value == 0 {
+                self.error(key, "must be at least 1");
+            }
+        }
+        Limits {
+            ipv4_prefix: raw.ipv4_prefix,
+            ipv6_prefix: raw.ipv6_prefix,
+            browser_logins_per_minute: raw.browser_logins_per_minute,
+            wechat_logins_per_minute: raw.wechat_logins_per_minute,
+        }
+    }
+
     // === [[channel]] ===
 
     fn channels(&mut self, channels: &[(usize, ChannelConfig)], unread: &[(usize, String)]) {
@@ -350,7 +391,7 @@ impl Validator<'_> {
     /// Adds a provider's errors, whose keys are relative to `prefix`.
     fn field_errors(&mut self, prefix: &str, errors: Vec<FieldError>) {
         for e in errors {
-            self.error(join_key(prefix, e.key), e.message);
+            self.error(join_key(prefix, &e.key), e.message);
         }
     }
 
@@ -521,7 +562,7 @@ impl Validator<'_> {
             let mut problems = Vec::new();
             check_http_url("url", &raw.url, &mut problems);
             for p in problems {
-                self.error(join_key(&key, p.key), p.message);
+                self.error(join_key(&key, &p.key), p.message);
             }
             if raw.secret.expose().chars().count() < 16 {
                 self.error(

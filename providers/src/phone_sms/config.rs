@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
+use wxgate_core::phone::Region;
 use wxgate_core::secret::Secret;
 
 use crate::common::{self, FieldError};
@@ -20,6 +21,11 @@ pub struct Config {
     /// Country calling code assumed for numbers written without `+`. Default `"86"`.
     #[serde(default = "default_country_code")]
     pub default_country_code: String,
+    /// The regions (ISO 3166 codes) whose numbers may get a code. Default: the region of
+    /// `default_country_code` alone (`["CN"]` for 86). Every other number is refused before
+    /// anything is counted or sent: premium and foreign ranges are how SMS pumping is paid.
+    #[serde(default)]
+    pub allowed_regions: Option<Vec<String>>,
     /// Who delivers the SMS: one table, e.g. `{ kind = "webhook", url = "…" }`, or a list of
     /// them, tried in order when one fails (fail-over).
     pub sender: Senders,
@@ -45,17 +51,15 @@ pub struct Config {
     /// Codes sent to one phone within a day. Default `10`.
     #[serde(default = "default_sends_per_phone_day")]
     pub sends_per_phone_day: u32,
-    /// Codes requested from one client address within an hour. Default `20`.
+    /// Codes requested from one client network within an hour. Default `20`.
     #[serde(default = "default_sends_per_ip_hour")]
     pub sends_per_ip_hour: u32,
     /// Codes this channel sends per day (Beijing time) at most, whoever asks: the circuit
     /// breaker against SMS pumping. Default `10000`.
     #[serde(default = "default_daily_budget")]
     pub daily_budget: u32,
-    /// Code checks (right or wrong) for one phone within an hour. Default `20`.
-    #[serde(default = "default_guesses_per_phone_hour")]
-    pub guesses_per_phone_hour: u32,
-    /// Code checks from one client address within an hour. Default `60`.
+    /// Code checks from one client network within an hour. Default `60`. (Guessing is bounded
+    /// per code by `max_attempts`; a cap per phone would let anyone lock its owner out.)
     #[serde(default = "default_guesses_per_ip_hour")]
     pub guesses_per_ip_hour: u32,
     /// Longest wait for one sender. Default `"5s"`, 100ms to 30s.
@@ -202,9 +206,6 @@ fn default_sends_per_ip_hour() -> u32 {
 fn default_daily_budget() -> u32 {
     10_000
 }
-fn default_guesses_per_phone_hour() -> u32 {
-    20
-}
 fn default_guesses_per_ip_hour() -> u32 {
     60
 }
@@ -228,22 +229,48 @@ fn default_code_param() -> String {
 }
 
 impl Config {
+    /// The region of numbers written without a country code.
+    pub fn default_region(&self) -> Region {
+        Region::for_calling_code(&self.default_country_code).unwrap_or(Region::CN)
+    }
+
+    /// The regions whose numbers may get a code (validated: unknown codes never get here).
+    pub fn regions(&self) -> Vec<Region> {
+        match &self.allowed_regions {
+            Some(codes) => codes.iter().filter_map(|c| Region::from_code(c)).collect(),
+            None => vec![self.default_region()],
+        }
+    }
+
     /// Pure checks of this kind's own fields; keys are relative to the channel table.
     pub fn validate(&self) -> Vec<FieldError> {
         let mut out = Vec::new();
         let cc = &self.default_country_code;
-        // E.164 country codes are 1 to 3 digits and never start with 0.
-        if cc.is_empty()
-            || cc.len() > 3
-            || !cc.bytes().all(|b| b.is_ascii_digit())
-            || cc.starts_with('0')
-        {
+        let well_formed = !cc.is_empty() && cc.len() <= 3 && cc.bytes().all(|b| b.is_ascii_digit());
+        if !well_formed || Region::for_calling_code(cc).is_none() {
             out.push(FieldError::new(
                 "default_country_code",
                 format!(
-                    "{cc:?} is not a country calling code (1 to 3 digits without '+', e.g. \"86\")"
+                    "{cc:?} is not the calling code of a country (1 to 3 digits without '+', e.g. \"86\")"
                 ),
             ));
+        }
+        match &self.allowed_regions {
+            Some(regions) if regions.is_empty() => out.push(FieldError::new(
+                "allowed_regions",
+                "must name at least one region, e.g. [\"CN\"]",
+            )),
+            Some(regions) => {
+                for (i, code) in regions.iter().enumerate() {
+                    if Region::from_code(code).is_none() {
+                        out.push(FieldError::new(
+                            format!("allowed_regions[{i}]"),
+                            format!("{code:?} is not an ISO 3166 region code the numbering plans know (e.g. \"CN\", \"HK\")"),
+                        ));
+                    }
+                }
+            }
+            None => {}
         }
         for sender in &self.sender.0 {
             sender.validate(&mut out);
@@ -266,7 +293,6 @@ impl Config {
             ("sends_per_phone_day", self.sends_per_phone_day),
             ("sends_per_ip_hour", self.sends_per_ip_hour),
             ("daily_budget", self.daily_budget),
-            ("guesses_per_phone_hour", self.guesses_per_phone_hour),
             ("guesses_per_ip_hour", self.guesses_per_ip_hour),
         ] {
             if value == 0 {
@@ -407,6 +433,34 @@ mod tests {
         .unwrap();
         let keys: Vec<_> = c.validate().into_iter().map(|e| e.key).collect();
         assert_eq!(keys, ["sender.secret_id", "sender.template_params"]);
+    }
+
+    #[test]
+    fn regions_default_to_the_country_code_and_name_what_is_unknown() {
+        let c = parse("").unwrap();
+        assert_eq!(c.regions(), [Region::CN]);
+        let c = parse("default_country_code = \"852\"\n").unwrap();
+        assert_eq!(
+            c.regions().iter().map(|r| r.as_str()).collect::<Vec<_>>(),
+            ["HK"]
+        );
+        let c = parse("allowed_regions = [\"cn\", \"HK\", \"MO\"]\n").unwrap();
+        assert!(c.validate().is_empty());
+        assert_eq!(c.regions().len(), 3);
+        let c =
+            parse("default_country_code = \"999\"\nallowed_regions = [\"CN\", \"XX\", \"001\"]\n")
+                .unwrap();
+        let keys: Vec<_> = c.validate().into_iter().map(|e| e.key).collect();
+        assert_eq!(
+            keys,
+            [
+                "default_country_code",
+                "allowed_regions[1]",
+                "allowed_regions[2]"
+            ]
+        );
+        let c = parse("allowed_regions = []\n").unwrap();
+        assert_eq!(c.validate()[0].key, "allowed_regions");
     }
 
     #[test]

@@ -4,10 +4,15 @@
 //! - A code is 6 digits from the OS's CSPRNG, kept only as a MAC under the gateway's vault key,
 //!   bound to channel, purpose and phone; it lives `code_ttl`, is used once, is burnt after
 //!   `max_attempts` wrong tries, and a newer one replaces it.
-//! - Sends are limited per phone (cooldown, hour, day), per client address (hour) and per channel
-//!   (a daily budget). A send that fails uses up none of them and leaves no code behind.
-//! - Checks are limited per phone and per address. Nothing here ever looks a user up: answers
-//!   and timings are the same for a phone with an account and one without.
+//! - Only valid mobile numbers of the channel's `allowed_regions` get a code; anything else is
+//!   refused before a limit is counted or a text is sent.
+//! - Sends are limited per phone (cooldown, hour, day), per client network (hour) and per
+//!   channel (a daily budget). A send that fails uses up none of them and leaves no code behind.
+//! - Checks are limited per client network only: a wrong guess costs the guesser, and the code
+//!   it was aimed at (burnt after `max_attempts`, replaced at the next send). A phone with no
+//!   code outstanding counts nothing, so guesses cannot lock its owner out. Nothing here ever
+//!   looks a user up: answers and timings are the same for a phone with an account and one
+//!   without.
 
 use super::config::Config;
 use super::sender::{FailOver, SendError, SmsMessage};
@@ -22,6 +27,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use wxgate_core::clock::SharedClock;
 use wxgate_core::model::Phone;
+use wxgate_core::phone::Region;
 use wxgate_core::secret::Secret;
 
 const ENDPOINTS: &[Endpoint] = &[
@@ -29,18 +35,21 @@ const ENDPOINTS: &[Endpoint] = &[
         method: "POST",
         action: "send_code",
         needs_session: false,
+        calls_out: false,
         step: Step::Api,
     },
     Endpoint {
         method: "POST",
         action: "login",
         needs_session: false,
+        calls_out: false,
         step: Step::Api,
     },
     Endpoint {
         method: "POST",
         action: "bind",
         needs_session: true,
+        calls_out: false,
         step: Step::Api,
     },
 ];
@@ -59,7 +68,6 @@ mod ns {
     pub const PHONE_DAY: &str = "sms_phone_day";
     pub const IP_HOUR: &str = "sms_ip_hour";
     pub const BUDGET: &str = "sms_budget";
-    pub const GUESS_PHONE: &str = "sms_guess_phone";
     pub const GUESS_IP: &str = "sms_guess_ip";
 }
 
@@ -101,6 +109,10 @@ struct CheckBody {
 
 pub struct PhoneSms {
     config: Config,
+    /// Numbers written without a country code are of this region.
+    default_region: Region,
+    /// Only numbers of these regions get a code.
+    regions: Vec<Region>,
     senders: FailOver,
     state: Arc<dyn SharedState>,
     mac: Arc<dyn Mac>,
@@ -125,6 +137,8 @@ impl PhoneSms {
     ) -> Self {
         Self {
             config: config.clone(),
+            default_region: config.default_region(),
+            regions: config.regions(),
             senders,
             state,
             mac,
@@ -132,16 +146,33 @@ impl PhoneSms {
         }
     }
 
+    /// The number as the plans define it, if it may get a code here: a valid number of an
+    /// allowed region, on a line that receives texts. Judged before anything is counted or sent.
     fn phone(&self, raw: &str) -> Result<Phone, ProviderError> {
-        Phone::parse(raw, &self.config.default_country_code)
-            .map_err(|e| ProviderError::InvalidRequest(format!("phone: {e}")))
+        let parsed = Phone::parse(raw, self.default_region)
+            .map_err(|e| ProviderError::InvalidRequest(format!("phone: {e}")))?;
+        if !self.regions.contains(&parsed.region) {
+            tracing::info!(channel = %self.config.id, region = %parsed.region, "phone of a region not allowed refused");
+            let allowed: Vec<&str> = self.regions.iter().map(|r| r.as_str()).collect();
+            return Err(ProviderError::InvalidRequest(format!(
+                "phone: numbers of region {} are not accepted here (allowed: {})",
+                parsed.region,
+                allowed.join(", ")
+            )));
+        }
+        if !parsed.line.receives_sms() {
+            tracing::info!(channel = %self.config.id, region = %parsed.region, line = parsed.line.as_str(), "phone that cannot receive texts refused");
+            return Err(ProviderError::InvalidRequest(format!(
+                "phone: a {} number cannot receive a text; use a mobile number",
+                parsed.line.as_str().replace('_', "-")
+            )));
+        }
+        Ok(parsed.phone)
     }
 
-    /// The client's address as a key part ("unknown" when the gateway could not tell).
+    /// The client's network as a key part ("unknown" when the gateway could not tell).
     fn client(call: &Call<'_>) -> String {
-        call.cx
-            .client_ip
-            .map_or_else(|| "unknown".to_string(), |ip| ip.to_string())
+        call.cx.client_network.unwrap_or("unknown").to_string()
     }
 
     /// The store key of a (purpose, phone) code of this channel.
@@ -306,24 +337,19 @@ impl PhoneSms {
             ));
         }
         let id = self.config.id.as_str();
+        // Guessing is capped per client network: it stops that network, nobody else.
         self.count(
-            &[
-                Limit {
-                    ns: ns::GUESS_IP,
-                    key: key_of(&[id, &Self::client(call)]),
-                    window: HOUR,
-                    cap: self.config.guesses_per_ip_hour,
-                },
-                Limit {
-                    ns: ns::GUESS_PHONE,
-                    key: key_of(&[id, phone.as_str()]),
-                    window: HOUR,
-                    cap: self.config.guesses_per_phone_hour,
-                },
-            ],
+            &[Limit {
+                ns: ns::GUESS_IP,
+                key: key_of(&[id, &Self::client(call)]),
+                window: HOUR,
+                cap: self.config.guesses_per_ip_hour,
+            }],
             None,
         )
         .await?;
+        // No code outstanding: nothing of the phone's is counted, so guesses cannot lock its
+        // owner out of the code they ask for next.
         let code_key = self.code_key(purpose, &phone);
         let Some(tag) = self.state.get(ns::CODE, &code_key).await? else {
             return Err(ProviderError::InvalidCode);

@@ -143,15 +143,10 @@ impl std::fmt::Debug for WechatClient {
     }
 }
 
-/// The one place a client for WeChat is built: short timeouts so a hung WeChat call becomes a
-/// fast 502, not a pile of waiting logins.
+/// The client for WeChat: short timeouts so a hung WeChat call becomes a fast 502, not a pile
+/// of waiting logins; no redirects; answers bounded ([`crate::http`]).
 pub fn http_client(timeout: Duration) -> reqwest::Client {
-    reqwest::Client::builder()
-        .connect_timeout(Duration::from_secs(2).min(timeout))
-        .timeout(timeout)
-        .pool_idle_timeout(Duration::from_secs(60))
-        .build()
-        .unwrap_or_default()
+    crate::http::client(timeout)
 }
 
 impl WechatClient {
@@ -302,11 +297,12 @@ impl WechatClient {
             tracing::warn!(path, error = ?kind, "wechat call failed");
             kind
         })?;
-        let body = response.bytes().await.map_err(|e| {
-            if e.is_timeout() {
-                WxError::Timeout
-            } else {
-                WxError::Transport
+        let body = crate::http::body(response).await.map_err(|e| match e {
+            crate::http::ReadError::Timeout => WxError::Timeout,
+            crate::http::ReadError::Transport => WxError::Transport,
+            crate::http::ReadError::TooLarge => {
+                tracing::warn!(path, "wechat answer too large");
+                WxError::Parse
             }
         })?;
         let fields: ErrorFields = serde_json::from_slice(&body).map_err(|_| WxError::Parse)?;

@@ -17,12 +17,14 @@ const ENDPOINTS: &[Endpoint] = &[
         method: "GET",
         action: "authorize",
         needs_session: false,
+        calls_out: false,
         step: Step::BrowserStart,
     },
     Endpoint {
         method: "GET",
         action: "callback",
         needs_session: false,
+        calls_out: false,
         step: Step::BrowserCallback,
     },
 ];
@@ -229,6 +231,7 @@ mod tests {
                     callback_url: "https://gw.example.com/_auth/oa/callback",
                     state: Some("Abc123"),
                     client_ip: None,
+                    client_network: None,
                 },
             })
             .await

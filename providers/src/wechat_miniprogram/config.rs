@@ -44,7 +44,7 @@ impl Config {
             || self.timeout > std::time::Duration::from_secs(60)
         {
             out.push(FieldError {
-                key: "timeout",
+                key: "timeout".into(),
                 message: format!(
                     "{} must be between 100ms and 60s",
                     humantime::format_duration(self.timeout)

@@ -20,12 +20,14 @@ const ENDPOINTS: &[Endpoint] = &[
         method: "POST",
         action: "login",
         needs_session: false,
+        calls_out: true,
         step: Step::Api,
     },
     Endpoint {
         method: "POST",
         action: "phone",
         needs_session: true,
+        calls_out: true,
         step: Step::Api,
     },
 ];
@@ -170,8 +172,13 @@ impl MiniProgram {
         } else {
             info.country_code.as_str()
         };
-        Phone::parse(&info.pure_phone_number, cc)
-            .map_err(|_| ProviderError::Unavailable(format!("{path}: unusable phone number")))
+        // The same parser as every phone: one canonical E.164 per number.
+        Phone::parse_international(cc, &info.pure_phone_number)
+            .map(|p| p.phone)
+            .map_err(|e| {
+                tracing::warn!(channel = %self.id, reason = %e, "WeChat reported a phone the numbering plans refuse");
+                ProviderError::Unavailable(format!("{path}: unusable phone number"))
+            })
     }
 
     /// The phone in a legacy payload, decrypted with `session_key`.
@@ -193,7 +200,9 @@ impl MiniProgram {
                 ProviderError::InvalidCode
             }
         })?;
-        Phone::parse(&number, &cc).map_err(|_| ProviderError::InvalidCode)
+        Phone::parse_international(&cc, &number)
+            .map(|p| p.phone)
+            .map_err(|_| ProviderError::InvalidCode)
     }
 
     async fn login(&self, body: &[u8]) -> Result<Reply, ProviderError> {

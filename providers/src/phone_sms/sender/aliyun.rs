@@ -121,10 +121,14 @@ impl SmsSender for Aliyun {
             })
         })?;
         let status = response.status().as_u16();
-        let answer: Answer = response.json().await.unwrap_or(Answer {
-            code: "(unparseable answer)".into(),
-            request_id: String::new(),
-        });
+        let answer: Answer = crate::http::body(response)
+            .await
+            .ok()
+            .and_then(|body| serde_json::from_slice(&body).ok())
+            .unwrap_or(Answer {
+                code: "(unparseable answer)".into(),
+                request_id: String::new(),
+            });
         if status == 200 && answer.code == "OK" {
             return Ok(());
         }

@@ -143,10 +143,9 @@ impl SmsSender for Tencent {
                 })
             })?;
         let status = response.status().as_u16();
-        let bytes = response
-            .bytes()
+        let bytes = crate::http::body(response)
             .await
-            .map_err(|_| SendError::Failed("tencent_cloud answer unreadable".into()))?;
+            .map_err(|e| SendError::Failed(format!("tencent_cloud answer unreadable ({e})")))?;
         if status != 200 {
             return Err(SendError::Failed(format!(
                 "tencent_cloud answered {status}"

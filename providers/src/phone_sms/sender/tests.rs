@@ -44,7 +44,9 @@ fn clock() -> SharedClock {
 }
 
 fn phone() -> Phone {
-    Phone::parse("13800138000", "86").unwrap()
+    Phone::parse("13800138000", wxgate_core::phone::Region::CN)
+        .unwrap()
+        .phone
 }
 
 fn message<'a>(phone: &'a Phone, code: &'a Secret) -> SmsMessage<'a> {
