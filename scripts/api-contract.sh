@@ -40,16 +40,19 @@ check() {
     --no-color "$@"
 }
 
+# alice logs in on the mini-program (a wx.login code from the simulator), so the endpoints behind
+# a session are reached too; logout and DELETE /me would end that session, so they are left to
+# the run without credentials. She logs in first: that run spends loopback's per-network login
+# cap, and her access token outlives both runs.
+code=$(curl -sf 127.0.0.1:9200/_sim/login_code -H 'content-type: application/json' \
+  -d '{"appid":"wx0000000000000001","user":"alice"}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["code"])')
+login=$(curl -s 127.0.0.1:8080/_auth/mp/login -H 'content-type: application/json' \
+  -d "{\"code\":\"$code\"}")
+token=$(echo "$login" | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])') \
+  || { echo "alice's login failed: $login"; exit 1; }
 echo "== without credentials"
 check
 
-# alice logs in on the mini-program (a wx.login code from the simulator), so the endpoints behind
-# a session are reached too; logout and DELETE /me would end that session, so they are left to
-# the first run.
-code=$(curl -sf 127.0.0.1:9200/_sim/login_code -H 'content-type: application/json' \
-  -d '{"appid":"wx0000000000000001","user":"alice"}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["code"])')
-token=$(curl -sf 127.0.0.1:8080/_auth/mp/login -H 'content-type: application/json' \
-  -d "{\"code\":\"$code\"}" | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
 echo "== with alice's bearer token"
 check -H "Authorization: Bearer $token" --exclude-operation-id logout --exclude-operation-id deleteMe
 echo "api contract: docs/openapi.yaml holds against the gateway"

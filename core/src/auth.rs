@@ -69,6 +69,32 @@ impl AuthService {
     /// the login: no session fixation).
     pub async fn login(&self, attempt: &LoginAttempt) -> CoreResult<LoginGrant> {
         let outcome = self.resolver.resolve(attempt).await?;
+        self.start_session(outcome, attempt).await
+    }
+
+    /// Starts a fresh session for a login resolved earlier (a ticket confirmed by one request
+    /// and picked up by another): `user` as the resolution found it, the session proving what
+    /// `attempt` proved.
+    pub async fn session_for(
+        &self,
+        user: &UserId,
+        attempt: &LoginAttempt,
+    ) -> CoreResult<LoginGrant> {
+        let user = self.user(user).await?.ok_or(CoreError::UserNotFound)?;
+        let outcome = Outcome {
+            user,
+            is_new: false,
+            changes: Vec::new(),
+            revoked_sessions: Vec::new(),
+        };
+        self.start_session(outcome, attempt).await
+    }
+
+    async fn start_session(
+        &self,
+        mut outcome: Outcome,
+        attempt: &LoginAttempt,
+    ) -> CoreResult<LoginGrant> {
         // What the session was started by proving: the WeChat identity, else the phone (an
         // SMS login), so that unbinding either ends it.
         let (appid, openid, phone) = match &attempt.wechat {
@@ -79,7 +105,6 @@ impl AuthService {
                 attempt.verified_phone.as_ref().map(|p| p.as_str()),
             ),
         };
-        let mut outcome = outcome;
         let grant = self
             .sessions
             .create(&outcome.user.id, &attempt.channel, appid, openid, phone)

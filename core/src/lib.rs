@@ -9,6 +9,7 @@ pub mod identity;
 pub mod model;
 pub mod phone;
 pub mod policy;
+pub mod rules;
 pub mod secret;
 pub mod store;
 pub mod token;

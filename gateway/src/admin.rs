@@ -11,7 +11,6 @@ use wxgate_core::identity::accounts::{Accounts, Report, Unbind, UserKey};
 use wxgate_core::model::{Phone, User};
 use wxgate_core::phone::Region;
 use wxgate_core::store::Db;
-use wxgate_providers::registry::ChannelConfig;
 
 /// One `wxgate user` command.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -119,10 +118,7 @@ fn default_region(config: &Config) -> Region {
     config
         .channels
         .iter()
-        .find_map(|c| match c {
-            ChannelConfig::PhoneSms(p) => Some(p.default_region()),
-            _ => None,
-        })
+        .find_map(|c| c.config().phone_region())
         .unwrap_or(Region::CN)
 }
 

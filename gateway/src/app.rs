@@ -9,7 +9,7 @@ use crate::metrics::Metrics;
 use crate::proxy::GatewayProxy;
 use crate::revocation::RevocationList;
 use crate::routes::RouteTable;
-use crate::state::{BrowserChannel, BrowserKind, Channels, Gateway};
+use crate::state::{Channels, Gateway, PageOption};
 use anyhow::Context;
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,7 +19,6 @@ use wxgate_core::identity::Resolver;
 use wxgate_core::store::short_lived::ShortLived;
 use wxgate_core::store::Db;
 use wxgate_core::token::{Sessions, TokenService};
-use wxgate_providers::registry::ChannelConfig;
 
 /// Tunables that are not part of the TOML contract.
 #[derive(Debug, Clone)]
@@ -97,7 +96,22 @@ pub fn build(config: &Config, rt: &tokio::runtime::Runtime) -> anyhow::Result<Ar
             .iter()
             .filter_map(|c| Some((c.id().to_string(), c.appid()?.to_string())))
             .collect(),
-        browser_channels: browser_channels(config),
+        login_options: login_options(config),
+        login_title: config.login_page.title.clone(),
+        tickets: crate::tickets::Tickets::new(short_lived.clone(), cookies.clone()),
+        ticket_polls: crate::throttle::Throttle::new(
+            config.limits.ticket_polls_per_minute,
+            Duration::from_secs(60),
+        ),
+        ticket_images: moka::sync::Cache::builder()
+            .weigher(
+                |_scene: &String, (_, image): &(&'static str, bytes::Bytes)| {
+                    u32::try_from(image.len()).unwrap_or(u32::MAX)
+                },
+            )
+            .max_capacity(32 * 1024 * 1024)
+            .time_to_live(Duration::from_secs(600))
+            .build(),
         auth,
         tokens,
         flows: Flows::new(short_lived, cookies.clone()),
@@ -160,44 +174,43 @@ fn build_channels(
     };
     let mut channels = Channels::new();
     for channel in &config.channels {
-        match channel.build(&deps) {
-            Some(provider) => {
-                let actions: Vec<_> = provider.endpoints().iter().map(|e| e.action).collect();
-                tracing::info!(
-                    channel = channel.id(),
-                    kind = channel.kind(),
-                    ?actions,
-                    "channel ready"
-                );
-                channels.insert(channel.id().to_string(), provider);
-            }
-            None => tracing::warn!(
-                channel = channel.id(),
-                kind = channel.kind(),
-                "this version does not serve this kind of channel yet; its endpoints answer 404"
-            ),
-        }
+        let provider = channel.build(&deps);
+        let actions: Vec<_> = provider.endpoints().iter().map(|e| e.action).collect();
+        tracing::info!(
+            channel = channel.id(),
+            kind = channel.kind(),
+            ?actions,
+            "channel ready"
+        );
+        channels.insert(channel.id().to_string(), provider);
     }
     channels
 }
 
-/// The channels a browser can sign in with, in config order.
-fn browser_channels(config: &Config) -> Vec<BrowserChannel> {
-    config
+/// The ways a browser can sign in: the channels `[login_page] order` names first, in that
+/// order, then the others in config order.
+fn login_options(config: &Config) -> Vec<PageOption> {
+    let mut all: Vec<PageOption> = config
         .channels
         .iter()
         .filter_map(|c| {
-            let kind = match c {
-                ChannelConfig::WechatOfficialAccount(_) => BrowserKind::OfficialAccount,
-                ChannelConfig::WechatOpenQr(_) => BrowserKind::OpenQr,
-                _ => return None,
-            };
-            Some(BrowserChannel {
-                id: c.id().to_string(),
-                kind,
+            Some(PageOption {
+                channel: c.id().to_string(),
+                option: c.login_option()?,
             })
         })
-        .collect()
+        .collect();
+    let rank = |o: &PageOption| {
+        config
+            .login_page
+            .order
+            .iter()
+            .position(|id| *id == o.channel)
+            .unwrap_or(usize::MAX)
+    };
+    // Stable: channels the order does not name keep their config order.
+    all.sort_by_key(rank);
+    all
 }
 
 fn spawn_background(rt: &tokio::runtime::Runtime, g: &Arc<Gateway>, every: Duration) {
@@ -364,6 +377,14 @@ pub fn dev(options: RunOptions) -> anyhow::Result<()> {
     let (sim, upstream) = rt.block_on(async {
         let sim = wxgate_sim::Simulator::new();
         sim.seed_demo();
+        // The simulated mini-program's scan page calls the gateway's `mp` channel.
+        sim.set_backend(
+            "wx0000000000000001",
+            &format!(
+                "{}{}/mp",
+                config.server.public_url, config.server.auth_prefix
+            ),
+        );
         let sim = sim
             .serve("127.0.0.1:9200".parse()?)
             .await
@@ -380,9 +401,10 @@ pub fn dev(options: RunOptions) -> anyhow::Result<()> {
     let gateway = build(&config, &rt)?;
     let base = format!("http://{}", config.server.listen);
     println!(
-        "\nwxgate dev is up.\n  gateway    {base}\n  simulator  {}\n  upstream   {}\n\nTry:\n  curl -s {base}/_auth/healthz\n  curl -s {base}/pub/hello\n  curl -si {base}/api/hello     # 401 without a token\n  open {base}/api/hello in a browser: the login page, then WeChat QR login on the simulator\n  see README.md for mini-program and browser logins step by step\n",
+        "\nwxgate dev is up.\n  gateway    {base}\n  simulator  {}\n  upstream   {}\n\nTry:\n  curl -s {base}/_auth/healthz\n  curl -s {base}/pub/hello\n  curl -si {base}/api/hello     # 401 without a token\n  open {base}/api/hello in a browser: the login page (QR, mini-program scan, SMS)\n  mini-program scan: after the code shows, confirm it at {}/_sim/miniprogram/scan\n  see README.md for mini-program and browser logins step by step\n",
         sim.base_url(),
-        upstream.base_url()
+        upstream.base_url(),
+        sim.base_url()
     );
     // The simulator and upstream handles stop their servers when dropped: keep them.
     let _keep = (sim, upstream);

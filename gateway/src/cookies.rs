@@ -38,6 +38,12 @@ impl CookieNames {
         format!("{prefix}wxgate_state_{tag}")
     }
 
+    /// The ticket cookie of `channel` (a login that finishes elsewhere): one per channel.
+    pub fn ticket(&self, channel: &str) -> String {
+        let prefix = if self.secure { "__Host-" } else { "" };
+        format!("{prefix}wxgate_ticket_{channel}")
+    }
+
     /// `Set-Cookie` for `name=value`, living `max_age` seconds: never readable by scripts,
     /// sent on top-level navigations from other sites (the OAuth callback) but not on their
     /// subrequests.

@@ -2,10 +2,12 @@
 //! logout, me and the login page. `{channel}/{action}` goes to [`crate::channels`].
 
 use crate::html;
+use crate::login_page;
 use crate::request::{self, single};
-use crate::rescue::{self, write_empty, write_error, write_json, ApiError, ErrorCode};
+use crate::rescue::{ApiError, ErrorCode};
+use crate::respond::{self, write_empty, write_error, write_json};
 use crate::return_to;
-use crate::state::{BrowserKind, Gateway};
+use crate::state::Gateway;
 use crate::verify::authenticate;
 use crate::views;
 use bytes::Bytes;
@@ -69,7 +71,8 @@ pub async fn handle(g: &Gateway, session: &mut Session, sub: &str) -> pingora::R
             Err(ApiError::method_not_allowed(allow))
         }
         _ => match sub.split_once('/') {
-            Some((channel, action)) if !action.contains('/') => {
+            // An action may have segments of its own (`scan/status`): the channel matches it.
+            Some((channel, action)) if !action.is_empty() => {
                 if crate::channels::handle(g, session, channel, action).await? {
                     return Ok(());
                 }
@@ -187,56 +190,32 @@ async fn delete_me(g: &Gateway, session: &mut Session) -> Result<(), ApiError> {
         .map_err(|_| ApiError::internal())
 }
 
-/// `GET {auth_prefix}/login?return_to=`: the ways a browser can sign in. Inside WeChat it goes
-/// straight to the official-account flow when there is one; on a desktop it leads with the QR
-/// login.
+/// `GET {auth_prefix}/login?return_to=`: the ways a browser can sign in, as the configured
+/// channels declare them ([`crate::login_page`]). Inside WeChat it goes straight to the
+/// official account's flow when there is one.
 async fn login_page(g: &Gateway, session: &mut Session) -> pingora::Result<()> {
     let req = session.req_header();
     let query = request::query_pairs(req).unwrap_or_default();
     let to = return_to::sanitize(single(&query, "return_to"), &g.auth_prefix);
     let error = single(&query, "error");
-    let inside = request::inside_wechat(req);
-    let enc = |v: &str| url::form_urlencoded::byte_serialize(v.as_bytes()).collect::<String>();
-    let authorize = |id: &str| format!("{}/{id}/authorize?return_to={}", g.auth_prefix, enc(&to));
-    let official = g
-        .browser_channels
-        .iter()
-        .find(|c| c.kind == BrowserKind::OfficialAccount);
+    let client = login_page::Client::of(req);
     // After a refusal the person stays here: sending them straight back would loop.
-    if let (true, None, Some(oa)) = (inside, error, official) {
-        return write_empty(session, 302, &[("location", authorize(&oa.id))]).await;
+    if error.is_none() {
+        if let Some(location) = login_page::straight_to(g, client, &to) {
+            return write_empty(session, 302, &[("location", location)]).await;
+        }
     }
-    let mut options: Vec<html::LoginOption> = g
-        .browser_channels
-        .iter()
-        .map(|c| match c.kind {
-            BrowserKind::OpenQr => html::LoginOption {
-                label: "微信扫码登录 · Scan with WeChat".into(),
-                href: authorize(&c.id),
-                hint: None,
-                secondary: inside,
-            },
-            BrowserKind::OfficialAccount => html::LoginOption {
-                label: "微信授权登录 · Sign in with WeChat".into(),
-                href: authorize(&c.id),
-                hint: (!inside)
-                    .then(|| "请在微信中打开此页面 · Open this page inside WeChat".into()),
-                secondary: !inside,
-            },
-        })
-        .collect();
-    options.sort_by_key(|o| o.secondary);
     let notice = error.map(|e| match e {
         "declined" => "您已拒绝授权，可以重新登录。 · You declined the WeChat authorization; you can try again.",
         _ => "登录未完成，请重试。 · The sign-in did not complete; please try again.",
     });
     let mut headers = html::security_headers();
     headers.push(("vary", "user-agent".to_string()));
-    rescue::write(
+    respond::write(
         session,
         200,
         "text/html; charset=utf-8",
-        Bytes::from(html::login_page(&options, notice)),
+        Bytes::from(login_page::page(g, client, &to, notice)),
         &headers,
     )
     .await

@@ -39,12 +39,20 @@ max-width:26rem;margin:3rem auto;padding:0 1rem;color:#222}h1{font-size:1.4rem}\
 a.button{display:block;margin:.75rem 0;padding:.8rem 1rem;border-radius:.5rem;background:#07c160;\
 color:#fff;text-decoration:none;text-align:center}a.button.secondary{background:#eee;color:#222}\
 p.hint{color:#666;font-size:.9rem;margin-top:-.4rem}p.notice{background:#fff4e5;padding:.75rem;\
-border-radius:.5rem}code{color:#888}";
+border-radius:.5rem}code{color:#888}form{margin:1rem 0}fieldset{border:1px solid #ddd;\
+border-radius:.5rem;padding:.75rem}label{display:block;margin:.5rem 0}input{display:block;width:100%;\
+box-sizing:border-box;padding:.6rem;margin-top:.3rem;font-size:1rem}button{padding:.7rem 1rem;\
+border:0;border-radius:.5rem;background:#07c160;color:#fff;font-size:1rem;width:100%}\
+button.secondary{background:#eee;color:#222}img{display:block;margin:0 auto}";
 
 fn page(title: &str, body: &str) -> String {
+    page_with_head(title, "", body)
+}
+
+fn page_with_head(title: &str, head: &str, body: &str) -> String {
     format!(
         "<!DOCTYPE html><html lang=\"zh-CN\"><head><meta charset=\"utf-8\">\
-         <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
+         <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">{head}\
          <title>{}</title><style>{STYLE}</style></head><body>{body}</body></html>",
         escape(title)
     )
@@ -52,43 +60,173 @@ fn page(title: &str, body: &str) -> String {
 
 /// One way to sign in, as the login page lists it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LoginOption {
-    pub label: String,
-    /// Where the button leads (already a local URL; escaped here).
-    pub href: String,
-    pub hint: Option<String>,
-    /// Shown less prominently (a way that suits another device).
-    pub secondary: bool,
+pub enum Way {
+    /// A button to a page that starts the login.
+    Link {
+        label: String,
+        /// Where the button leads (already a local URL; escaped here).
+        href: String,
+        hint: Option<String>,
+        /// Shown less prominently (a way that suits another device).
+        secondary: bool,
+    },
+    /// A phone number form: posted to `action` (a local URL), then a code form follows.
+    PhoneForm {
+        label: String,
+        action: String,
+        return_to: String,
+        secondary: bool,
+    },
 }
 
-/// The login page: a notice (why the person is back here), then one button per way in.
-pub fn login_page(options: &[LoginOption], notice: Option<&str>) -> String {
-    let mut body = String::from("<h1>登录 · Sign in</h1>");
+impl Way {
+    fn secondary(&self) -> bool {
+        match self {
+            Way::Link { secondary, .. } | Way::PhoneForm { secondary, .. } => *secondary,
+        }
+    }
+}
+
+/// The login page: a notice (why the person is back here), then the ways in, the prominent
+/// ones first.
+pub fn login_page(title: &str, ways: &[Way], notice: Option<&str>) -> String {
+    let mut body = format!("<h1>{}</h1>", escape(title));
     if let Some(notice) = notice {
         body.push_str(&format!(
             "<p class=\"notice\" id=\"notice\">{}</p>",
             escape(notice)
         ));
     }
-    if options.is_empty() {
+    if ways.is_empty() {
         body.push_str("<p>No browser sign-in is configured on this gateway.</p>");
     }
-    for option in options {
-        let class = if option.secondary {
-            "button secondary"
-        } else {
-            "button"
-        };
-        body.push_str(&format!(
-            "<a class=\"{class}\" href=\"{}\">{}</a>",
-            escape(&option.href),
-            escape(&option.label)
-        ));
-        if let Some(hint) = &option.hint {
-            body.push_str(&format!("<p class=\"hint\">{}</p>", escape(hint)));
+    let mut ways: Vec<&Way> = ways.iter().collect();
+    ways.sort_by_key(|w| w.secondary());
+    for way in ways {
+        match way {
+            Way::Link {
+                label,
+                href,
+                hint,
+                secondary,
+            } => {
+                let class = if *secondary { "button secondary" } else { "button" };
+                body.push_str(&format!(
+                    "<a class=\"{class}\" href=\"{}\">{}</a>",
+                    escape(href),
+                    escape(label)
+                ));
+                if let Some(hint) = hint {
+                    body.push_str(&format!("<p class=\"hint\">{}</p>", escape(hint)));
+                }
+            }
+            Way::PhoneForm {
+                label,
+                action,
+                return_to,
+                ..
+            } => body.push_str(&format!(
+                "<form method=\"post\" action=\"{}\" id=\"phone-form\"><fieldset><legend>{}</legend>\
+                 <input type=\"hidden\" name=\"return_to\" value=\"{}\">\
+                 <label>手机号 · Phone number<input name=\"phone\" id=\"phone\" type=\"tel\" \
+                 autocomplete=\"tel\" required maxlength=\"32\"></label>\
+                 <button type=\"submit\">获取验证码 · Send a code</button></fieldset></form>",
+                escape(action),
+                escape(label),
+                escape(return_to)
+            )),
         }
     }
-    page("登录 · Sign in", &body)
+    page(title, &body)
+}
+
+/// The second step of a phone sign-in: the texted code, for the phone already given.
+pub struct CodeForm<'a> {
+    pub title: &'a str,
+    /// Shown, masked (`+86*******8000`).
+    pub phone_shown: &'a str,
+    /// Carried in a hidden field, as typed.
+    pub phone: &'a str,
+    /// Where the code form posts (the channel's `login`).
+    pub action: &'a str,
+    /// Where "send again" posts (the channel's `send_code`).
+    pub resend: &'a str,
+    pub return_to: &'a str,
+    pub notice: Option<&'a str>,
+    /// The login page, to start over with another number.
+    pub start_over: &'a str,
+}
+
+pub fn code_page(f: &CodeForm<'_>) -> String {
+    let mut body = format!("<h1>{}</h1>", escape(f.title));
+    if let Some(notice) = f.notice {
+        body.push_str(&format!(
+            "<p class=\"notice\" id=\"notice\">{}</p>",
+            escape(notice)
+        ));
+    }
+    body.push_str(&format!(
+        "<p>验证码已发送至 {shown} · A code was sent to {shown}</p>\
+         <form method=\"post\" action=\"{action}\" id=\"code-form\">\
+         <input type=\"hidden\" name=\"phone\" value=\"{phone}\">\
+         <input type=\"hidden\" name=\"return_to\" value=\"{to}\">\
+         <label>验证码 · Code<input name=\"code\" id=\"code\" inputmode=\"numeric\" \
+         autocomplete=\"one-time-code\" pattern=\"[0-9]{{6}}\" maxlength=\"6\" required></label>\
+         <button type=\"submit\">登录 · Sign in</button></form>\
+         <form method=\"post\" action=\"{resend}\">\
+         <input type=\"hidden\" name=\"phone\" value=\"{phone}\">\
+         <input type=\"hidden\" name=\"return_to\" value=\"{to}\">\
+         <button type=\"submit\" class=\"secondary\">重新发送 · Send again</button></form>\
+         <a class=\"button secondary\" href=\"{over}\">换个号码 · Use another number</a>",
+        shown = escape(f.phone_shown),
+        action = escape(f.action),
+        phone = escape(f.phone),
+        to = escape(f.return_to),
+        resend = escape(f.resend),
+        over = escape(f.start_over),
+    ));
+    page(f.title, &body)
+}
+
+/// A ticket's waiting page: the code to scan, where things stand, and a reload every
+/// `refresh_secs` to `status_href` (no script).
+pub struct TicketPage<'a> {
+    pub title: &'a str,
+    pub image_src: &'a str,
+    pub status_line: &'a str,
+    pub status_href: &'a str,
+    pub refresh_secs: u32,
+    pub restart_href: &'a str,
+}
+
+pub fn ticket_page(t: &TicketPage<'_>) -> String {
+    let body = format!(
+        "<h1>{title}</h1><p><img id=\"code\" src=\"{img}\" width=\"240\" height=\"240\" \
+         alt=\"小程序码 · mini-program code\"></p><p id=\"status\">{status}</p>\
+         <a class=\"button secondary\" href=\"{restart}\">重新获取 · New code</a>",
+        title = escape(t.title),
+        img = escape(t.image_src),
+        status = escape(t.status_line),
+        restart = escape(t.restart_href),
+    );
+    let head = format!(
+        "<meta http-equiv=\"refresh\" content=\"{};url={}\">",
+        t.refresh_secs,
+        escape(t.status_href)
+    );
+    page_with_head(t.title, &head, &body)
+}
+
+/// A ticket that ended without a login (expired, cancelled).
+pub fn ticket_ended_page(title: &str, message: &str, restart_href: &str) -> String {
+    let body = format!(
+        "<h1>{}</h1><p class=\"notice\" id=\"status\">{}</p>\
+         <a class=\"button\" href=\"{}\">重新获取 · New code</a>",
+        escape(title),
+        escape(message),
+        escape(restart_href)
+    );
+    page(title, &body)
 }
 
 /// WeChat's snapshot page reported a virtual identity: the person must open the full page.
@@ -124,12 +262,21 @@ mod tests {
     fn reflected_values_are_escaped_everywhere() {
         let hostile = "\"><script>alert('x')</script>&";
         let out = login_page(
-            &[LoginOption {
-                label: hostile.into(),
-                href: format!("/_auth/web/authorize?return_to={hostile}"),
-                hint: Some(hostile.into()),
-                secondary: false,
-            }],
+            hostile,
+            &[
+                Way::Link {
+                    label: hostile.into(),
+                    href: format!("/_auth/web/authorize?return_to={hostile}"),
+                    hint: Some(hostile.into()),
+                    secondary: false,
+                },
+                Way::PhoneForm {
+                    label: hostile.into(),
+                    action: hostile.into(),
+                    return_to: hostile.into(),
+                    secondary: false,
+                },
+            ],
             Some(hostile),
         );
         assert!(!out.contains("<script>"), "{out}");
@@ -141,6 +288,28 @@ mod tests {
             "{out}"
         );
         let out = snapshot_page(hostile);
+        assert!(!out.contains("<script>"), "{out}");
+        let out = code_page(&CodeForm {
+            title: hostile,
+            phone_shown: hostile,
+            phone: hostile,
+            action: hostile,
+            resend: hostile,
+            return_to: hostile,
+            notice: Some(hostile),
+            start_over: hostile,
+        });
+        assert!(!out.contains("<script>"), "{out}");
+        let out = ticket_page(&TicketPage {
+            title: hostile,
+            image_src: hostile,
+            status_line: hostile,
+            status_href: hostile,
+            refresh_secs: 2,
+            restart_href: hostile,
+        });
+        assert!(!out.contains("<script>"), "{out}");
+        let out = ticket_ended_page(hostile, hostile, hostile);
         assert!(!out.contains("<script>"), "{out}");
     }
 

@@ -5,7 +5,8 @@ use crate::endpoints;
 use crate::headers::{self, Identity};
 use crate::path;
 use crate::request;
-use crate::rescue::{self, write_empty, write_error, ApiError, ErrorCode};
+use crate::rescue::{self, ApiError, ErrorCode};
+use crate::respond::{write_empty, write_error};
 use crate::state::Gateway;
 use crate::verify::{self, Verified};
 use async_trait::async_trait;
@@ -103,15 +104,13 @@ impl GatewayProxy {
         // Only "who are you?" sends a browser to log in; an outage is answered as one.
         if error.code == ErrorCode::Unauthorized
             && request::is_browser_navigation(session.req_header())
-            && (login.is_some() || !g.browser_channels.is_empty())
+            && (login.is_some() || !g.login_options.is_empty())
         {
             let uri = &session.req_header().uri;
             let here = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
-            let here: String = url::form_urlencoded::byte_serialize(here.as_bytes()).collect();
-            let location = match login {
-                Some(channel) => format!("{}/{channel}/authorize?return_to={here}", g.auth_prefix),
-                None => format!("{}?return_to={here}", g.login_page_path()),
-            };
+            let location = login
+                .and_then(|channel| g.login_start(&channel, here))
+                .unwrap_or_else(|| g.login_page_for(here));
             let mut extra = error.headers;
             extra.push(("location", location));
             write_empty(session, 302, &extra).await?;
@@ -130,154 +129,25 @@ impl ProxyHttp for GatewayProxy {
         RequestCtx::default()
     }
 
+    /// The straight line, one named step each; a step that answered ends it.
     async fn request_filter(
         &self,
         session: &mut Session,
         ctx: &mut Self::CTX,
     ) -> pingora::Result<bool> {
-        let g = &self.0;
-        let framing = if raw_has_length_and_encoding(session) {
-            Err(headers::FramingError::LengthAndChunked)
-        } else {
-            headers::check_framing(session.req_header())
-        };
-        if let Err(e) = framing {
-            session.set_keepalive(None);
-            write_error(session, &ApiError::invalid_request(e.to_string())).await?;
-            return Ok(true);
-        }
-
-        // Forward exactly the target that is judged. Pingora keeps the raw bytes of a target
-        // that is not origin-form and forwards them, while its URI holds only a path (or `/`
-        // for a target it cannot classify): `GET foo:/api/x` would be judged as `/`.
-        match target_form(session.req_header()) {
-            Ok(TargetForm::Origin) => {}
-            Ok(TargetForm::Absolute) => {
-                let uri = &session.req_header().uri;
-                let origin = rebuild_uri(uri, uri.path())?;
-                session.req_header_mut().set_uri(origin);
-            }
-            Err(message) => {
-                session.set_keepalive(None);
-                write_error(session, &ApiError::invalid_request(message)).await?;
-                return Ok(true);
-            }
-        }
-
-        // Normalise once; the same path is matched and forwarded. Most paths are already
-        // normal: those are judged in place, without an allocation.
-        if !path::is_clean(session.req_header().uri.path()) {
-            let normalised = match path::normalise(session.req_header().uri.path()) {
-                Ok(p) => p,
-                Err(e) => {
-                    write_error(session, &ApiError::invalid_request(e.to_string())).await?;
+        macro_rules! step {
+            ($e:expr) => {
+                if let Next::Answered = $e.await? {
                     return Ok(true);
                 }
             };
-            let uri = rebuild_uri(&session.req_header().uri, &normalised)?;
-            session.req_header_mut().set_uri(uri);
         }
-
-        let gateway_sub = session
-            .req_header()
-            .uri
-            .path()
-            .strip_prefix(g.auth_prefix.as_str())
-            .filter(|rest| rest.is_empty() || rest.starts_with('/'))
-            .map(|rest| rest.trim_start_matches('/').to_string());
-        if let Some(sub) = gateway_sub {
-            ctx.handled_by_gateway = true;
-            endpoints::handle(g, session, &sub).await?;
-            return Ok(true);
-        }
-
-        let Some(route) = g.routes.find(session.req_header().uri.path()) else {
-            write_error(session, &ApiError::not_found("no route for this path")).await?;
-            return Ok(true);
-        };
-        let (route_index, auth) = (route.index, route.auth);
-        ctx.route = Some(route_index);
-
-        // Verify before stripping: the bearer token and cookies are removed by the strip, and
-        // a renewal needs the refresh cookie.
-        use crate::config::RouteAuth;
-        let mut verdict = if auth == RouteAuth::Public {
-            Ok(None)
-        } else {
-            verify::verify_request(g, session.req_header())
-        };
-        let due = match verdict {
-            Err(r) if verify::may_renew(r) => verify::renewable(g, session.req_header()),
-            _ => None,
-        };
-        ctx.from_trusted_proxy = session
-            .client_addr()
-            .and_then(|a| a.as_inet())
-            .is_some_and(|a| g.is_trusted_proxy(&a.ip()));
-        headers::strip_with(
-            session.req_header_mut(),
-            &g.headers,
-            g.keep_underscored_headers,
-            !ctx.from_trusted_proxy,
-        );
-
-        if let Some(due) = due {
-            if verify::cross_origin_cookie_write(g, session.req_header(), true) {
-                g.metrics.auth.inc("cross_origin");
-                write_error(session, &ApiError::cross_origin()).await?;
-                return Ok(true);
-            }
-            match verify::renew(g, due).await {
-                Ok(renewed) => {
-                    ctx.set_cookies = renewed.set_cookies;
-                    verdict = Ok(Some(renewed.verified));
-                }
-                // An optional route serves the request anonymously: a session that has ended
-                // loses its cookies; an outage keeps them for the next try.
-                Err(e) if auth == RouteAuth::Optional => {
-                    if e.code == ErrorCode::Unauthorized {
-                        ctx.set_cookies = g.cookies.clear_session();
-                    }
-                }
-                Err(e) => {
-                    g.metrics.auth.inc("expired");
-                    return self.deny(session, route_index, e).await;
-                }
-            }
-        }
-
-        match (auth, verdict) {
-            (RouteAuth::Public, _) => {}
-            (_, Ok(Some(verified)))
-                if verify::cross_origin_cookie_write(
-                    g,
-                    session.req_header(),
-                    verified.by_cookie,
-                ) =>
-            {
-                g.metrics.auth.inc("cross_origin");
-                write_error(session, &ApiError::cross_origin()).await?;
-                return Ok(true);
-            }
-            (_, Ok(Some(verified))) => {
-                g.metrics.auth.inc("valid");
-                ctx.injected = Some(self.injected_for(&verified, route_index)?);
-            }
-            (RouteAuth::Optional, Ok(None)) => g.metrics.auth.inc("missing"),
-            (RouteAuth::Optional, Err(rejected)) => g.metrics.auth.inc(rejected.reason.label()),
-            (RouteAuth::Required, Ok(None)) => {
-                g.metrics.auth.inc("missing");
-                return self
-                    .deny(session, route_index, rescue::missing_credential())
-                    .await;
-            }
-            (RouteAuth::Required, Err(rejected)) => {
-                g.metrics.auth.inc(rejected.reason.label());
-                return self
-                    .deny(session, route_index, rejected.reason.into())
-                    .await;
-            }
-        }
+        step!(self.refuse_ambiguous_framing(session));
+        step!(self.judge_the_forwarded_target(session));
+        step!(self.normalise_path(session));
+        step!(self.serve_gateway_endpoints(session, ctx));
+        step!(self.choose_route(session, ctx));
+        step!(self.verify_strip_and_renew(session, ctx));
         Ok(false)
     }
 
@@ -406,6 +276,215 @@ impl ProxyHttp for GatewayProxy {
                     .observe(started.elapsed().as_secs_f64());
             }
         }
+    }
+}
+
+/// What a step of `request_filter` decided.
+enum Next {
+    /// On to the next step.
+    Go,
+    /// The step wrote the answer: the request ends here.
+    Answered,
+}
+
+// === the steps of request_filter, in order ===
+
+impl GatewayProxy {
+    /// Ambiguous body framing (request smuggling) is refused and the connection closed.
+    async fn refuse_ambiguous_framing(&self, session: &mut Session) -> pingora::Result<Next> {
+        let framing = if raw_has_length_and_encoding(session) {
+            Err(headers::FramingError::LengthAndChunked)
+        } else {
+            headers::check_framing(session.req_header())
+        };
+        if let Err(e) = framing {
+            session.set_keepalive(None);
+            write_error(session, &ApiError::invalid_request(e.to_string())).await?;
+            return Ok(Next::Answered);
+        }
+
+        Ok(Next::Go)
+    }
+
+    /// The target forwarded is the target judged.
+    async fn judge_the_forwarded_target(&self, session: &mut Session) -> pingora::Result<Next> {
+        // Forward exactly the target that is judged. Pingora keeps the raw bytes of a target
+        // that is not origin-form and forwards them, while its URI holds only a path (or `/`
+        // for a target it cannot classify): `GET foo:/api/x` would be judged as `/`.
+        match target_form(session.req_header()) {
+            Ok(TargetForm::Origin) => {}
+            Ok(TargetForm::Absolute) => {
+                let uri = &session.req_header().uri;
+                let origin = rebuild_uri(uri, uri.path())?;
+                session.req_header_mut().set_uri(origin);
+            }
+            Err(message) => {
+                session.set_keepalive(None);
+                write_error(session, &ApiError::invalid_request(message)).await?;
+                return Ok(Next::Answered);
+            }
+        }
+
+        Ok(Next::Go)
+    }
+
+    async fn normalise_path(&self, session: &mut Session) -> pingora::Result<Next> {
+        // Normalise once; the same path is matched and forwarded. Most paths are already
+        // normal: those are judged in place, without an allocation.
+        if !path::is_clean(session.req_header().uri.path()) {
+            let normalised = match path::normalise(session.req_header().uri.path()) {
+                Ok(p) => p,
+                Err(e) => {
+                    write_error(session, &ApiError::invalid_request(e.to_string())).await?;
+                    return Ok(Next::Answered);
+                }
+            };
+            let uri = rebuild_uri(&session.req_header().uri, &normalised)?;
+            session.req_header_mut().set_uri(uri);
+        }
+
+        Ok(Next::Go)
+    }
+
+    /// `{auth_prefix}/…` is the gateway's own.
+    async fn serve_gateway_endpoints(
+        &self,
+        session: &mut Session,
+        ctx: &mut RequestCtx,
+    ) -> pingora::Result<Next> {
+        let g = &self.0;
+        let gateway_sub = session
+            .req_header()
+            .uri
+            .path()
+            .strip_prefix(g.auth_prefix.as_str())
+            .filter(|rest| rest.is_empty() || rest.starts_with('/'))
+            .map(|rest| rest.trim_start_matches('/').to_string());
+        if let Some(sub) = gateway_sub {
+            ctx.handled_by_gateway = true;
+            endpoints::handle(g, session, &sub).await?;
+            return Ok(Next::Answered);
+        }
+
+        Ok(Next::Go)
+    }
+
+    /// The longest route prefix; none is 404.
+    async fn choose_route(
+        &self,
+        session: &mut Session,
+        ctx: &mut RequestCtx,
+    ) -> pingora::Result<Next> {
+        let g = &self.0;
+        let Some(route) = g.routes.find(session.req_header().uri.path()) else {
+            write_error(session, &ApiError::not_found("no route for this path")).await?;
+            return Ok(Next::Answered);
+        };
+        ctx.route = Some(route.index);
+
+        Ok(Next::Go)
+    }
+
+    /// The credential is checked (before the strip removes it), the client's headers cleaned,
+    /// an expired browser session renewed, and the route's rule applied.
+    async fn verify_strip_and_renew(
+        &self,
+        session: &mut Session,
+        ctx: &mut RequestCtx,
+    ) -> pingora::Result<Next> {
+        let g = &self.0;
+        let route_index = ctx.route.unwrap_or_default();
+        let auth = g
+            .routes
+            .get(route_index)
+            .map(|r| r.auth)
+            .unwrap_or(crate::config::RouteAuth::Required);
+        // Verify before stripping: the bearer token and cookies are removed by the strip, and
+        // a renewal needs the refresh cookie.
+        use crate::config::RouteAuth;
+        let mut verdict = if auth == RouteAuth::Public {
+            Ok(None)
+        } else {
+            verify::verify_request(g, session.req_header())
+        };
+        let due = match verdict {
+            Err(r) if verify::may_renew(r) => verify::renewable(g, session.req_header()),
+            _ => None,
+        };
+        ctx.from_trusted_proxy = session
+            .client_addr()
+            .and_then(|a| a.as_inet())
+            .is_some_and(|a| g.is_trusted_proxy(&a.ip()));
+        headers::strip_with(
+            session.req_header_mut(),
+            &g.headers,
+            g.keep_underscored_headers,
+            !ctx.from_trusted_proxy,
+        );
+
+        if let Some(due) = due {
+            if verify::cross_origin_cookie_write(g, session.req_header(), true) {
+                g.metrics.auth.inc("cross_origin");
+                write_error(session, &ApiError::cross_origin()).await?;
+                return Ok(Next::Answered);
+            }
+            match verify::renew(g, due).await {
+                Ok(renewed) => {
+                    ctx.set_cookies = renewed.set_cookies;
+                    verdict = Ok(Some(renewed.verified));
+                }
+                // An optional route serves the request anonymously: a session that has ended
+                // loses its cookies; an outage keeps them for the next try.
+                Err(e) if auth == RouteAuth::Optional => {
+                    if e.code == ErrorCode::Unauthorized {
+                        ctx.set_cookies = g.cookies.clear_session();
+                    }
+                }
+                Err(e) => {
+                    g.metrics.auth.inc("expired");
+                    return self
+                        .deny(session, route_index, e)
+                        .await
+                        .map(|_| Next::Answered);
+                }
+            }
+        }
+
+        match (auth, verdict) {
+            (RouteAuth::Public, _) => {}
+            (_, Ok(Some(verified)))
+                if verify::cross_origin_cookie_write(
+                    g,
+                    session.req_header(),
+                    verified.by_cookie,
+                ) =>
+            {
+                g.metrics.auth.inc("cross_origin");
+                write_error(session, &ApiError::cross_origin()).await?;
+                return Ok(Next::Answered);
+            }
+            (_, Ok(Some(verified))) => {
+                g.metrics.auth.inc("valid");
+                ctx.injected = Some(self.injected_for(&verified, route_index)?);
+            }
+            (RouteAuth::Optional, Ok(None)) => g.metrics.auth.inc("missing"),
+            (RouteAuth::Optional, Err(rejected)) => g.metrics.auth.inc(rejected.reason.label()),
+            (RouteAuth::Required, Ok(None)) => {
+                g.metrics.auth.inc("missing");
+                return self
+                    .deny(session, route_index, rescue::missing_credential())
+                    .await
+                    .map(|_| Next::Answered);
+            }
+            (RouteAuth::Required, Err(rejected)) => {
+                g.metrics.auth.inc(rejected.reason.label());
+                return self
+                    .deny(session, route_index, rejected.reason.into())
+                    .await
+                    .map(|_| Next::Answered);
+            }
+        }
+        Ok(Next::Go)
     }
 }
 

@@ -92,6 +92,50 @@ pub fn is_browser_navigation(req: &RequestHeader) -> bool {
             .is_some_and(|v| v.contains("text/html"))
 }
 
+/// A form posted by a browser (`application/x-www-form-urlencoded`).
+pub fn is_form(req: &RequestHeader) -> bool {
+    req.headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| {
+            v.trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        })
+}
+
+/// The client wants JSON (`Accept: application/json`), not a page.
+pub fn wants_json(req: &RequestHeader) -> bool {
+    req.headers
+        .get(http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("application/json"))
+}
+
+/// The fields of a form body, each at most once.
+pub fn form_fields(body: &[u8]) -> Result<Vec<(String, String)>, ApiError> {
+    let fields: Vec<(String, String)> = url::form_urlencoded::parse(body)
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    for (i, (name, _)) in fields.iter().enumerate() {
+        if fields[..i].iter().any(|(n, _)| n == name) {
+            return Err(ApiError::invalid_request(format!(
+                "form field {name:?} is repeated"
+            )));
+        }
+    }
+    Ok(fields)
+}
+
+/// The WeCom (企业微信) app says `wxwork` in its User-Agent (beside `MicroMessenger`).
+pub fn inside_wecom(req: &RequestHeader) -> bool {
+    req.headers.get(http::header::USER_AGENT).is_some_and(|v| {
+        v.as_bytes()
+            .windows(6)
+            .any(|w| w.eq_ignore_ascii_case(b"wxwork"))
+    })
+}
+
 /// The WeChat in-app browser says so in its User-Agent.
 pub fn inside_wechat(req: &RequestHeader) -> bool {
     req.headers

@@ -1,13 +1,10 @@
-//! Every failure becomes an HTTP answer here, and only here: each typed cause (a channel's
+//! Every failure is mapped here, and only here: each typed cause (a channel's
 //! [`ProviderError`], the core's [`CoreError`], a rejected token, a failed proxy attempt) maps
 //! to one [`ErrorCode`], whose name is both the `error` of the contract's JSON body and the
 //! metric label, so answers and metrics cannot drift apart. Internal details (SQL, WeChat
-//! errcodes) go to the log, never to the client.
+//! errcodes) go to the log, never to the client. Writing answers is `respond`'s job.
 
-use crate::html;
 use bytes::Bytes;
-use pingora::http::ResponseHeader;
-use pingora::proxy::Session;
 use wxgate_core::error::CoreError;
 use wxgate_providers::provider::ProviderError;
 
@@ -210,6 +207,13 @@ impl From<ProviderError> for ApiError {
             ProviderError::Unauthorized => {
                 ApiError::unauthorized("a session of this channel is required")
             }
+            ProviderError::Forbidden(detail) => {
+                tracing::info!(detail = %detail, "a channel call was refused");
+                ApiError::new(
+                    ErrorCode::Forbidden,
+                    "this caller may not use this endpoint",
+                )
+            }
         }
     }
 }
@@ -342,97 +346,6 @@ pub fn client_went_away(e: &pingora::Error) -> bool {
         )
 }
 
-/// How an error is shown: JSON for API clients, a page for a browser in a browser flow.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Shape<'a> {
-    Json,
-    /// An HTML page; its "try again" link points to the login page (`{auth_prefix}/login`).
-    Page {
-        login_page: &'a str,
-    },
-}
-
-/// Writes a complete response with `body` of `content_type`.
-pub async fn write(
-    session: &mut Session,
-    status: u16,
-    content_type: &'static str,
-    body: Bytes,
-    extra: &[(&'static str, String)],
-) -> pingora::Result<()> {
-    let mut resp = ResponseHeader::build(status, Some(4 + extra.len()))?;
-    resp.insert_header("content-type", content_type)?;
-    resp.insert_header("content-length", body.len().to_string())?;
-    resp.insert_header("cache-control", "no-store")?;
-    for (k, v) in extra {
-        resp.append_header(*k, v.as_str())?;
-    }
-    session.write_response_header(Box::new(resp), false).await?;
-    session.write_response_body(Some(body), true).await
-}
-
-/// Writes a complete JSON response.
-pub async fn write_json(
-    session: &mut Session,
-    status: u16,
-    body: Bytes,
-    extra: &[(&'static str, String)],
-) -> pingora::Result<()> {
-    write(session, status, "application/json", body, extra).await
-}
-
-/// Writes an error as the contract's JSON body.
-pub async fn write_error(session: &mut Session, e: &ApiError) -> pingora::Result<()> {
-    write_error_as(session, e, Shape::Json).await
-}
-
-/// Writes an error as JSON or as a page; status, `Retry-After` and cookies are the same.
-pub async fn write_error_as(
-    session: &mut Session,
-    e: &ApiError,
-    shape: Shape<'_>,
-) -> pingora::Result<()> {
-    let mut extra = e.headers.clone();
-    if let Some(secs) = e.retry_after {
-        extra.push(("retry-after", secs.to_string()));
-    }
-    match shape {
-        Shape::Json => {
-            if e.status == 401 {
-                extra.push(("www-authenticate", "Bearer".to_string()));
-            }
-            write_json(session, e.status, e.body(), &extra).await
-        }
-        Shape::Page { login_page } => {
-            extra.extend(html::security_headers());
-            let page = html::error_page(e.code.as_str(), &e.message, login_page);
-            write(
-                session,
-                e.status,
-                "text/html; charset=utf-8",
-                Bytes::from(page),
-                &extra,
-            )
-            .await
-        }
-    }
-}
-
-/// A response without body (204, 302).
-pub async fn write_empty(
-    session: &mut Session,
-    status: u16,
-    extra: &[(&'static str, String)],
-) -> pingora::Result<()> {
-    let mut resp = ResponseHeader::build(status, Some(2 + extra.len()))?;
-    resp.insert_header("content-length", "0")?;
-    resp.insert_header("cache-control", "no-store")?;
-    for (k, v) in extra {
-        resp.append_header(*k, v.as_str())?;
-    }
-    session.write_response_header(Box::new(resp), true).await
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -466,6 +379,11 @@ mod tests {
             (ProviderError::Misconfigured("x".into()), 500, "internal"),
             (ProviderError::Internal("x".into()), 500, "internal"),
             (ProviderError::Unauthorized, 401, "unauthorized"),
+            (
+                ProviderError::Forbidden("bad signature".into()),
+                403,
+                "forbidden",
+            ),
         ];
         for (cause, status, code) in cases {
             let e = ApiError::from(cause.clone());

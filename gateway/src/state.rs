@@ -11,24 +11,17 @@ use std::sync::Arc;
 use std::time::Duration;
 use wxgate_core::auth::AuthService;
 use wxgate_core::token::TokenService;
+use wxgate_providers::kind::{LoginOption, Start};
 use wxgate_providers::provider::LoginProvider;
 
 /// Login channels by id.
 pub type Channels = HashMap<String, Arc<dyn LoginProvider>>;
 
-/// What a browser can sign in with, as the login page offers it.
+/// One way in on the login page: a channel and the option its kind declares.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BrowserChannel {
-    pub id: String,
-    pub kind: BrowserKind,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BrowserKind {
-    /// Official-account OAuth: works inside WeChat only.
-    OfficialAccount,
-    /// Website QR login: a desktop browser, scanned with WeChat.
-    OpenQr,
+pub struct PageOption {
+    pub channel: String,
+    pub option: LoginOption,
 }
 
 pub struct Gateway {
@@ -42,8 +35,17 @@ pub struct Gateway {
     pub channels: Channels,
     /// The AppID of each WeChat channel, by channel id.
     pub channel_appids: HashMap<String, String>,
-    /// Channels a browser can sign in with, in config order.
-    pub browser_channels: Vec<BrowserChannel>,
+    /// The ways a browser can sign in, in the login page's order.
+    pub login_options: Vec<PageOption>,
+    /// The login page's title.
+    pub login_title: String,
+    /// Logins that finish elsewhere (scan-to-login), in the shared store.
+    pub tickets: crate::tickets::Tickets,
+    /// Ticket status polls per client network and minute.
+    pub ticket_polls: crate::throttle::Throttle,
+    /// The images of open tickets, by scene: a waiting page that reloads costs no WeChat call.
+    /// Bounded by bytes.
+    pub ticket_images: moka::sync::Cache<String, (&'static str, bytes::Bytes)>,
     pub auth: AuthService,
     pub tokens: Arc<TokenService>,
     /// Browser login flows (their `state`, kept in the shared store).
@@ -99,6 +101,27 @@ impl Gateway {
     /// `{auth_prefix}/login`.
     pub fn login_page_path(&self) -> String {
         format!("{}/login", self.auth_prefix)
+    }
+
+    /// Where a browser starts signing in with `channel` and comes back to `return_to` (a local
+    /// path): the one place such a URL is built. `None` when the channel has no page to start
+    /// at (the phone form lives on the login page).
+    pub fn login_start(&self, channel: &str, return_to: &str) -> Option<String> {
+        let option = self.login_options.iter().find(|o| o.channel == channel)?;
+        let Start::Page(action) = option.option.start else {
+            return None;
+        };
+        let to: String = url::form_urlencoded::byte_serialize(return_to.as_bytes()).collect();
+        Some(format!(
+            "{}/{channel}/{action}?return_to={to}",
+            self.auth_prefix
+        ))
+    }
+
+    /// The login page, coming back to `return_to`.
+    pub fn login_page_for(&self, return_to: &str) -> String {
+        let to: String = url::form_urlencoded::byte_serialize(return_to.as_bytes()).collect();
+        format!("{}?return_to={to}", self.login_page_path())
     }
 
     /// The cookies' life in seconds.

@@ -270,7 +270,7 @@ pub fn cross_origin_cookie_write(g: &Gateway, req: &RequestHeader, by_cookie: bo
 }
 
 /// `Origin` is the gateway's public origin, or the browser says the request is same-origin.
-fn same_origin(g: &Gateway, req: &RequestHeader) -> bool {
+pub fn same_origin(g: &Gateway, req: &RequestHeader) -> bool {
     let header = |name: &str| req.headers.get(name).and_then(|v| v.to_str().ok());
     header("origin") == Some(g.public_origin.as_str())
         || header("sec-fetch-site") == Some("same-origin")

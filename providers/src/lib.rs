@@ -2,8 +2,8 @@
 //! all implement, and the registry that builds them from the config.
 
 pub mod common;
-pub mod duration;
 pub mod http;
+pub mod kind;
 pub mod phone_sms;
 pub mod provider;
 pub mod registry;

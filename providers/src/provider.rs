@@ -20,6 +20,20 @@ pub enum Step {
     /// The browser comes back from the channel's login page. The gateway checks and consumes
     /// `state` before the channel sees anything; the channel then reads the query.
     BrowserCallback,
+    /// A browser opens a login that another party completes (a code scanned in WeChat). The
+    /// gateway opens a ticket (its `scene`) bound to this browser by a cookie; the channel
+    /// answers [`Reply::TicketOpened`] with how the ticket is shown.
+    TicketOpen,
+    /// Something of the browser's own ticket, found by its cookie (the code's image): the
+    /// channel answers, typically with [`Reply::Bytes`].
+    TicketView,
+    /// The browser asks how its ticket stands. The gateway answers alone (the channel is not
+    /// called): a status, or once the ticket is confirmed, the session.
+    TicketPoll,
+    /// Another party acts on the ticket named by `scene` in a JSON body (the mini-program
+    /// page). The gateway finds the ticket, still open, before the channel is called; the
+    /// channel answers [`Reply::Ticket`].
+    TicketAct,
 }
 
 /// One endpoint a channel serves: `{method} {auth_prefix}/{channel}/{action}`.
@@ -32,7 +46,49 @@ pub struct Endpoint {
     /// A call costs a request to WeChat before anything is proved (a code exchange): the
     /// gateway caps such calls per client network.
     pub calls_out: bool,
+    /// Also takes a form posted from the gateway's own login page (same origin only): the
+    /// gateway hands its fields over as a JSON object and answers with pages.
+    pub forms: bool,
     pub step: Step,
+}
+
+impl Endpoint {
+    /// An endpoint of `step` with every option off.
+    pub const fn new(method: &'static str, action: &'static str, step: Step) -> Self {
+        Self {
+            method,
+            action,
+            needs_session: false,
+            calls_out: false,
+            forms: false,
+            step,
+        }
+    }
+
+    pub const fn needs_session(mut self) -> Self {
+        self.needs_session = true;
+        self
+    }
+
+    pub const fn calls_out(mut self) -> Self {
+        self.calls_out = true;
+        self
+    }
+
+    pub const fn forms(mut self) -> Self {
+        self.forms = true;
+        self
+    }
+}
+
+/// The ticket a [`Step::TicketView`] or [`Step::TicketAct`] call is about, as the gateway found
+/// it: open (waiting or scanned), not expired.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TicketFacts<'a> {
+    /// The ticket's public name: 32 `[A-Za-z0-9]`, what the QR code carries.
+    pub scene: &'a str,
+    /// Seconds until it expires.
+    pub expires_in: u64,
 }
 
 /// The caller's session, when the endpoint needs one (from a verified access token).
@@ -60,6 +116,8 @@ pub struct Context<'a> {
     /// The client's network (`203.0.113.7/32`, `2001:db8:1:2::/64`), what per-client limits
     /// are keyed by: one home line gets a whole IPv6 /64.
     pub client_network: Option<&'a str>,
+    /// The ticket, for [`Step::TicketOpen`], [`Step::TicketView`] and [`Step::TicketAct`].
+    pub ticket: Option<TicketFacts<'a>>,
 }
 
 /// A request to a channel endpoint, already bounded and parsed from HTTP by the gateway.
@@ -108,6 +166,24 @@ pub enum Interruption {
     SnapshotPage,
 }
 
+/// How a browser shows a ticket it opened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TicketImage {
+    /// The gateway serves the image at the channel's [`Step::TicketView`] endpoint.
+    Served { action: &'static str },
+}
+
+/// What happens to a ticket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TicketMove {
+    /// The code was scanned; the person has not confirmed yet.
+    Scanned,
+    /// The person confirmed, proving these facts (resolved as a login of this channel).
+    Confirmed(Verified),
+    /// The person refused.
+    Cancelled,
+}
+
 /// What the gateway does next.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Reply {
@@ -126,6 +202,22 @@ pub enum Reply {
     Accepted { retry_after: u64 },
     /// The flow stopped before a login; the person is told why.
     Interrupted(Interruption),
+    /// A ticket is open ([`Step::TicketOpen`]): how the browser shows it.
+    TicketOpened { image: TicketImage },
+    /// Move the ticket named `scene`. The gateway applies the move once, atomically, on any
+    /// replica, and answers the ticket's new status.
+    Ticket { scene: String, change: TicketMove },
+    /// Nothing is finished yet: 200 `{"status": …}`.
+    Pending { status: &'static str },
+    /// Bytes with their content type (an image).
+    Bytes {
+        content_type: &'static str,
+        body: bytes::Bytes,
+    },
+    /// Plain text (what WeChat's server push wants back).
+    Text(String),
+    /// A JSON document.
+    Json(serde_json::Value),
 }
 
 /// Why a channel call failed, by who is at fault and how the client should react. The gateway
@@ -163,6 +255,9 @@ pub enum ProviderError {
     /// The endpoint needs a session of this channel → 401 `unauthorized`.
     #[error("a session of this channel is required")]
     Unauthorized,
+    /// The caller is not who the endpoint serves (a bad signature) → 403 `forbidden`.
+    #[error("forbidden: {0}")]
+    Forbidden(String),
 }
 
 #[async_trait]
@@ -172,7 +267,11 @@ pub trait LoginProvider: Send + Sync + 'static {
     /// The `kind`, as in the config.
     fn kind(&self) -> &'static str;
     /// The endpoints this channel serves.
-    fn endpoints(&self) -> &'static [Endpoint];
+    fn endpoints(&self) -> &[Endpoint];
+    /// How long a ticket of this channel lives, for channels with [`Step::TicketOpen`].
+    fn ticket_ttl(&self) -> Option<std::time::Duration> {
+        None
+    }
     /// Handles one call to one of [`Self::endpoints`].
     async fn handle(&self, call: Call<'_>) -> Result<Reply, ProviderError>;
 }

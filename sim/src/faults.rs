@@ -54,6 +54,9 @@ pub(crate) enum Broken {
     Redirect,
     /// A well-formed answer padded past 2 MiB: a client that reads it whole gets a real one.
     Huge,
+    /// A JSON error (45009) sent as `image/png`: a client that trusts the type alone saves
+    /// it as the picture.
+    JsonAsImage,
 }
 
 #[derive(Debug, Default)]
@@ -173,6 +176,12 @@ fn broken_answer(broken: Broken) -> Response {
             });
             (StatusCode::OK, Body::from_stream(failing)).into_response()
         }
+        Broken::JsonAsImage => (
+            StatusCode::OK,
+            [(CONTENT_TYPE, "image/png")],
+            WxError(45009).body().to_string(),
+        )
+            .into_response(),
         // Answered in `intercept`, which has the request.
         Broken::Redirect | Broken::Huge => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
     }

@@ -8,13 +8,14 @@
 //! WeChat side: `/sns/jscode2session`, `/cgi-bin/token`, `/cgi-bin/stable_token`,
 //! `/wxa/business/getuserphonenumber`, `/wxa/checksession`, `/wxa/resetusersessionkey`,
 //! `/connect/oauth2/authorize`, `/connect/qrconnect`, `/sns/oauth2/access_token`,
-//! `/sns/oauth2/refresh_token`, `/sns/userinfo`, `/sns/auth`; anything else is 40066.
+//! `/sns/oauth2/refresh_token`, `/sns/userinfo`, `/sns/auth`, `/wxa/getwxacodeunlimit` (a PNG that
+//! carries its scene: [`scene_of_code`]); anything else is 40066.
 //!
 //! Control API (JSON; errors are `{"error": "..."}` with a 4xx status):
 //!
 //! | call | body / query | effect |
 //! |---|---|---|
-//! | `POST /_sim/apps` | `appid, secret, kind` (`miniprogram`, `official_account`, `website`), `open_platform?`, `redirect_domain?`, `unionid_for_base?`, `token_daily_quota?`, `session_key_rotate_after?` (s) | add or replace an app |
+//! | `POST /_sim/apps` | `appid, secret, kind` (`miniprogram`, `official_account`, `website`), `open_platform?`, `redirect_domain?`, `unionid_for_base?`, `token_daily_quota?`, `session_key_rotate_after?` (s), `pages?`, `backend?` (mini-programs) | add or replace an app |
 //! | `POST /_sim/users` | `name, phone?, country_code?` (`"86"`), `nickname?` | add a user or update its phone |
 //! | `POST /_sim/users/{name}/phone` | `phone` (null: none), `country_code?` | change the phone |
 //! | `POST /_sim/users/{name}/flags` | `high_risk?, snapshot?` | risk control, snapshot page |
@@ -27,6 +28,9 @@
 //! | `GET` / `DELETE /_sim/calls` | | WeChat calls per path; reset |
 //! | `GET /_sim/sms`, `GET /_sim/sms/last` | `?phone=` | SMS received by `POST /sms` |
 //! | `GET /_sim/clock`, `POST /_sim/clock/advance` | `seconds` | read or move the clock |
+//! | `GET /_sim/wxacodes` | | mini-program codes made by `/wxa/getwxacodeunlimit`, oldest first |
+//! | `POST /_sim/miniprogram/scan` | `appid, scene, user, action?` (`confirm`, `cancel`, `scan`) | the person scans a code in the mini-program: its `backend` gets `scan/scanned`, then `scan/confirm` with a fresh `wx.login` code (or `scan/cancel`); answers what the backend said |
+//! | `GET /_sim/miniprogram/scan` | | a page to do the same by hand (`wxgate dev`) |
 //! | `GET /_sim/health` | | `{"ok":true}` |
 //!
 //! ```no_run
@@ -138,6 +142,8 @@ impl Simulator {
             unionid_for_base: false,
             token_daily_quota: None,
             session_key_rotate_after: 0,
+            pages: None,
+            backend: None,
         };
         let apps = [
             app(
@@ -176,6 +182,14 @@ impl Simulator {
             world.upsert_user(name, Some(phone.to_owned()), "86".to_owned(), None);
         }
     }
+
+    /// The server a mini-program's pages call (a gateway channel's base URL): where the
+    /// simulated person's scan-to-login goes (`/_sim/miniprogram/scan`).
+    pub fn set_backend(&self, appid: &str, backend: &str) {
+        if let Some(app) = self.shared.world().apps.get_mut(appid) {
+            app.backend = Some(backend.to_owned());
+        }
+    }
 }
 
 /// Unknown WeChat paths get 40066; unknown control paths a JSON 404.
@@ -190,6 +204,12 @@ async fn fallback(uri: Uri) -> Response {
 /// Serves the demo upstream that echoes method, path, query and every header as JSON.
 pub async fn serve_echo_upstream(addr: SocketAddr) -> std::io::Result<SimHandle> {
     spawn(addr, echo::router()).await
+}
+
+/// The scene a simulated mini-program code (a PNG from `/wxa/getwxacodeunlimit`) carries: what a
+/// phone reads when it scans the code.
+pub fn scene_of_code(png: &[u8]) -> Option<String> {
+    api::wxacode::scene_of_png(png)
 }
 
 /// A receiver's check of `Wxgate-Signature` (`t=…,v1=…`) on `body`, at unix time `now`.

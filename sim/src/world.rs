@@ -55,6 +55,28 @@ pub(crate) struct App {
     pub(crate) token_daily_quota: u32,
     /// Minimum age in seconds before a login rotates the session_key; 0 rotates on every login.
     pub(crate) session_key_rotate_after: u64,
+    /// Mini-programs: the pages of the released version (`getwxacodeunlimit` with `check_path`).
+    pub(crate) pages: Vec<String>,
+    /// Mini-programs: the server its pages call (a gateway channel's base, e.g.
+    /// `http://127.0.0.1:8080/_auth/mp`), for the simulated person's scan-to-login.
+    pub(crate) backend: Option<String>,
+}
+
+/// The mini-program pages a simulated app has unless told otherwise.
+pub(crate) fn default_pages() -> Vec<String> {
+    vec![
+        "pages/index/index".to_owned(),
+        "pages/login/scan".to_owned(),
+    ]
+}
+
+/// A mini-program code `getwxacodeunlimit` made.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct WxaCode {
+    pub(crate) appid: String,
+    pub(crate) scene: String,
+    pub(crate) page: String,
+    pub(crate) made_at: i64,
 }
 
 #[derive(Debug, Clone)]
@@ -189,6 +211,8 @@ pub(crate) struct World {
     pub(crate) deny_next: bool,
 
     pub(crate) sms: Vec<SmsRecord>,
+    /// The newest mini-program codes made, oldest first (at most 100).
+    pub(crate) wxa_codes: VecDeque<WxaCode>,
     pub(crate) faults: Faults,
     /// path → WeChat-side calls received, errors included.
     pub(crate) calls: BTreeMap<String, u64>,

@@ -45,22 +45,44 @@ macro_rules! per_backend {
     };
 }
 
-mod admin_cli;
-mod browser;
-mod chromium;
-mod events;
-mod hardening;
-mod lockout;
-mod miniprogram;
-mod outage;
-mod proxy;
-mod replicas;
-mod schema;
-mod short_lived;
-mod sms;
-mod smuggling;
-mod storage;
+/// Where identities, sessions and short-lived state are kept: the same behaviour on every
+/// backend.
+mod storage {
+    mod binds;
+    mod identity;
+    mod outbox;
+    mod schema;
+    mod sessions;
+    mod short_lived;
+    mod support;
+}
+
+/// Signing in: each channel end to end against the gateway binary and the simulator.
+mod login {
+    pub(crate) mod browser;
+    mod chromium;
+    mod lockout;
+    mod miniprogram;
+    mod scan;
+    mod sessions;
+    pub(crate) mod sms;
+    mod wechat_faults;
+}
+
+/// The proxied request: what reaches an upstream and what comes back.
+mod proxy {
+    mod hardening;
+    pub(crate) mod requests;
+    mod smuggling;
+}
+
+/// Running it: operators' commands, replicas, outages and identity events.
+mod ops {
+    pub(crate) mod admin_cli;
+    mod outage;
+    mod replicas;
+    mod unbind;
+    mod webhooks;
+}
+
 mod tidy;
-mod unbind;
-mod webhooks;
-mod wechat_faults;

@@ -113,6 +113,45 @@ fn only_headers_rs_names_identity_headers() {
     );
 }
 
+/// A kind is named only by its own module (`providers/src/<kind>/`): the gateway and the rest
+/// of the providers ask `ChannelConfig` and `KindConfig`, so a new kind is its module and one
+/// `kinds!` line, with no match on kinds to extend anywhere else.
+#[test]
+fn only_a_kind_s_own_module_names_it() {
+    let kinds = wxgate_providers::registry::ChannelConfig::KINDS;
+    assert!(kinds.len() >= 4, "{kinds:?}");
+    let mut found = Vec::new();
+    for dir in ["gateway/src", "providers/src"] {
+        for (path, text) in sources(&root().join(dir)) {
+            let rel = path.strip_prefix(root()).unwrap();
+            let in_tests = rel.iter().any(|p| p == "tests") || rel.ends_with("tests.rs");
+            let code = shipped_code(&text);
+            for kind in kinds {
+                let own = path.starts_with(root().join("providers/src").join(kind));
+                if !own && !in_tests && code.contains(&format!("\"{kind}\"")) {
+                    found.push(format!("{} names {kind:?}", path.display()));
+                }
+            }
+            // A match on the variants is a list of kinds.
+            if !in_tests && !path.ends_with("registry.rs") {
+                for line in code.lines().filter(|l| l.contains("ChannelConfig::")) {
+                    let after = line.split("ChannelConfig::").nth(1).unwrap_or("");
+                    if after.starts_with(|c: char| c.is_ascii_uppercase())
+                        && !after.starts_with("KINDS")
+                    {
+                        found.push(format!(
+                            "{} matches a kind: {}",
+                            path.display(),
+                            line.trim()
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    assert!(found.is_empty(), "{found:#?}");
+}
+
 /// The gateway's modules in layers: a module imports only modules of lower layers, so
 /// imports point one way (`proxy` → `endpoints` → `channels` → `verify` → `state` → …).
 const LAYERS: &[(&str, u8)] = &[
@@ -128,21 +167,24 @@ const LAYERS: &[(&str, u8)] = &[
     ("views", 0),
     ("headers", 1),
     ("rescue", 1),
+    ("respond", 2),
     ("config", 2),
     ("flow", 2),
+    ("tickets", 2),
     ("routes", 3),
     ("webhooks", 3),
     ("state", 4),
     ("request", 5),
+    ("login_page", 6),
     ("verify", 5),
-    ("channels", 6),
-    ("endpoints", 7),
-    ("proxy", 8),
-    ("app", 9),
-    ("admin", 9),
-    ("events_admin", 9),
-    ("lib", 10),
-    ("main", 10),
+    ("channels", 7),
+    ("endpoints", 8),
+    ("proxy", 9),
+    ("app", 10),
+    ("admin", 10),
+    ("events_admin", 10),
+    ("lib", 11),
+    ("main", 11),
 ];
 
 #[test]
@@ -195,4 +237,34 @@ fn the_tidy_checks_do_find_offenders() {
     assert!(sources(&root().join("gateway/src")).len() > 20);
     assert!(!offenders("gateway/src", &["crate::state"], false).is_empty());
     assert_eq!(shipped_code("a\n// crate::x\n#[cfg(test)]\nmod t {}"), "a");
+}
+
+/// No Rust file of the project grows past this many lines: one that does is doing two jobs
+/// (split it by subject, as `config/` is by section and the e2e suites are by folder).
+const MAX_LINES: usize = 700;
+
+#[test]
+fn every_file_keeps_within_its_size_budget() {
+    let mut checked = 0;
+    let mut over = Vec::new();
+    for dir in [
+        "core",
+        "providers",
+        "gateway",
+        "sim",
+        "tests/src",
+        "tests/e2e",
+        "tests/examples",
+        "fuzz/fuzz_targets",
+    ] {
+        for (path, text) in sources(&root().join(dir)) {
+            checked += 1;
+            let lines = text.lines().count();
+            if lines > MAX_LINES {
+                over.push(format!("{}: {lines} lines", path.display()));
+            }
+        }
+    }
+    assert!(checked > 100, "read {checked} files");
+    assert!(over.is_empty(), "over {MAX_LINES} lines: {over:#?}");
 }

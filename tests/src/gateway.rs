@@ -13,6 +13,8 @@ use wxgate_core::policy::IdentityPolicy;
 use wxgate_core::store::Db;
 use wxgate_core::token::{Sessions, TokenService};
 
+pub use crate::builder::{Channel, GatewayBuilder, Route, Webhook};
+
 /// The `wxgate` binary next to this test executable (`target/<profile>/wxgate`); cargo builds
 /// it for the gateway crate's own integration tests in the same `cargo test` run.
 pub fn gateway_bin() -> PathBuf {
@@ -63,57 +65,18 @@ pub struct TestGateway {
 }
 
 impl TestGateway {
-    /// Starts the binary with `routes_toml` (the `[[route]]` tables) and extra TOML, on the
-    /// database at `db_url`, and waits until `/_auth/healthz` answers.
-    pub fn start(db_url: &str, dir: &std::path::Path, body: &str) -> Self {
-        Self::start_with_server(db_url, dir, "", body)
+    /// A gateway on the database at `db_url`, its files in `dir`: add sections, channels and
+    /// routes, then `start` it.
+    pub fn builder(db_url: &str, dir: &std::path::Path) -> GatewayBuilder {
+        GatewayBuilder::new(db_url, dir)
     }
 
-    /// As [`TestGateway::start`], with `server_toml` added to the `[server]` table.
-    pub fn start_with_server(
-        db_url: &str,
-        dir: &std::path::Path,
-        server_toml: &str,
-        body: &str,
-    ) -> Self {
-        Self::start_with(db_url, dir, server_toml, "", body)
-    }
-
-    /// As [`TestGateway::start`], with `server_toml` added to `[server]` and `tokens_toml` to
-    /// `[tokens]`.
-    pub fn start_with(
-        db_url: &str,
-        dir: &std::path::Path,
-        server_toml: &str,
-        tokens_toml: &str,
-        body: &str,
-    ) -> Self {
-        Self::start_listening(db_url, dir, "127.0.0.1", server_toml, tokens_toml, body)
-    }
-
-    /// As [`TestGateway::start_with`], listening on `[::]` (dual stack): tests connect over
-    /// IPv4 and the gateway sees them as `::ffff:127.0.0.1`.
-    pub fn start_dual_stack(
-        db_url: &str,
-        dir: &std::path::Path,
-        server_toml: &str,
-        body: &str,
-    ) -> Self {
-        Self::start_listening(db_url, dir, "[::]", server_toml, "", body)
-    }
-
-    fn start_listening(
-        db_url: &str,
-        dir: &std::path::Path,
-        host: &str,
-        server_toml: &str,
-        tokens_toml: &str,
-        body: &str,
-    ) -> Self {
+    /// Starts the binary with `b`'s config and waits until `/_auth/healthz` answers.
+    pub(crate) fn start_from(b: &GatewayBuilder) -> Self {
         // A port found free may be taken by another test before the gateway binds it: the
         // start is then retried on another port, and "ready" must be this gateway answering.
         for _ in 0..5 {
-            match Self::try_start(db_url, dir, host, server_toml, tokens_toml, body) {
+            match Self::try_start(b) {
                 Ok(gw) => return gw,
                 Err(Retry(why)) => eprintln!("note: gateway start retried: {why}"),
             }
@@ -121,28 +84,11 @@ impl TestGateway {
         panic!("the gateway could not start on a free port in 5 tries");
     }
 
-    fn try_start(
-        db_url: &str,
-        dir: &std::path::Path,
-        host: &str,
-        server_toml: &str,
-        tokens_toml: &str,
-        body: &str,
-    ) -> Result<Self, Retry> {
+    fn try_start(b: &GatewayBuilder) -> Result<Self, Retry> {
         let port = free_port();
+        let dir = b.dir();
         let keys_dir = dir.join("gw-keys");
-        // A wildcard listener is still reached (and named in redirects) as loopback.
-        let public = if host == "127.0.0.1" {
-            String::new()
-        } else {
-            format!("public_url = \"http://127.0.0.1:{port}\"\n")
-        };
-        let config = format!(
-            "[server]\nlisten = \"{host}:{port}\"\n{public}{server_toml}\n\n[database]\nurl = \"{db_url}\"\n\n[tokens]\nkeys_dir = \"{}\"\n{}{tokens_toml}\n\n{body}\n",
-            keys_dir.display(),
-            // Tests see other replicas' logouts within a second, unless they say otherwise.
-            if tokens_toml.contains("revocation_sync") { "" } else { "revocation_sync = \"1s\"\n" }
-        );
+        let config = b.config(port, &keys_dir);
         let path = dir.join(format!("gateway-{port}.toml"));
         std::fs::write(&path, config).expect("write config");
         let log = dir.join(format!("gateway-{port}.log"));
@@ -162,12 +108,17 @@ impl TestGateway {
             child,
             addr: SocketAddr::from(([127, 0, 0, 1], port)),
             dir: dir.to_path_buf(),
-            db_url: db_url.to_string(),
+            db_url: b.db_url().to_string(),
             keys_dir,
             log,
         };
         gw.wait_ready()?;
         Ok(gw)
+    }
+
+    /// The config file this gateway runs with.
+    pub fn config_path(&self) -> std::path::PathBuf {
+        self.dir.join(format!("gateway-{}.toml", self.addr.port()))
     }
 
     /// Waits until this gateway answers: its `/healthz` is 200 and its JWKS holds the keys of

@@ -5,11 +5,13 @@
 //! (defaults: the local servers). When one is unreachable its tests are skipped with a note,
 //! except under `CI=true`, where an unreachable database fails the run.
 
+pub mod builder;
 pub mod control;
 pub mod db;
 pub mod gateway;
 pub mod receiver;
 pub mod relay;
 pub mod web;
+pub mod world;
 
 pub use db::{Backend, TestDb};

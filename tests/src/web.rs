@@ -131,8 +131,11 @@ impl Browser {
         let mut request = self
             .http
             .get(url.clone())
-            .header(ACCEPT, "text/html,application/xhtml+xml,*/*;q=0.8")
             .header(USER_AGENT, &self.user_agent);
+        // A page unless the caller asks for something else (a page's script asking for JSON).
+        if !extra.iter().any(|(k, _)| k.eq_ignore_ascii_case("accept")) {
+            request = request.header(ACCEPT, "text/html,application/xhtml+xml,*/*;q=0.8");
+        }
         if !cookies.is_empty() {
             request = request.header(COOKIE, cookies.join("; "));
         }
@@ -161,6 +164,39 @@ impl Browser {
             body,
             set_cookies,
         }
+    }
+
+    /// The bytes behind `url` (an image), with this browser's cookies: status, content type
+    /// and body.
+    pub async fn bytes(&mut self, url: &str) -> (u16, Option<String>, Vec<u8>) {
+        let url = Url::parse(url).unwrap_or_else(|e| panic!("{url}: {e}"));
+        let host = url.host_str().unwrap_or_default().to_string();
+        let cookies: Vec<String> = self
+            .jar
+            .iter()
+            .filter(|(h, _, _)| *h == host)
+            .map(|(_, n, v)| format!("{n}={v}"))
+            .collect();
+        let mut request = self
+            .http
+            .get(url.clone())
+            .header(ACCEPT, "image/*")
+            .header(USER_AGENT, &self.user_agent);
+        if !cookies.is_empty() {
+            request = request.header(COOKIE, cookies.join("; "));
+        }
+        let response = request
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{url}: {e}"));
+        let status = response.status().as_u16();
+        let content_type = response
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let body = response.bytes().await.unwrap_or_default().to_vec();
+        (status, content_type, body)
     }
 
     /// Opens `url` and follows redirects (at most 10): the final page and every `Location`

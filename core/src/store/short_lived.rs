@@ -165,6 +165,11 @@ impl ShortLived {
         Ok(stored)
     }
 
+    /// The store's clock (ms): what its expiries are measured against.
+    pub fn now_ms(&self) -> i64 {
+        self.clock.now_ms()
+    }
+
     /// Stores `value` under `(ns, key)` for `ttl`, replacing whatever was there (its counter
     /// too). One statement: concurrent puts leave one of their values, never a mix.
     pub async fn put(&self, ns: &str, key: &str, value: &str, ttl: Duration) -> CoreResult<()> {
@@ -208,6 +213,28 @@ impl ShortLived {
             .rows_affected()
             == 1;
         Ok(removed)
+    }
+
+    /// Replaces the live value under `(ns, key)` with `new` if it still holds `old`, keeping its
+    /// expiry; `true` when this call replaced it. Of concurrent callers, on any replicas, one
+    /// wins: a state machine moves by reading a value and swapping it for the next. `new` must
+    /// differ from `old` (MySQL counts only rows it changed).
+    pub async fn swap(&self, ns: &str, key: &str, old: &str, new: &str) -> CoreResult<bool> {
+        check_key(ns, key)?;
+        let q = self.db.sql(
+            "UPDATE short_lived SET v = ? WHERE ns = ? AND k = ? AND v = ? AND expires_at > ?",
+        );
+        let swapped = sqlx::query(&q)
+            .bind(new)
+            .bind(ns)
+            .bind(key)
+            .bind(old)
+            .bind(self.clock.now_ms())
+            .execute(self.db.pool())
+            .await?
+            .rows_affected()
+            == 1;
+        Ok(swapped)
     }
 
     /// Takes back one event counted by [`Self::hit`] (an action that failed and must not use

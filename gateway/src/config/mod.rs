@@ -1,34 +1,51 @@
 //! The gateway's config: the contract's TOML, read into typed structs and checked before start-up.
 //!
-//! The pipeline, each step in its own module:
+//! Each section owns its file: its raw form (what the TOML says, with defaults), what the
+//! runtime uses, and its rules (`server`, `database`, `tokens`, `identity`, `headers`, `limits`,
+//! `login_page`, `channels`, `routes`, `webhooks`). Rules every section shares (durations, URLs, ids) live in
+//! `wxgate_core::rules`. The pipeline:
 //! 1. parse with `toml_edit` (keeps spans) and index every key path's line (`index`);
 //! 2. replace `${NAME}` in string values from an [`EnvSource`] (`env`);
-//! 3. deserialize section by section into serde structs with unknown keys denied (`raw`);
-//! 4. check the rules types cannot express, without I/O (`validate`).
+//! 3. read section by section into the raw forms, unknown keys denied (`raw`);
+//! 4. check each section's rules, and those across sections, without I/O (`validate`).
 //!
 //! Every step collects its errors and the next still runs, so one `wxgate check` shows every
 //! problem, each with its file, line and key path ([`ConfigError`]).
 
+mod channels;
+mod database;
 mod env;
 mod error;
+mod headers;
+mod identity;
 mod index;
+mod limits;
+mod login_page;
 mod raw;
+mod routes;
+mod server;
+mod tokens;
 mod validate;
+mod webhooks;
 
 #[cfg(test)]
 mod tests;
 
-use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::path::Path;
 
-use serde::Deserialize;
 use wxgate_core::policy::IdentityPolicy;
 use wxgate_providers::registry::ChannelConfig;
 
+pub use channels::RESERVED_CHANNEL_IDS;
+pub use database::Database;
 pub use env::{EnvSource, ProcessEnv};
 pub use error::{ConfigError, ConfigErrors};
-pub use validate::RESERVED_CHANNEL_IDS;
+pub use limits::Limits;
+pub use login_page::LoginPage;
+pub use routes::{Route, RouteAuth};
+pub use server::{Server, UnderscoreHeaders};
+pub use tokens::Tokens;
+pub use webhooks::Webhook;
 
 use index::KeyIndex;
 
@@ -43,6 +60,8 @@ pub struct Config {
     pub headers: crate::headers::IdentityHeaders,
     /// How clients are told apart and what they may start (`[limits]`).
     pub limits: Limits,
+    /// The login page's title and order (`[login_page]`).
+    pub login_page: LoginPage,
     /// In file order.
     pub channels: Vec<ChannelConfig>,
     /// In file order.
@@ -56,156 +75,6 @@ impl Config {
     pub fn channel(&self, id: &str) -> Option<&ChannelConfig> {
         self.channels.iter().find(|c| c.id() == id)
     }
-}
-
-/// `[server]`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Server {
-    /// Address the proxy listens on. Default `127.0.0.1:8080`.
-    pub listen: SocketAddr,
-    /// Public base URL without a trailing slash; OAuth `redirect_uri`s are built from it.
-    /// Default `http://{listen}`.
-    pub public_url: String,
-    /// Path of the gateway's own endpoints: starts with `/`, no trailing `/`. Default `/_auth`.
-    pub auth_prefix: String,
-    /// Address of the Prometheus `/metrics` listener, if any.
-    pub metrics_listen: Option<SocketAddr>,
-    /// Peers whose `X-Forwarded-*` headers are believed.
-    pub trusted_proxies: Vec<ipnet::IpNet>,
-    /// What happens to request headers whose name has a `_`.
-    pub underscore_headers: UnderscoreHeaders,
-}
-
-/// `[server] underscore_headers`: CGI, FastCGI and WSGI upstreams read `_` in a header name as
-/// `-`, so `X_Forwarded_For` could pass for a header the gateway vouches for. Framing and
-/// routing headers so spelled (`Transfer_Encoding`, `Content_Length`, `Host`, `Connection`,
-/// `Upgrade`, `TE`, `Trailer`, `Keep-Alive`) are refused (400) whatever this says.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum UnderscoreHeaders {
-    /// Removed before the request goes upstream (nginx's default).
-    #[default]
-    Drop,
-    /// Forwarded, for upstreams that need them.
-    Keep,
-}
-
-/// `[limits]`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Limits {
-    /// A client's network: this many leading bits of its IPv4 address (8 to 32). Default 32.
-    pub ipv4_prefix: u8,
-    /// … of its IPv6 address (32 to 128). Default 64: a home line gets a whole /64, so per
-    /// address no limit would hold.
-    pub ipv6_prefix: u8,
-    /// Browser logins a client network may start per minute (each writes a row), per replica.
-    pub browser_logins_per_minute: u32,
-    /// Mini-program code exchanges a client network may ask for per minute (each costs a row
-    /// and a WeChat call), per replica.
-    pub wechat_logins_per_minute: u32,
-}
-
-/// `[database]`.
-#[derive(Clone, PartialEq)]
-pub struct Database {
-    /// sqlx URL starting with `sqlite:`, `postgres:`, `postgresql:`, `mysql:` or `mariadb:`.
-    /// Default `sqlite://data/wxgate.db?mode=rwc`. May hold a password: never log it.
-    pub url: String,
-}
-
-/// Masks the URL's password, so that `{config:?}` is safe to log.
-impl std::fmt::Debug for Database {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let url = match url::Url::parse(&self.url) {
-            Ok(mut u) if u.password().is_some() => {
-                // Only fails for URLs that cannot have a password, which this one has.
-                let _ = u.set_password(Some("***"));
-                u.to_string()
-            }
-            Ok(_) => self.url.clone(),
-            Err(_) => "(unparsable URL, not shown)".to_owned(),
-        };
-        f.debug_struct("Database").field("url", &url).finish()
-    }
-}
-
-/// `[tokens]`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Tokens {
-    /// `iss` of issued tokens. Default `wxgate`.
-    pub issuer: String,
-    /// Access-token life: more than 0, at most 1h, shorter than `refresh_ttl`. Default 15m.
-    pub access_ttl: Duration,
-    /// Refresh-token life. Default 30d.
-    pub refresh_ttl: Duration,
-    /// Signing-key directory, as written (relative paths resolve against the working directory).
-    /// Default `data/keys`.
-    pub keys_dir: PathBuf,
-    /// How soon other replicas see a logout or revoked family: 1s to 5m. Default 5s.
-    pub revocation_sync: Duration,
-    /// How long `wxgate keys rotate`'s new keys are published before they sign: longer than
-    /// the slowest replica takes to read them (each re-reads every 30 s). 0s to 1h. Default 60s.
-    pub key_activation: Duration,
-}
-
-/// One `[[webhook]]`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Webhook {
-    /// Unique; `[a-z0-9_-]`, up to 64.
-    pub id: String,
-    /// An http(s) URL.
-    pub url: String,
-    /// At least 16 characters.
-    pub secret: wxgate_core::secret::Secret,
-    /// The event types it wants; every type when `None`.
-    pub events: Option<Vec<wxgate_core::events::EventType>>,
-    /// 1s to 60s.
-    pub timeout: Duration,
-    /// 100ms up to `max_backoff`.
-    pub backoff: Duration,
-    /// Up to 1h.
-    pub max_backoff: Duration,
-    /// At least `backoff`, up to 30 days.
-    pub retry_for: Duration,
-}
-
-impl Webhook {
-    pub fn subscription(&self) -> wxgate_core::events::Subscription {
-        wxgate_core::events::Subscription {
-            webhook: self.id.clone(),
-            types: self.events.clone(),
-        }
-    }
-}
-
-/// One `[[route]]`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Route {
-    /// Path prefix, starting with `/`, outside `auth_prefix`, unique.
-    pub prefix: String,
-    /// `host:port` of the upstream.
-    pub upstream: String,
-    /// Whether a valid token is required, optional or ignored.
-    pub auth: RouteAuth,
-    /// A channel with an `/authorize` page that unauthenticated browser requests on a required
-    /// route are redirected to.
-    pub login_channel: Option<String>,
-    /// Longest wait to connect to the upstream.
-    pub connect_timeout: Duration,
-    /// Longest wait for the upstream between reads.
-    pub read_timeout: Duration,
-}
-
-/// A route's `auth`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RouteAuth {
-    /// No valid token: 401, or a redirect to `login_channel` for browsers.
-    Required,
-    /// Identity headers when the token is valid, none otherwise.
-    Optional,
-    /// Never identity headers, even with a valid token.
-    Public,
 }
 
 /// What a command needs of the config.

@@ -1,274 +1,38 @@
-//! The config as written: serde structs that mirror the TOML (defaults applied, nothing checked
-//! beyond types), and the section-by-section read that keeps going after an error so that every
-//! section's problems are reported together.
-
-use std::path::PathBuf;
-use std::time::Duration;
+//! Reading the interpolated document section by section into each section's raw form (defaults
+//! applied, nothing checked beyond types), going on after an error so that every section's
+//! problems are reported together.
 
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_path_to_error::{Deserializer as Tracked, Segment, Track};
-use wxgate_core::policy::{Anchor, OnPhoneConflict};
 use wxgate_providers::registry::ChannelConfig;
 
+use super::channels::channel;
+use super::database::RawDatabase;
 use super::error::ConfigError;
+use super::headers::RawHeaders;
+use super::identity::RawIdentity;
 use super::index::{join_index, join_key};
-use super::RouteAuth;
+use super::limits::RawLimits;
+use super::login_page::RawLoginPage;
+use super::routes::RawRoute;
+use super::server::RawServer;
+use super::tokens::RawTokens;
+use super::webhooks::RawWebhook;
 
 /// The top-level keys; anything else is an unknown key.
-const SECTIONS: [&str; 9] = [
-    "server", "database", "tokens", "identity", "headers", "limits", "channel", "route", "webhook",
+const SECTIONS: [&str; 10] = [
+    "server",
+    "database",
+    "tokens",
+    "identity",
+    "headers",
+    "limits",
+    "login_page",
+    "channel",
+    "route",
+    "webhook",
 ];
-
-/// `[server]`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct RawServer {
-    /// Address the proxy listens on. Default `127.0.0.1:8080`.
-    #[serde(default = "default_listen")]
-    pub listen: String,
-    /// Public base URL, used to build OAuth `redirect_uri`. Default `http://{listen}`.
-    pub public_url: Option<String>,
-    /// Path under which the gateway serves its own endpoints. Default `/_auth`.
-    #[serde(default = "default_auth_prefix")]
-    pub auth_prefix: String,
-    /// Address of the Prometheus `/metrics` listener; none when absent.
-    pub metrics_listen: Option<String>,
-    /// CIDRs whose `X-Forwarded-*` headers are believed. Default none.
-    #[serde(default)]
-    pub trusted_proxies: Vec<String>,
-    /// Headers whose name has a `_`: `drop` (default) or `keep`.
-    #[serde(default)]
-    pub underscore_headers: super::UnderscoreHeaders,
-}
-
-/// `[database]`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct RawDatabase {
-    /// sqlx URL: `sqlite:`, `postgres:`/`postgresql:` or `mysql:`/`mariadb:`.
-    #[serde(default = "default_database_url")]
-    pub url: String,
-}
-
-/// `[tokens]`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct RawTokens {
-    /// `iss` of issued tokens. Default `wxgate`.
-    #[serde(default = "default_issuer")]
-    pub issuer: String,
-    /// Life of an access token. Default `15m`.
-    #[serde(
-        default = "default_access_ttl",
-        deserialize_with = "wxgate_providers::duration::deserialize"
-    )]
-    pub access_ttl: Duration,
-    /// Life of a refresh token. Default `30d`.
-    #[serde(
-        default = "default_refresh_ttl",
-        deserialize_with = "wxgate_providers::duration::deserialize"
-    )]
-    pub refresh_ttl: Duration,
-    /// Directory of signing keys, created on first start. Default `data/keys`.
-    #[serde(default = "default_keys_dir")]
-    pub keys_dir: PathBuf,
-    /// How soon other replicas see a logout or a revoked family. Default `5s`.
-    #[serde(
-        default = "default_revocation_sync",
-        deserialize_with = "wxgate_providers::duration::deserialize"
-    )]
-    pub revocation_sync: Duration,
-    /// How long a rotated key is published before it signs. Default `60s`.
-    #[serde(
-        default = "default_key_activation",
-        deserialize_with = "wxgate_providers::duration::deserialize"
-    )]
-    pub key_activation: Duration,
-}
-
-/// `[identity]`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct RawIdentity {
-    /// What a user is: `wechat` (default) or `phone`.
-    #[serde(default)]
-    pub anchor: Anchor,
-    /// `reject` (default), `move` or `merge`; meaningful with `anchor = "wechat"` only, so kept
-    /// optional to tell "left out" from "set".
-    pub on_phone_conflict: Option<OnPhoneConflict>,
-}
-
-/// One `[[route]]`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct RawRoute {
-    /// Path prefix matched against the request path.
-    pub prefix: String,
-    /// `host:port` of the upstream service.
-    pub upstream: String,
-    /// `required`, `optional` or `public`. No default: a route's exposure is written down.
-    pub auth: RouteAuth,
-    /// Channel that unauthenticated browser requests are redirected to.
-    pub login_channel: Option<String>,
-    /// Longest wait for a connection to the upstream. Default `2s`.
-    #[serde(
-        default = "default_connect_timeout",
-        deserialize_with = "wxgate_providers::duration::deserialize"
-    )]
-    pub connect_timeout: Duration,
-    /// Longest wait for the upstream's response (between reads). Default `30s`.
-    #[serde(
-        default = "default_read_timeout",
-        deserialize_with = "wxgate_providers::duration::deserialize"
-    )]
-    pub read_timeout: Duration,
-}
-
-/// `[headers]`: the names of the identity headers sent upstream.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub(crate) struct RawHeaders {
-    /// The user id. Default `X-Auth-User`.
-    pub user: String,
-    /// The channel id of the session. Default `X-Auth-Channel`.
-    pub channel: String,
-    /// The openid of that channel's appid. Default `X-Auth-Openid`.
-    pub openid: String,
-    /// The unionid. Default `X-Auth-Unionid`.
-    pub unionid: String,
-    /// The verified phone (E.164). Default `X-Auth-Phone`.
-    pub phone: String,
-    /// The signed assertion. Default `X-Auth-Assertion`.
-    pub assertion: String,
-}
-
-impl Default for RawHeaders {
-    fn default() -> Self {
-        let d = crate::headers::IdentityHeaders::default();
-        Self {
-            user: d.user,
-            channel: d.channel,
-            openid: d.openid,
-            unionid: d.unionid,
-            phone: d.phone,
-            assertion: d.assertion,
-        }
-    }
-}
-
-/// `[limits]`: how clients are told apart, and caps on what costs before anything is proved.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub(crate) struct RawLimits {
-    /// Leading bits of an IPv4 address that make a client's network. Default `32`.
-    pub ipv4_prefix: u8,
-    /// Leading bits of an IPv6 address that make a client's network. Default `64` (a home
-    /// line gets a whole /64).
-    pub ipv6_prefix: u8,
-    /// Browser logins one client network may start per minute, per replica. Default `30`.
-    pub browser_logins_per_minute: u32,
-    /// Calls that exchange a WeChat code (mini-program logins) one client network may make per
-    /// minute, per replica. Default `60`.
-    pub wechat_logins_per_minute: u32,
-}
-
-impl Default for RawLimits {
-    fn default() -> Self {
-        Self {
-            ipv4_prefix: 32,
-            ipv6_prefix: 64,
-            browser_logins_per_minute: 30,
-            wechat_logins_per_minute: 60,
-        }
-    }
-}
-
-/// One `[[webhook]]`: where identity events go.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct RawWebhook {
-    /// A name for metrics, listings and the delivery rows.
-    pub id: String,
-    /// Where events are POSTed.
-    pub url: String,
-    /// The HMAC key receivers verify `Wxgate-Signature` with (write `${ENV}`).
-    pub secret: wxgate_core::secret::Secret,
-    /// The event types it wants; every type when absent.
-    pub events: Option<Vec<String>>,
-    /// Longest wait for the receiver's answer. Default `10s`.
-    #[serde(
-        default = "default_webhook_timeout",
-        deserialize_with = "wxgate_providers::duration::deserialize"
-    )]
-    pub timeout: Duration,
-    /// The first retry's delay; each next one doubles, up to `max_backoff`. Default `2s`.
-    #[serde(
-        default = "default_webhook_backoff",
-        deserialize_with = "wxgate_providers::duration::deserialize"
-    )]
-    pub backoff: Duration,
-    /// Default `10m`.
-    #[serde(
-        default = "default_webhook_max_backoff",
-        deserialize_with = "wxgate_providers::duration::deserialize"
-    )]
-    pub max_backoff: Duration,
-    /// How long an event is retried before it is parked as failed. Default `24h`.
-    #[serde(
-        default = "default_webhook_retry_for",
-        deserialize_with = "wxgate_providers::duration::deserialize"
-    )]
-    pub retry_for: Duration,
-}
-
-fn default_webhook_timeout() -> Duration {
-    Duration::from_secs(10)
-}
-fn default_webhook_backoff() -> Duration {
-    Duration::from_secs(2)
-}
-fn default_webhook_max_backoff() -> Duration {
-    Duration::from_secs(600)
-}
-fn default_webhook_retry_for() -> Duration {
-    Duration::from_secs(24 * 3600)
-}
-
-fn default_connect_timeout() -> Duration {
-    Duration::from_secs(2)
-}
-fn default_read_timeout() -> Duration {
-    Duration::from_secs(30)
-}
-
-fn default_listen() -> String {
-    "127.0.0.1:8080".to_owned()
-}
-fn default_auth_prefix() -> String {
-    "/_auth".to_owned()
-}
-fn default_database_url() -> String {
-    "sqlite://data/wxgate.db?mode=rwc".to_owned()
-}
-fn default_issuer() -> String {
-    "wxgate".to_owned()
-}
-fn default_access_ttl() -> Duration {
-    Duration::from_secs(15 * 60)
-}
-fn default_refresh_ttl() -> Duration {
-    Duration::from_secs(30 * 86_400)
-}
-fn default_keys_dir() -> PathBuf {
-    PathBuf::from("data/keys")
-}
-fn default_key_activation() -> Duration {
-    wxgate_core::token::DEFAULT_KEY_ACTIVATION
-}
-fn default_revocation_sync() -> Duration {
-    Duration::from_secs(5)
-}
 
 /// Everything that deserialized. A section that failed falls back to its defaults (its error is
 /// already recorded, so the load fails anyway) so that later rules still run.
@@ -280,6 +44,7 @@ pub(crate) struct RawConfig {
     pub identity: RawIdentity,
     pub headers: RawHeaders,
     pub limits: RawLimits,
+    pub login_page: RawLoginPage,
     /// With their index in the file, for key paths.
     pub channels: Vec<(usize, ChannelConfig)>,
     /// Index and id of channels that failed to read: their ids are still checked, and routes
@@ -311,6 +76,7 @@ pub(crate) fn read(mut root: toml::Table, errors: &mut Vec<ConfigError>) -> RawC
     let identity = section(&mut root, "identity", errors);
     let headers = section(&mut root, "headers", errors);
     let limits = section(&mut root, "limits", errors);
+    let login_page = section(&mut root, "login_page", errors);
 
     let mut channels = Vec::new();
     let mut unread_channel_ids = Vec::new();
@@ -356,6 +122,7 @@ pub(crate) fn read(mut root: toml::Table, errors: &mut Vec<ConfigError>) -> RawC
         identity: identity.unwrap_or_else(defaults),
         headers: headers.unwrap_or_else(defaults),
         limits: limits.unwrap_or_else(defaults),
+        login_page: login_page.unwrap_or_else(defaults),
         channels,
         unread_channel_ids,
         routes,
@@ -419,49 +186,8 @@ fn array_of_tables(
     tables
 }
 
-/// The two-step read of a `[[channel]]`: take `kind` out, then read the rest as that kind's
-/// struct. Going through serde's tagged enum would lose the path of an error inside the table.
-fn channel(
-    i: usize,
-    mut table: toml::Table,
-    errors: &mut Vec<ConfigError>,
-) -> Option<ChannelConfig> {
-    let key = join_index("channel", i);
-    let kinds = backticked(ChannelConfig::KINDS);
-    let kind = match table.remove("kind") {
-        Some(toml::Value::String(kind)) if ChannelConfig::KINDS.contains(&kind.as_str()) => kind,
-        Some(toml::Value::String(kind)) => {
-            errors.push(ConfigError::at(
-                join_key(&key, "kind"),
-                format!("unknown kind `{kind}`; expected one of {kinds}"),
-            ));
-            return None;
-        }
-        Some(_) => {
-            errors.push(ConfigError::at(
-                join_key(&key, "kind"),
-                format!("must be a string, one of {kinds}"),
-            ));
-            return None;
-        }
-        None => {
-            errors.push(ConfigError::at(
-                join_key(&key, "kind"),
-                format!("missing field `kind`; expected one of {kinds}"),
-            ));
-            return None;
-        }
-    };
-    deserialize(
-        &key,
-        toml::Value::Table(table),
-        |d| ChannelConfig::deserialize_kind(&kind, d),
-        errors,
-    )
-}
-
 /// Runs `read` on `value` while tracking the path, so that a serde error names its key.
-fn deserialize<T>(
+pub(super) fn deserialize<T>(
     prefix: &str,
     value: toml::Value,
     read: impl FnOnce(Tracked<'_, '_, toml::Value>) -> Result<T, toml::de::Error>,
@@ -514,6 +240,7 @@ pub(crate) fn backticked(names: &[&str]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     #[test]
     fn every_section_reads_from_an_empty_table() {

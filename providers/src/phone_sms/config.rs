@@ -32,14 +32,14 @@ pub struct Config {
     /// How long a sent code stays valid. Default `"5m"`, at most `"10m"`.
     #[serde(
         default = "default_code_ttl",
-        deserialize_with = "crate::duration::deserialize"
+        deserialize_with = "wxgate_core::rules::duration::deserialize"
     )]
     pub code_ttl: Duration,
     /// Minimum wait before another code is sent to the same phone. Default `"60s"`; a successful
     /// login does not reset it.
     #[serde(
         default = "default_resend_after",
-        deserialize_with = "crate::duration::deserialize"
+        deserialize_with = "wxgate_core::rules::duration::deserialize"
     )]
     pub resend_after: Duration,
     /// Wrong codes accepted before the code is burnt. Default `5`, at least `1`.
@@ -65,7 +65,7 @@ pub struct Config {
     /// Longest wait for one sender. Default `"5s"`, 100ms to 30s.
     #[serde(
         default = "default_send_timeout",
-        deserialize_with = "crate::duration::deserialize"
+        deserialize_with = "wxgate_core::rules::duration::deserialize"
     )]
     pub send_timeout: Duration,
 }

@@ -31,27 +31,9 @@ use wxgate_core::phone::Region;
 use wxgate_core::secret::Secret;
 
 const ENDPOINTS: &[Endpoint] = &[
-    Endpoint {
-        method: "POST",
-        action: "send_code",
-        needs_session: false,
-        calls_out: false,
-        step: Step::Api,
-    },
-    Endpoint {
-        method: "POST",
-        action: "login",
-        needs_session: false,
-        calls_out: false,
-        step: Step::Api,
-    },
-    Endpoint {
-        method: "POST",
-        action: "bind",
-        needs_session: true,
-        calls_out: false,
-        step: Step::Api,
-    },
+    Endpoint::new("POST", "send_code", Step::Api).forms(),
+    Endpoint::new("POST", "login", Step::Api).forms(),
+    Endpoint::new("POST", "bind", Step::Api).needs_session(),
 ];
 
 const HOUR: Duration = Duration::from_secs(3600);
@@ -385,10 +367,10 @@ impl LoginProvider for PhoneSms {
     }
 
     fn kind(&self) -> &'static str {
-        "phone_sms"
+        <super::Config as crate::kind::Kind>::NAME
     }
 
-    fn endpoints(&self) -> &'static [Endpoint] {
+    fn endpoints(&self) -> &[Endpoint] {
         ENDPOINTS
     }
 

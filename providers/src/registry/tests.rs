@@ -86,17 +86,26 @@ fn accessors() {
         (oa.id(), oa.kind(), oa.appid()),
         ("oa", "wechat_official_account", Some("wx2"))
     );
-    assert!(oa.supports_redirect_login());
+    assert_eq!(oa.login_page(), Some("authorize"));
     let table: toml::Value = toml::from_str(TABLES[3].1).unwrap();
     let sms = ChannelConfig::deserialize_kind("phone_sms", table).unwrap();
     assert_eq!(sms.appid(), None);
-    assert!(!sms.supports_redirect_login());
-    let table: toml::Value = toml::from_str(TABLES[0].1).unwrap();
-    assert!(
-        !ChannelConfig::deserialize_kind("wechat_miniprogram", table)
-            .unwrap()
-            .supports_redirect_login()
+    assert_eq!(
+        sms.login_page(),
+        None,
+        "the phone form lives on the login page"
     );
+    assert!(sms.login_option().is_some());
+    let table: toml::Value = toml::from_str(TABLES[0].1).unwrap();
+    let mp = ChannelConfig::deserialize_kind("wechat_miniprogram", table).unwrap();
+    assert_eq!(mp.login_option(), None, "no scan_login, no browser login");
+    let table: toml::Value = toml::from_str(&format!(
+        "{}scan_login = {{ page = \"pages/login/scan\" }}\n",
+        TABLES[0].1
+    ))
+    .unwrap();
+    let scan = ChannelConfig::deserialize_kind("wechat_miniprogram", table).unwrap();
+    assert_eq!(scan.login_page(), Some("scan"));
 }
 /// Why the gateway reads `kind` itself: through the tagged enum, the error points at the
 /// whole `[[channel]]` table from its header (line 1), not at the misspelt key (line 6).

@@ -124,6 +124,24 @@ fn string_or_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D:
     })
 }
 
+/// An image WeChat made (a mini-program code), with its type as its bytes say.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Image {
+    pub content_type: &'static str,
+    pub body: bytes::Bytes,
+}
+
+/// The image type by the file's signature; `None` for anything else (a JSON error).
+fn image_kind(body: &[u8]) -> Option<&'static str> {
+    if body.starts_with(b"\x89PNG\r\n\x1a\n") {
+        Some("image/png")
+    } else if body.starts_with(&[0xff, 0xd8, 0xff]) {
+        Some("image/jpeg")
+    } else {
+        None
+    }
+}
+
 /// One app's client: its appid, secret and API base URL.
 #[derive(Clone)]
 pub struct WechatClient {
@@ -257,6 +275,72 @@ impl WechatClient {
             })
             .await?;
         Ok(answer.phone_info)
+    }
+
+    /// A mini-program code image (`/wxa/getwxacodeunlimit`) carrying `request`'s `scene`. WeChat
+    /// answers the image's bytes, or a JSON error that some SDKs saved as an image: the answer
+    /// is judged by its body as well as its Content-Type. Retried on -1 (nothing is spent).
+    pub async fn wxacode_unlimited(
+        &self,
+        access_token: &str,
+        request: &serde_json::Value,
+    ) -> Result<Image, WxError> {
+        let path = "/wxa/getwxacodeunlimit";
+        let mut attempt = 1;
+        loop {
+            let response = self
+                .http
+                .post(format!("{}{path}", self.api_base))
+                .query(&[("access_token", access_token)])
+                .json(request)
+                .timeout(self.timeout)
+                .send()
+                .await
+                .map_err(|e| {
+                    if e.is_timeout() {
+                        WxError::Timeout
+                    } else {
+                        WxError::Transport
+                    }
+                })?;
+            let content_type = response
+                .headers()
+                .get(reqwest::header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_ascii_lowercase();
+            let body = crate::http::body(response).await.map_err(|e| match e {
+                crate::http::ReadError::Timeout => WxError::Timeout,
+                crate::http::ReadError::Transport => WxError::Transport,
+                crate::http::ReadError::TooLarge => WxError::Parse,
+            })?;
+            let kind = image_kind(&body);
+            if kind.is_none() || content_type.contains("json") {
+                let errcode = serde_json::from_slice::<ErrorFields>(&body)
+                    .map(|f| f.errcode)
+                    .map_err(|_| WxError::Parse)?;
+                if errcode == -1 && attempt < self.busy_attempts {
+                    tokio::time::sleep(self.busy_backoff * 2u32.pow(attempt - 1)).await;
+                    attempt += 1;
+                    continue;
+                }
+                tracing::info!(
+                    path,
+                    errcode,
+                    "wechat returned an error instead of an image"
+                );
+                // An answer that is neither an image nor an error names nothing to act on.
+                return Err(if errcode == 0 {
+                    WxError::Parse
+                } else {
+                    WxError::Api { errcode }
+                });
+            }
+            return Ok(Image {
+                content_type: kind.unwrap_or("image/png"),
+                body,
+            });
+        }
     }
 
     async fn with_busy_retry<T: DeserializeOwned>(

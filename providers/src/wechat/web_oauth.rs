@@ -13,20 +13,8 @@ use std::sync::Arc;
 use wxgate_core::model::{Profile, WechatIdentity};
 
 const ENDPOINTS: &[Endpoint] = &[
-    Endpoint {
-        method: "GET",
-        action: "authorize",
-        needs_session: false,
-        calls_out: false,
-        step: Step::BrowserStart,
-    },
-    Endpoint {
-        method: "GET",
-        action: "callback",
-        needs_session: false,
-        calls_out: false,
-        step: Step::BrowserCallback,
-    },
+    Endpoint::new("GET", "authorize", Step::BrowserStart),
+    Endpoint::new("GET", "callback", Step::BrowserCallback),
 ];
 
 /// Longest nickname kept (characters) and avatar URL kept (bytes): display facts, bounded.
@@ -54,6 +42,19 @@ pub struct WebOAuth {
 }
 
 impl WebOAuth {
+    /// The channel a web OAuth kind's config describes: its page, and a WeChat client for the
+    /// app behind it.
+    pub fn build(
+        deps: &crate::registry::ProviderDeps,
+        id: &str,
+        page: Page,
+        app: (&str, &str, &wxgate_core::secret::Secret),
+    ) -> Arc<dyn LoginProvider> {
+        let (api_base, appid, secret) = app;
+        let client = WechatClient::new(deps.http.clone(), api_base, appid, secret.clone());
+        Arc::new(Self::new(id, page, client, deps.shared_state.clone()))
+    }
+
     pub fn new(id: &str, page: Page, client: WechatClient, seen: Arc<dyn SharedState>) -> Self {
         Self {
             id: id.to_string(),
@@ -165,7 +166,7 @@ impl LoginProvider for WebOAuth {
         self.page.kind
     }
 
-    fn endpoints(&self) -> &'static [Endpoint] {
+    fn endpoints(&self) -> &[Endpoint] {
         ENDPOINTS
     }
 
@@ -232,6 +233,7 @@ mod tests {
                     state: Some("Abc123"),
                     client_ip: None,
                     client_network: None,
+                    ticket: None,
                 },
             })
             .await

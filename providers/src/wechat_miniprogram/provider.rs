@@ -1,11 +1,14 @@
-//! The mini-program channel: `POST login` (`wx.login` code, optionally a `getPhoneNumber` code)
-//! and `POST phone` (bind a phone to the caller's session later).
+//! The mini-program channel: `POST login` (`wx.login` code, optionally a `getPhoneNumber` code),
+//! `POST phone` (bind a phone to the caller's session later), and with `scan_login` the
+//! scan-to-login of websites: the browser shows a mini-program code carrying a ticket, and the
+//! mini-program page reports it scanned, confirms it with a fresh `wx.login` code (resolved as
+//! `login` resolves it: an openid or user id in the body is never believed) or cancels it.
 
+use super::config::{Config, ScanLogin};
 use super::legacy::{self, LegacyError};
-use super::Config;
 use crate::provider::{
     check_code, parse_json as parse, Call, Endpoint, LoginProvider, ProviderError, Reply,
-    SessionFacts, Step, Verified,
+    SessionFacts, Step, TicketImage, TicketMove, Verified,
 };
 use crate::shared_state::{first_sight, release, SharedState};
 use crate::wechat::{AccessTokenCache, SessionKeyVault, WechatClient, WxError};
@@ -16,24 +19,29 @@ use wxgate_core::model::{Phone, WechatIdentity};
 use wxgate_core::secret::Secret;
 
 const ENDPOINTS: &[Endpoint] = &[
-    Endpoint {
-        method: "POST",
-        action: "login",
-        needs_session: false,
-        calls_out: true,
-        step: Step::Api,
-    },
-    Endpoint {
-        method: "POST",
-        action: "phone",
-        needs_session: true,
-        calls_out: true,
-        step: Step::Api,
-    },
+    Endpoint::new("POST", "login", Step::Api).calls_out(),
+    Endpoint::new("POST", "phone", Step::Api)
+        .needs_session()
+        .calls_out(),
+];
+
+/// With `scan_login`, also these.
+const SCAN_ENDPOINTS: &[Endpoint] = &[
+    Endpoint::new("POST", "login", Step::Api).calls_out(),
+    Endpoint::new("POST", "phone", Step::Api)
+        .needs_session()
+        .calls_out(),
+    Endpoint::new("GET", "scan", Step::TicketOpen),
+    Endpoint::new("GET", "scan/qr", Step::TicketView).calls_out(),
+    Endpoint::new("GET", "scan/status", Step::TicketPoll),
+    Endpoint::new("POST", "scan/scanned", Step::TicketAct),
+    Endpoint::new("POST", "scan/confirm", Step::TicketAct).calls_out(),
+    Endpoint::new("POST", "scan/cancel", Step::TicketAct),
 ];
 
 pub struct MiniProgram {
     id: String,
+    scan: Option<ScanLogin>,
     client: WechatClient,
     tokens: AccessTokenCache,
     session_keys: Arc<dyn SessionKeyVault>,
@@ -60,6 +68,16 @@ struct LoginBody {
     encrypted_data: Option<String>,
     #[serde(default)]
     iv: Option<String>,
+}
+
+/// What the mini-program page sends about a ticket: its scene, and to confirm, a fresh
+/// `wx.login` code. Nothing else is read (an `openid` field is refused, not believed).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TicketBody {
+    scene: String,
+    #[serde(default)]
+    code: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -99,6 +117,7 @@ impl MiniProgram {
     ) -> Self {
         Self {
             id: config.id.clone(),
+            scan: config.scan_login.clone(),
             client,
             tokens,
             session_keys,
@@ -207,6 +226,11 @@ impl MiniProgram {
 
     async fn login(&self, body: &[u8]) -> Result<Reply, ProviderError> {
         let body: LoginBody = parse(body)?;
+        Ok(Reply::Login(self.verify_login(body).await?))
+    }
+
+    /// What a login body proves: the `wx.login` code's identity, and a phone when one came.
+    async fn verify_login(&self, body: LoginBody) -> Result<Verified, ProviderError> {
         let payload = encrypted(body.encrypted_data, body.iv)?;
         if payload.is_some() && body.phone_code.is_some() {
             return Err(ProviderError::InvalidRequest(
@@ -251,7 +275,7 @@ impl MiniProgram {
             (None, Some(payload)) => Some(self.legacy_phone(&session.session_key, payload)?),
             (None, None) => None,
         };
-        Ok(Reply::Login(Verified {
+        Ok(Verified {
             wechat: Some(WechatIdentity {
                 appid: self.client.appid().to_string(),
                 openid: session.openid,
@@ -259,7 +283,94 @@ impl MiniProgram {
             }),
             phone,
             profile: None,
-        }))
+        })
+    }
+
+    /// `scan/scanned`, `scan/confirm`, `scan/cancel`: the mini-program page moves the ticket
+    /// the gateway has found open.
+    async fn ticket_act(&self, call: &Call<'_>) -> Result<Reply, ProviderError> {
+        let body: TicketBody = parse(call.body)?;
+        let change = match (call.action, body.code) {
+            ("scan/scanned", None) => TicketMove::Scanned,
+            ("scan/cancel", None) => TicketMove::Cancelled,
+            ("scan/confirm", Some(code)) => TicketMove::Confirmed(
+                self.verify_login(LoginBody {
+                    code,
+                    phone_code: None,
+                    encrypted_data: None,
+                    iv: None,
+                })
+                .await?,
+            ),
+            ("scan/confirm", None) => {
+                return Err(ProviderError::InvalidRequest(
+                    "confirm with a fresh wx.login code".into(),
+                ))
+            }
+            (_, Some(_)) => {
+                return Err(ProviderError::InvalidRequest(
+                    "only scan/confirm takes a code".into(),
+                ))
+            }
+            (other, None) => {
+                return Err(ProviderError::InvalidRequest(format!(
+                    "no action {other:?}"
+                )))
+            }
+        };
+        Ok(Reply::Ticket {
+            scene: body.scene,
+            change,
+        })
+    }
+
+    /// `scan/qr`: the mini-program code of the browser's ticket, from `getwxacodeunlimit`.
+    async fn ticket_image(&self, call: &Call<'_>) -> Result<Reply, ProviderError> {
+        let scan = self.scan.as_ref().ok_or(ProviderError::Unauthorized)?;
+        let ticket = call
+            .cx
+            .ticket
+            .ok_or_else(|| ProviderError::Internal("scan/qr without a ticket".into()))?;
+        let request = serde_json::json!({
+            "scene": ticket.scene,
+            "page": scan.page,
+            "check_path": scan.check_path,
+            "env_version": scan.env_version.as_str(),
+        });
+        let path = "/wxa/getwxacodeunlimit";
+        let mut rejected: Option<Secret> = None;
+        let image = loop {
+            let token = match &rejected {
+                None => self.tokens.get().await?,
+                Some(old) => self.tokens.replace_rejected(old).await?,
+            };
+            match self
+                .client
+                .wxacode_unlimited(token.expose(), &request)
+                .await
+            {
+                Ok(image) => break image,
+                Err(WxError::Api {
+                    errcode: 40001 | 40014 | 42001,
+                }) if rejected.is_none() => {
+                    tracing::info!(channel = %self.id, "access_token rejected; replacing it once");
+                    rejected = Some(token);
+                }
+                // WeChat refused to make the code: the browser gets 502, the log the errcode
+                // (40129/40169: the scene; 41030: scan_login.page not released, see
+                // check_path; 47001: the request's shape).
+                Err(WxError::Api { errcode }) => {
+                    return Err(ProviderError::Unavailable(format!(
+                        "{path}: errcode {errcode}"
+                    )))
+                }
+                Err(e) => return Err(e.into_provider_error(path)),
+            }
+        };
+        Ok(Reply::Bytes {
+            content_type: image.content_type,
+            body: image.body,
+        })
     }
 
     async fn phone(
@@ -312,17 +423,30 @@ impl LoginProvider for MiniProgram {
     }
 
     fn kind(&self) -> &'static str {
-        "wechat_miniprogram"
+        <super::Config as crate::kind::Kind>::NAME
     }
 
-    fn endpoints(&self) -> &'static [Endpoint] {
-        ENDPOINTS
+    fn endpoints(&self) -> &[Endpoint] {
+        if self.scan.is_some() {
+            SCAN_ENDPOINTS
+        } else {
+            ENDPOINTS
+        }
+    }
+
+    fn ticket_ttl(&self) -> Option<std::time::Duration> {
+        self.scan.as_ref().map(|s| s.ttl)
     }
 
     async fn handle(&self, call: Call<'_>) -> Result<Reply, ProviderError> {
         match call.action {
             "login" => self.login(call.body).await,
             "phone" => self.phone(call.body, call.session).await,
+            "scan" => Ok(Reply::TicketOpened {
+                image: TicketImage::Served { action: "scan/qr" },
+            }),
+            "scan/qr" => self.ticket_image(&call).await,
+            "scan/scanned" | "scan/confirm" | "scan/cancel" => self.ticket_act(&call).await,
             other => Err(ProviderError::InvalidRequest(format!(
                 "no action {other:?}"
             ))),
@@ -371,6 +495,7 @@ mod tests {
             secret: Secret::new("s"),
             api_base: "http://127.0.0.1:1".into(),
             timeout: Duration::from_secs(1),
+            scan_login: None,
         };
         let client = WechatClient::new(
             http_client(Duration::from_secs(1)),

@@ -7,6 +7,7 @@ mod phone;
 mod session;
 mod sns;
 mod token;
+pub(crate) mod wxacode;
 
 use std::sync::Arc;
 
@@ -58,6 +59,10 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
         )
         .route("/sns/userinfo", get(sns::userinfo).post(sns::userinfo))
         .route("/sns/auth", get(sns::auth).post(sns::auth))
+        .route(
+            "/wxa/getwxacodeunlimit",
+            post(wxacode::getwxacodeunlimit).fallback(token::require_post),
+        )
 }
 
 /// Any path WeChat does not serve, wrong case included.

@@ -48,6 +48,21 @@ fn check_mini_program(world: &World, who: &AppUser) -> Result<(), ControlError> 
 /// `POST /_sim/login_code`: what `wx.login()` returns.
 pub(crate) async fn login_code(State(shared): State<Arc<Shared>>, body: Bytes) -> ControlResult {
     let who: AppUser = parse(&body)?;
+    let code = issue_login_code(&shared, who.appid, who.user)?;
+    Ok(Json(json!({"code": code})).into_response())
+}
+
+/// A `wx.login()` code of `user` in mini-program `appid`.
+pub(crate) fn issue_login_code(
+    shared: &Shared,
+    appid: String,
+    user: String,
+) -> Result<String, ControlError> {
+    let who = AppUser {
+        appid,
+        user,
+        watermark_appid: None,
+    };
     let now = shared.clock.now();
     let mut world = shared.world();
     check_mini_program(&world, &who)?;
@@ -64,7 +79,7 @@ pub(crate) async fn login_code(State(shared): State<Arc<Shared>>, body: Bytes) -
             snapshot: false,
         },
     );
-    Ok(Json(json!({"code": code})).into_response())
+    Ok(code)
 }
 
 /// `POST /_sim/phone_code`: what the getPhoneNumber button returns. The phone is taken now, so a

@@ -4,6 +4,7 @@
 mod codes;
 mod ops;
 mod people;
+mod scan;
 
 use std::sync::Arc;
 
@@ -41,6 +42,8 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
         .route("/_sim/sms/last", get(ops::last_sms))
         .route("/_sim/clock", get(ops::clock))
         .route("/_sim/clock/advance", post(ops::advance_clock))
+        .route("/_sim/miniprogram/scan", get(scan::page).post(scan::act))
+        .route("/_sim/wxacodes", get(ops::wxa_codes))
 }
 
 /// A control-API failure: a status and a message naming what is wrong.

@@ -94,3 +94,8 @@ pub(crate) async fn advance_clock(State(shared): State<Arc<Shared>>, body: Bytes
     let now = shared.clock.advance(advance.seconds);
     Ok(Json(json!({"now": now})).into_response())
 }
+
+/// `GET /_sim/wxacodes`: the mini-program codes made lately, oldest first.
+pub(crate) async fn wxa_codes(State(shared): State<Arc<Shared>>) -> ControlResult {
+    Ok(Json(shared.world().wxa_codes.clone()).into_response())
+}

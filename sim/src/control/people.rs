@@ -26,6 +26,12 @@ pub(crate) struct AppSpec {
     pub(crate) token_daily_quota: Option<u32>,
     #[serde(default)]
     pub(crate) session_key_rotate_after: u64,
+    /// Mini-programs: the released pages (default `pages/index/index`, `pages/login/scan`).
+    #[serde(default)]
+    pub(crate) pages: Option<Vec<String>>,
+    /// Mini-programs: the server the pages call (a gateway channel's base URL).
+    #[serde(default)]
+    pub(crate) backend: Option<String>,
 }
 
 /// Registers (or replaces) an app; identities already minted for it are kept.
@@ -51,6 +57,8 @@ pub(crate) fn add_app(world: &mut World, spec: AppSpec) -> Result<(), ControlErr
             unionid_for_base: spec.unionid_for_base,
             token_daily_quota: spec.token_daily_quota.unwrap_or(DEFAULT_TOKEN_DAILY_QUOTA),
             session_key_rotate_after: spec.session_key_rotate_after,
+            pages: spec.pages.unwrap_or_else(crate::world::default_pages),
+            backend: spec.backend.filter(|b| !b.is_empty()),
         },
     );
     Ok(())

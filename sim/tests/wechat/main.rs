@@ -9,3 +9,4 @@ mod oauth;
 mod ops;
 mod phone;
 mod tokens;
+mod wxacode;

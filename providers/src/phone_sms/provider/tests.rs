@@ -125,6 +125,7 @@ async fn call(
             state: None,
             client_ip: Some(ip.parse::<IpAddr>().unwrap()),
             client_network: Some(&network),
+            ticket: None,
         },
     })
     .await

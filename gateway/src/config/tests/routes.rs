@@ -1,0 +1,153 @@
+//! `[[route]]` rules.
+
+use super::*;
+
+pub(super) fn route(prefix: &str, upstream: &str, auth: &str, login: Option<&str>) -> String {
+    let login = login
+        .map(|l| format!("login_channel = \"{l}\"\n"))
+        .unwrap_or_default();
+    format!(
+        "[[route]]\nprefix = \"{prefix}\"\nupstream = \"{upstream}\"\nauth = \"{auth}\"\n{login}"
+    )
+}
+
+#[test]
+fn route_prefix_rules() {
+    assert_error(
+        &route("api/", "127.0.0.1:9000", "public", None),
+        "route[0].prefix",
+        2,
+        "must start with '/'",
+    );
+    assert_error(
+        &route("/_auth/x", "127.0.0.1:9000", "public", None),
+        "route[0].prefix",
+        2,
+        "is under server.auth_prefix",
+    );
+    assert_error(
+        &route("/_auth", "127.0.0.1:9000", "public", None),
+        "route[0].prefix",
+        2,
+        "is under server.auth_prefix",
+    );
+    assert!(load(&route("/_authors/", "127.0.0.1:9000", "public", None)).is_ok());
+    // Prefixes that requests, once normalised, can never start with: their traffic would fall
+    // silently to a broader route.
+    for (prefix, reads) in [
+        ("/api//v1/", "\"/api/v1/\""),
+        ("/%7Euser/", "\"/~user/\""),
+        ("/caf%c3%a9/", "\"/caf%C3%A9/\""),
+        ("/a/./b/", "\"/a/b/\""),
+        ("/a/../admin/", "\"/admin/\""),
+    ] {
+        assert_error(
+            &route(prefix, "127.0.0.1:9000", "required", None),
+            "route[0].prefix",
+            2,
+            &format!("can never match: requests are matched on their normalised path, where this prefix reads {reads}"),
+        );
+    }
+    assert_error(
+        &route("/a%2Fb/", "127.0.0.1:9000", "required", None),
+        "route[0].prefix",
+        2,
+        "can never match: the gateway refuses such paths",
+    );
+    assert!(load(&route("/caf%C3%A9/", "127.0.0.1:9000", "public", None)).is_ok());
+    let twice = format!(
+        "{}{}",
+        route("/a/", "127.0.0.1:9000", "public", None),
+        route("/a/", "127.0.0.1:9001", "required", None)
+    );
+    assert_error(
+        &twice,
+        "route[1].prefix",
+        6,
+        "duplicate route prefix \"/a/\": also used by route[0].prefix (line 2)",
+    );
+}
+
+#[test]
+fn route_upstream_must_be_host_port() {
+    assert_error(
+        &route("/a/", "http://127.0.0.1:9000", "public", None),
+        "route[0].upstream",
+        3,
+        "without a scheme",
+    );
+    assert_error(
+        &route("/a/", "127.0.0.1", "public", None),
+        "route[0].upstream",
+        3,
+        "must be host:port",
+    );
+}
+
+#[test]
+fn login_channel_must_exist_and_redirect() {
+    let unknown = format!(
+        "{WEB}{}",
+        route("/a/", "127.0.0.1:9000", "required", Some("qr"))
+    );
+    assert_error(
+        &unknown,
+        "route[0].login_channel",
+        10,
+        "no channel has id \"qr\" (channels with a sign-in page: web)",
+    );
+    let mini = format!(
+        "{MP}{}",
+        route("/a/", "127.0.0.1:9000", "required", Some("mp"))
+    );
+    assert_error(
+        &mini,
+        "route[0].login_channel",
+        10,
+        "channel \"mp\" is a wechat_miniprogram channel without a sign-in page",
+    );
+    let public = format!(
+        "{WEB}{}",
+        route("/a/", "127.0.0.1:9000", "public", Some("web"))
+    );
+    assert_error(
+        &public,
+        "route[0].login_channel",
+        10,
+        "a public route never redirects to login",
+    );
+    assert!(load(&format!(
+        "{WEB}{}",
+        route("/a/", "127.0.0.1:9000", "required", Some("web"))
+    ))
+    .is_ok());
+}
+
+#[test]
+fn a_route_naming_a_broken_channel_is_not_reported_twice() {
+    let text = format!(
+        "{}{}",
+        WEB.replace("secret = \"s\"\n", "secret = \"s\"\nscope = \"x\"\n"),
+        route("/a/", "127.0.0.1:9000", "required", Some("web"))
+    );
+    let all = errors(&text);
+    assert_eq!(all.len(), 1, "{}", ConfigErrors(all.clone()));
+    assert_eq!(all[0].key, "channel[0].scope");
+}
+
+#[test]
+fn route_timeouts_default_and_are_bounded() {
+    let route = "[[route]]\nprefix = \"/api/\"\nupstream = \"127.0.0.1:9000\"\nauth = \"public\"\n";
+    let config = load(route).unwrap();
+    assert_eq!(config.routes[0].connect_timeout, Duration::from_secs(2));
+    assert_eq!(config.routes[0].read_timeout, Duration::from_secs(30));
+    let slow = format!("{route}read_timeout = \"2h\"\n");
+    assert_error(&slow, "route[0].read_timeout", 5, "between 100ms and 10m");
+    let fast = format!("{route}connect_timeout = \"1ms\"\n");
+    assert_error(
+        &fast,
+        "route[0].connect_timeout",
+        5,
+        "between 100ms and 30s",
+    );
+}
