@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 seconds="${1:-60}"
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(config_loader header_sanitiser path_normaliser token_parser cookie_parser phone_normaliser)
+[ ${#targets[@]} -gt 0 ] || targets=(config_loader header_sanitiser path_normaliser token_parser cookie_parser phone_normaliser wechat_push)
 
 rustup run nightly rustc --version >/dev/null 2>&1 ||
     { echo "fuzz.sh: needs a nightly toolchain (rustup toolchain install nightly)" >&2; exit 2; }

@@ -193,10 +193,10 @@ fn login_options(config: &Config) -> Vec<PageOption> {
     let mut all: Vec<PageOption> = config
         .channels
         .iter()
-        .filter_map(|c| {
-            Some(PageOption {
+        .flat_map(|c| {
+            c.login_options().into_iter().map(|option| PageOption {
                 channel: c.id().to_string(),
-                option: c.login_option()?,
+                option,
             })
         })
         .collect();
@@ -359,6 +359,8 @@ pub fn dev(options: RunOptions) -> anyhow::Result<()> {
         ("WXGATE_OA_SECRET", "demo-oa-secret"),
         ("WXGATE_WEB_SECRET", "demo-web-secret"),
         ("WXGATE_DEV_WEBHOOK_SECRET", DEV_WEBHOOK_SECRET),
+        ("WXGATE_OA_TOKEN", wxgate_sim::DEMO_OA_MESSAGE_TOKEN),
+        ("WXGATE_OA_AES_KEY", wxgate_sim::DEMO_OA_ENCODING_AES_KEY),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -385,6 +387,14 @@ pub fn dev(options: RunOptions) -> anyhow::Result<()> {
                 config.server.public_url, config.server.auth_prefix
             ),
         );
+        // The simulated official account pushes its events to the gateway's `oa` channel.
+        sim.set_server_url(
+            "wx0000000000000002",
+            &format!(
+                "{}{}/oa/message",
+                config.server.public_url, config.server.auth_prefix
+            ),
+        );
         let sim = sim
             .serve("127.0.0.1:9200".parse()?)
             .await
@@ -401,9 +411,10 @@ pub fn dev(options: RunOptions) -> anyhow::Result<()> {
     let gateway = build(&config, &rt)?;
     let base = format!("http://{}", config.server.listen);
     println!(
-        "\nwxgate dev is up.\n  gateway    {base}\n  simulator  {}\n  upstream   {}\n\nTry:\n  curl -s {base}/_auth/healthz\n  curl -s {base}/pub/hello\n  curl -si {base}/api/hello     # 401 without a token\n  open {base}/api/hello in a browser: the login page (QR, mini-program scan, SMS)\n  mini-program scan: after the code shows, confirm it at {}/_sim/miniprogram/scan\n  see README.md for mini-program and browser logins step by step\n",
+        "\nwxgate dev is up.\n  gateway    {base}\n  simulator  {}\n  upstream   {}\n\nTry:\n  curl -s {base}/_auth/healthz\n  curl -s {base}/pub/hello\n  curl -si {base}/api/hello     # 401 without a token\n  open {base}/api/hello in a browser: the login page (QR, mini-program scan, follow, SMS)\n  mini-program scan: after the code shows, confirm it at {}/_sim/miniprogram/scan\n  follow to sign in: after the code shows, scan it at {}/_sim/officialaccount/scan\n  see README.md for mini-program and browser logins step by step\n",
         sim.base_url(),
         upstream.base_url(),
+        sim.base_url(),
         sim.base_url()
     );
     // The simulator and upstream handles stop their servers when dropped: keep them.

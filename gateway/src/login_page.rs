@@ -64,7 +64,10 @@ pub fn straight_to(g: &Gateway, client: Client, to: &str) -> Option<String> {
     g.login_options
         .iter()
         .find(|o| prominence(o.option.placement, client) == Prominence::Straight)
-        .and_then(|o| g.login_start(&o.channel, to))
+        .and_then(|o| match o.option.start {
+            Start::Page(action) => Some(g.start_url(&o.channel, action, to)),
+            Start::PhoneForm => None,
+        })
 }
 
 /// The page's ways in, for `client`, coming back to `to`.
@@ -78,9 +81,9 @@ pub fn ways(g: &Gateway, client: Client, to: &str) -> Vec<Way> {
                 Prominence::Secondary(hint) => (true, hint),
             };
             Some(match o.option.start {
-                Start::Page(_) => Way::Link {
+                Start::Page(action) => Way::Link {
                     label: o.option.label.to_string(),
-                    href: g.login_start(&o.channel, to)?,
+                    href: g.start_url(&o.channel, action, to),
                     hint: hint.map(str::to_string),
                     secondary,
                 },

@@ -107,15 +107,21 @@ impl Gateway {
     /// path): the one place such a URL is built. `None` when the channel has no page to start
     /// at (the phone form lives on the login page).
     pub fn login_start(&self, channel: &str, return_to: &str) -> Option<String> {
-        let option = self.login_options.iter().find(|o| o.channel == channel)?;
-        let Start::Page(action) = option.option.start else {
-            return None;
-        };
+        let action = self
+            .login_options
+            .iter()
+            .filter(|o| o.channel == channel)
+            .find_map(|o| match o.option.start {
+                Start::Page(action) => Some(action),
+                Start::PhoneForm => None,
+            })?;
+        Some(self.start_url(channel, action, return_to))
+    }
+
+    /// `{auth_prefix}/{channel}/{action}?return_to=…`.
+    pub fn start_url(&self, channel: &str, action: &str, return_to: &str) -> String {
         let to: String = url::form_urlencoded::byte_serialize(return_to.as_bytes()).collect();
-        Some(format!(
-            "{}/{channel}/{action}?return_to={to}",
-            self.auth_prefix
-        ))
+        format!("{}/{channel}/{action}?return_to={to}", self.auth_prefix)
     }
 
     /// The login page, coming back to `return_to`.

@@ -25,11 +25,12 @@ pub trait KindConfig {
     /// Pure checks of the kind's own fields (no I/O, env or clock). Keys are relative to the
     /// channel table; rules across channels (ids, duplicates) belong to the gateway.
     fn validate(&self) -> Vec<FieldError>;
-    /// How a browser signs in with this channel, if it can.
-    fn login_option(&self) -> Option<LoginOption> {
-        None
+    /// How a browser signs in with this channel, if it can: one option per way (an official
+    /// account inside WeChat, and by following it from a desktop).
+    fn login_options(&self) -> Vec<LoginOption> {
+        Vec::new()
     }
-    /// When there is no login option: what would give this channel one, for the error that
+    /// When there are no login options: what would give this channel one, for the error that
     /// names it on the login page (`"give it scan_login"`).
     fn login_option_needs(&self) -> Option<&'static str> {
         None

@@ -34,6 +34,12 @@ pub enum Step {
     /// page). The gateway finds the ticket, still open, before the channel is called; the
     /// channel answers [`Reply::Ticket`].
     TicketAct,
+    /// WeChat's servers call the channel (an official account's server URL): no session, no
+    /// browser, the raw query kept for relaying. The channel answers [`Reply::Text`], or a
+    /// [`Reply::Ticket`] with the text to answer by how the move went. The gateway answers
+    /// within WeChat's 5 seconds whatever happens: a refusal ([`ProviderError::Forbidden`],
+    /// [`ProviderError::InvalidRequest`]) as such, any other failure as `success`, logged.
+    Push,
 }
 
 /// One endpoint a channel serves: `{method} {auth_prefix}/{channel}/{action}`.
@@ -118,6 +124,8 @@ pub struct Context<'a> {
     pub client_network: Option<&'a str>,
     /// The ticket, for [`Step::TicketOpen`], [`Step::TicketView`] and [`Step::TicketAct`].
     pub ticket: Option<TicketFacts<'a>>,
+    /// `public_url`'s origin (`https://login.example.com`): the site's own pages.
+    pub public_origin: &'a str,
 }
 
 /// A request to a channel endpoint, already bounded and parsed from HTTP by the gateway.
@@ -128,6 +136,8 @@ pub struct Call<'a> {
     pub body: &'a [u8],
     /// The query string's parameters, decoded, in order.
     pub query: &'a [(String, String)],
+    /// The query string as it came, for a channel that relays the request ([`Step::Push`]).
+    pub raw_query: &'a str,
     pub session: Option<&'a SessionFacts>,
     pub cx: Context<'a>,
 }
@@ -173,6 +183,16 @@ pub enum TicketImage {
     Served { action: &'static str },
 }
 
+/// What a push is answered, by how the ticket move it carried went (WeChat shows it to the
+/// person in the chat).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PushAnswers {
+    /// The move was applied.
+    pub moved: String,
+    /// The ticket is unknown, expired or no longer open: nothing was done.
+    pub gone: String,
+}
+
 /// What happens to a ticket.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TicketMove {
@@ -205,8 +225,13 @@ pub enum Reply {
     /// A ticket is open ([`Step::TicketOpen`]): how the browser shows it.
     TicketOpened { image: TicketImage },
     /// Move the ticket named `scene`. The gateway applies the move once, atomically, on any
-    /// replica, and answers the ticket's new status.
-    Ticket { scene: String, change: TicketMove },
+    /// replica, and answers the ticket's new status as JSON, or for a push the text of
+    /// `answers` that fits.
+    Ticket {
+        scene: String,
+        change: TicketMove,
+        answers: Option<PushAnswers>,
+    },
     /// Nothing is finished yet: 200 `{"status": …}`.
     Pending { status: &'static str },
     /// Bytes with their content type (an image).
@@ -319,6 +344,7 @@ mod tests {
             action: "callback",
             body: b"",
             query: &query,
+            raw_query: "",
             session: None,
             cx: Context::default(),
         };

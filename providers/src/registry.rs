@@ -74,17 +74,19 @@ impl ChannelConfig {
         self.config().appid()
     }
 
-    /// How a browser signs in with this channel, if it can.
-    pub fn login_option(&self) -> Option<LoginOption> {
-        self.config().login_option()
+    /// How a browser signs in with this channel: none, one, or one per way.
+    pub fn login_options(&self) -> Vec<LoginOption> {
+        self.config().login_options()
     }
 
     /// The action a browser is sent to, for channels a route's `login_channel` may name.
     pub fn login_page(&self) -> Option<&'static str> {
-        match self.login_option()?.start {
-            Start::Page(action) => Some(action),
-            Start::PhoneForm => None,
-        }
+        self.login_options()
+            .into_iter()
+            .find_map(|o| match o.start {
+                Start::Page(action) => Some(action),
+                Start::PhoneForm => None,
+            })
     }
 
     /// Pure checks of the kind's own fields (no I/O, env or clock). Keys are relative to the

@@ -64,6 +64,51 @@ pub(crate) fn session_key() -> String {
     base64::engine::general_purpose::STANDARD.encode(random_16())
 }
 
+/// An official account's original id (原始ID, the `ToUserName` of its pushes): `gh_` and 12
+/// lowercase hex digits, derived from the appid so that it is stable across runs.
+pub(crate) fn original_id(appid: &str) -> String {
+    use sha2::Digest as _;
+    let digest = sha2::Sha256::digest(appid.as_bytes());
+    let hex: String = digest.iter().take(6).map(|b| format!("{b:02x}")).collect();
+    format!("gh_{hex}")
+}
+
+/// A QR code ticket: standard base64 with `+`, `/` and `=` in it, as real tickets have, so
+/// that a client which forgets to URL-encode it for `showqrcode` gets a 404.
+pub(crate) fn qr_ticket() -> String {
+    let engine = base64::engine::general_purpose::STANDARD;
+    loop {
+        let mut bytes = [0u8; 58];
+        rand::thread_rng().fill(&mut bytes[..]);
+        let ticket = format!("gQ{}", engine.encode(bytes));
+        if ticket.contains('+') && ticket.contains('/') {
+            return ticket;
+        }
+    }
+}
+
+/// The id at the end of a QR code's `http://weixin.qq.com/q/<id>` content.
+pub(crate) fn qr_url_id() -> String {
+    format!("02{}", alphanumeric(20))
+}
+
+/// A JS-SDK `jsapi_ticket` (or card ticket): 86 URL-safe characters.
+pub(crate) fn js_ticket() -> String {
+    from_alphabet(86)
+}
+
+/// A push's `nonce` query parameter: digits, as WeChat sends it.
+pub(crate) fn push_nonce() -> String {
+    rand::thread_rng()
+        .gen_range(100_000_000..2_000_000_000u32)
+        .to_string()
+}
+
+/// A text message's `MsgId`: a positive 64-bit number.
+pub(crate) fn msg_id() -> u64 {
+    rand::thread_rng().gen_range(10_000_000_000_000_000..u64::MAX / 2)
+}
+
 pub(crate) fn random_16() -> [u8; 16] {
     rand::thread_rng().gen()
 }
@@ -108,5 +153,19 @@ mod tests {
         let rid = rid();
         assert_eq!(rid.len(), 26);
         assert_eq!(rid.matches('-').count(), 2);
+
+        let gh = original_id("wx0000000000000002");
+        assert_eq!(gh, original_id("wx0000000000000002"));
+        assert_ne!(gh, original_id("wx0000000000000001"));
+        assert_eq!(gh.len(), 15);
+        assert!(gh.starts_with("gh_"));
+        assert!(gh[3..]
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)));
+
+        let ticket = qr_ticket();
+        assert!(ticket.contains('+') && ticket.contains('/') && ticket.ends_with('='));
+
+        assert_eq!(js_ticket().len(), 86);
     }
 }

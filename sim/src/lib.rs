@@ -9,13 +9,24 @@
 //! `/wxa/business/getuserphonenumber`, `/wxa/checksession`, `/wxa/resetusersessionkey`,
 //! `/connect/oauth2/authorize`, `/connect/qrconnect`, `/sns/oauth2/access_token`,
 //! `/sns/oauth2/refresh_token`, `/sns/userinfo`, `/sns/auth`, `/wxa/getwxacodeunlimit` (a PNG that
-//! carries its scene: [`scene_of_code`]); anything else is 40066.
+//! carries its scene: [`scene_of_code`]), and for official accounts `/cgi-bin/qrcode/create`
+//! (service accounts only), `/cgi-bin/showqrcode` (the `mp.weixin.qq.com` image, a PNG that carries
+//! its ticket: [`ticket_of_qrcode`]; 404 once expired), `/cgi-bin/user/info` and
+//! `/cgi-bin/ticket/getticket`; anything else is 40066.
+//!
+//! WeChat also pushes to an official account's `server_url` (wechat-api.md §12.2): signed with its
+//! `message_token`, sealed with its `encoding_aes_key` in the `compat` and `safe` modes, addressed
+//! from the user's openid to the account's [`original_id`]; it waits 5 s for the answer. The two
+//! push calls below answer a report: `{"sent": {"query", "body"}, "status", "timed_out", "body",
+//! "reply", "elapsed_ms"}` (plus `transport_error` when the server is unreachable), where `reply`
+//! is `{"kind": "none"}` (`success` or empty), `{"kind": MsgType, "content", "to", "from",
+//! "encrypted", "signature_ok"}` (a passive reply) or `{"kind": "invalid"}`.
 //!
 //! Control API (JSON; errors are `{"error": "..."}` with a 4xx status):
 //!
 //! | call | body / query | effect |
 //! |---|---|---|
-//! | `POST /_sim/apps` | `appid, secret, kind` (`miniprogram`, `official_account`, `website`), `open_platform?`, `redirect_domain?`, `unionid_for_base?`, `token_daily_quota?`, `session_key_rotate_after?` (s), `pages?`, `backend?` (mini-programs) | add or replace an app |
+//! | `POST /_sim/apps` | `appid, secret, kind` (`miniprogram`, `official_account`, `website`), `open_platform?`, `redirect_domain?`, `unionid_for_base?`, `token_daily_quota?`, `session_key_rotate_after?` (s), `pages?`, `backend?` (mini-programs), `service_account?` (true), `message_token?`, `encoding_aes_key?` (43 chars), `message_mode?` (`plain`, `compat`, `safe`), `server_url?` (official accounts) | add or replace an app |
 //! | `POST /_sim/users` | `name, phone?, country_code?` (`"86"`), `nickname?` | add a user or update its phone |
 //! | `POST /_sim/users/{name}/phone` | `phone` (null: none), `country_code?` | change the phone |
 //! | `POST /_sim/users/{name}/flags` | `high_risk?, snapshot?` | risk control, snapshot page |
@@ -31,6 +42,11 @@
 //! | `GET /_sim/wxacodes` | | mini-program codes made by `/wxa/getwxacodeunlimit`, oldest first |
 //! | `POST /_sim/miniprogram/scan` | `appid, scene, user, action?` (`confirm`, `cancel`, `scan`) | the person scans a code in the mini-program: its `backend` gets `scan/scanned`, then `scan/confirm` with a fresh `wx.login` code (or `scan/cancel`); answers what the backend said |
 //! | `GET /_sim/miniprogram/scan` | | a page to do the same by hand (`wxgate dev`) |
+//! | `GET /_sim/qrcodes` | | official-account QR codes made, oldest first: `[{appid, ticket, scene, expires_at}]` (null: permanent) |
+//! | `GET /_sim/jsapi_tickets` | | JS-SDK tickets issued by `/cgi-bin/ticket/getticket`, oldest first: `[{appid, ticket}]` |
+//! | `POST /_sim/officialaccount/scan` | `appid, user, ticket` or `scene` (JSON or form) | the person scans a live code: a non-follower follows (push `subscribe`, `EventKey=qrscene_<scene>`), a follower gets `SCAN` (`EventKey=<scene>`); 409 and no push when unknown or expired; answers the push report |
+//! | `GET /_sim/officialaccount/scan` | | a page to do the same by hand (`wxgate dev`) |
+//! | `POST /_sim/officialaccount/push` | `appid, user, event?` (`subscribe`, `SCAN`, `unsubscribe`, `CLICK`, …) or `text?`, `event_key?, ticket?, create_time?, timestamp?, nonce?, mode?, url?, tamper?` (`signature`, `msg_signature`, `appid`) | any push; an untampered `subscribe` / `unsubscribe` also changes who follows; answers the push report |
 //! | `GET /_sim/health` | | `{"ok":true}` |
 //!
 //! ```no_run
@@ -44,12 +60,15 @@
 
 mod api;
 mod clock;
+mod code_png;
 mod control;
 mod crypto;
 mod echo;
 mod events;
 mod faults;
 mod ids;
+mod msgcrypt;
+mod push;
 mod sms;
 mod wire;
 mod world;
@@ -65,7 +84,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 use crate::control::AppSpec;
-use crate::world::{AppKind, Shared};
+use crate::world::{AppKind, MessageMode, Shared};
 
 /// The simulated WeChat. Cheap to clone: clones share one world, so a test can keep a handle on
 /// the simulator it served.
@@ -131,19 +150,28 @@ impl Simulator {
     }
 
     /// The quick-start world: open platform `demo-open` with two mini-programs, an official
-    /// account and a website app bound to it, and users `alice` and `bob` with phones.
+    /// account and a website app bound to it, and users `alice` and `bob` with phones. The
+    /// official account `wx0000000000000002` is a service account whose pushes are signed with
+    /// [`DEMO_OA_MESSAGE_TOKEN`] and sealed (safe mode) with [`DEMO_OA_ENCODING_AES_KEY`].
     pub fn seed_demo(&self) {
         let app = |appid: &str, secret: &str, kind: AppKind, redirect: bool| AppSpec {
-            appid: appid.to_owned(),
-            secret: secret.to_owned(),
-            kind,
             open_platform: Some("demo-open".to_owned()),
             redirect_domain: redirect.then(|| "127.0.0.1".to_owned()),
-            unionid_for_base: false,
-            token_daily_quota: None,
-            session_key_rotate_after: 0,
-            pages: None,
-            backend: None,
+            ..AppSpec::new(appid, secret, kind)
+        };
+        // The official account plays follow-to-login: a service account in safe mode; its
+        // server_url is set by `wxgate dev` through `set_server_url`.
+        let official_account = AppSpec {
+            service_account: Some(true),
+            message_token: Some(DEMO_OA_MESSAGE_TOKEN.to_owned()),
+            encoding_aes_key: Some(DEMO_OA_ENCODING_AES_KEY.to_owned()),
+            message_mode: Some(MessageMode::Safe),
+            ..app(
+                "wx0000000000000002",
+                "demo-oa-secret",
+                AppKind::OfficialAccount,
+                true,
+            )
         };
         let apps = [
             app(
@@ -158,12 +186,7 @@ impl Simulator {
                 AppKind::MiniProgram,
                 false,
             ),
-            app(
-                "wx0000000000000002",
-                "demo-oa-secret",
-                AppKind::OfficialAccount,
-                true,
-            ),
+            official_account,
             app(
                 "wx0000000000000003",
                 "demo-web-secret",
@@ -190,6 +213,31 @@ impl Simulator {
             app.backend = Some(backend.to_owned());
         }
     }
+
+    /// Where WeChat pushes official account `appid`'s messages and events (its server URL, e.g.
+    /// a gateway's `http://127.0.0.1:8080/_auth/oa/message`).
+    pub fn set_server_url(&self, appid: &str, url: &str) {
+        if let Some(app) = self.shared.world().apps.get_mut(appid) {
+            app.official.server_url = Some(url.to_owned());
+        }
+    }
+}
+
+/// The demo official account's server URL Token (`seed_demo`).
+pub const DEMO_OA_MESSAGE_TOKEN: &str = "wxgateDevToken";
+/// The demo official account's EncodingAESKey (`seed_demo`).
+pub const DEMO_OA_ENCODING_AES_KEY: &str = "wxgateDevEncodingAESKey0123456789abcdefghij";
+
+/// The original id (`gh_` + 12 lowercase hex) of the simulated official account `appid`: the
+/// `ToUserName` of its pushes. Derived from the appid, so stable across runs.
+pub fn original_id(appid: &str) -> String {
+    ids::original_id(appid)
+}
+
+/// The ticket a simulated official-account QR code (a PNG from `/cgi-bin/showqrcode`) carries:
+/// what a phone reads when it scans the code.
+pub fn ticket_of_qrcode(png: &[u8]) -> Option<String> {
+    api::qrcode::ticket_of_png(png)
 }
 
 /// Unknown WeChat paths get 40066; unknown control paths a JSON 404.

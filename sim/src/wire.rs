@@ -23,6 +23,7 @@ impl WxError {
             40029 => "invalid code",
             40030 => "invalid refresh_token",
             40066 => "invalid url",
+            40097 => "invalid args",
             40125 => "invalid appsecret",
             40163 => "code been used",
             40164 => "invalid ip, not in whitelist",

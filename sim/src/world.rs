@@ -16,6 +16,10 @@ use crate::wire::WxError;
 /// Daily `/cgi-bin/token` quota per app when the control API does not say otherwise.
 pub(crate) const DEFAULT_TOKEN_DAILY_QUOTA: u32 = 2000;
 
+/// Official-account QR codes the world remembers; older ones are forgotten (their tickets then
+/// read as unknown), which only matters past this many codes.
+pub(crate) const KEPT_QR_CODES: usize = 1000;
+
 /// State shared by every handler.
 #[derive(Debug, Default)]
 pub(crate) struct Shared {
@@ -60,6 +64,74 @@ pub(crate) struct App {
     /// Mini-programs: the server its pages call (a gateway channel's base, e.g.
     /// `http://127.0.0.1:8080/_auth/mp`), for the simulated person's scan-to-login.
     pub(crate) backend: Option<String>,
+    /// Official accounts: the server URL configuration and the account type.
+    pub(crate) official: OfficialAccount,
+}
+
+/// An official account's settings (wechat-api.md §12); ignored for other kinds.
+#[derive(Debug, Clone)]
+pub(crate) struct OfficialAccount {
+    /// 服务号 (true) or 订阅号: only service accounts may create temporary QR codes.
+    pub(crate) service_account: bool,
+    /// The Token of the server URL configuration, which signs every push.
+    pub(crate) message_token: Option<String>,
+    /// The EncodingAESKey (43 characters), validated when the app was added.
+    pub(crate) encoding_aes_key: Option<String>,
+    pub(crate) message_mode: MessageMode,
+    /// Where WeChat pushes messages and events (a gateway's `/_auth/{oa}/message`).
+    pub(crate) server_url: Option<String>,
+}
+
+impl Default for OfficialAccount {
+    fn default() -> Self {
+        Self {
+            service_account: true,
+            message_token: None,
+            encoding_aes_key: None,
+            message_mode: MessageMode::Plain,
+            server_url: None,
+        }
+    }
+}
+
+/// 消息加解密方式: how pushes to the server URL are sealed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum MessageMode {
+    /// 明文: the XML as is.
+    Plain,
+    /// 兼容: the plain fields and `<Encrypt>` side by side.
+    Compat,
+    /// 安全: only `<ToUserName>` and `<Encrypt>`.
+    Safe,
+}
+
+/// A QR code `qrcode/create` made for an official account.
+#[derive(Debug, Clone)]
+pub(crate) struct QrCode {
+    pub(crate) appid: String,
+    pub(crate) ticket: String,
+    /// `scene_str`, or `scene_id` in decimal: what the push's EventKey carries.
+    pub(crate) scene: String,
+    /// Set for `QR_SCENE` and `QR_LIMIT_SCENE` codes (user/info's `qr_scene`).
+    pub(crate) scene_id: Option<u64>,
+    /// None for permanent codes.
+    pub(crate) expires_at: Option<i64>,
+}
+
+impl QrCode {
+    pub(crate) fn live(&self, now: i64) -> bool {
+        self.expires_at.is_none_or(|at| now < at)
+    }
+}
+
+/// A user following an official account.
+#[derive(Debug, Clone)]
+pub(crate) struct Follow {
+    pub(crate) since: i64,
+    /// The QR code scene the user followed by, if any.
+    pub(crate) scene: Option<String>,
+    pub(crate) scene_id: Option<u64>,
 }
 
 /// The mini-program pages a simulated app has unless told otherwise.
@@ -213,6 +285,14 @@ pub(crate) struct World {
     pub(crate) sms: Vec<SmsRecord>,
     /// The newest mini-program codes made, oldest first (at most 100).
     pub(crate) wxa_codes: VecDeque<WxaCode>,
+    /// Official-account QR codes made, oldest first (at most [`KEPT_QR_CODES`]).
+    pub(crate) qr_codes: VecDeque<QrCode>,
+    /// JS-SDK tickets issued, oldest first, as (appid, ticket): tests check signatures with them.
+    pub(crate) jsapi_tickets: VecDeque<(String, String)>,
+    /// (appid, user) → since when the user follows that official account.
+    pub(crate) followers: HashMap<(String, String), Follow>,
+    /// What the last scan from the official-account scan page produced, shown on that page.
+    pub(crate) last_oa_scan: Option<serde_json::Value>,
     pub(crate) faults: Faults,
     /// path → WeChat-side calls received, errors included.
     pub(crate) calls: BTreeMap<String, u64>,
@@ -290,6 +370,46 @@ impl World {
             .entry((appid.to_owned(), user.to_owned()))
             .or_insert_with(|| (ids::open_id(), ids::open_id()))
             .clone()
+    }
+
+    /// Remembers a QR code `qrcode/create` made.
+    pub(crate) fn add_qr_code(&mut self, code: QrCode) {
+        self.qr_codes.push_back(code);
+        while self.qr_codes.len() > KEPT_QR_CODES {
+            self.qr_codes.pop_front();
+        }
+    }
+
+    /// The live code of `appid` with this ticket, or the newest live one with this scene.
+    pub(crate) fn live_qr_code(
+        &self,
+        appid: &str,
+        ticket: Option<&str>,
+        scene: Option<&str>,
+        now: i64,
+    ) -> Option<&QrCode> {
+        self.qr_codes.iter().rev().find(|code| {
+            code.appid == appid
+                && code.live(now)
+                && ticket.is_none_or(|t| code.ticket == t)
+                && scene.is_none_or(|s| code.scene == s)
+        })
+    }
+
+    /// Whether `user` follows official account `appid`, and how.
+    pub(crate) fn follow(&self, appid: &str, user: &str) -> Option<&Follow> {
+        self.followers.get(&(appid.to_owned(), user.to_owned()))
+    }
+
+    /// `user` starts following `appid` (a follower stays as they were).
+    pub(crate) fn start_following(&mut self, appid: &str, user: &str, follow: Follow) {
+        self.followers
+            .entry((appid.to_owned(), user.to_owned()))
+            .or_insert(follow);
+    }
+
+    pub(crate) fn stop_following(&mut self, appid: &str, user: &str) {
+        self.followers.remove(&(appid.to_owned(), user.to_owned()));
     }
 
     /// Calls already counted for a quota window.

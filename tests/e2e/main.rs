@@ -61,9 +61,12 @@ mod storage {
 mod login {
     pub(crate) mod browser;
     mod chromium;
+    pub(crate) mod follow;
+    mod jssdk;
     mod lockout;
     mod miniprogram;
     mod scan;
+    mod server_url;
     mod sessions;
     pub(crate) mod sms;
     mod wechat_faults;

@@ -1,6 +1,7 @@
 //! A TCP relay between the gateway and its database that a test can cut: a database outage as
-//! the gateway sees it (open connections drop, new ones are refused), without touching the
-//! shared server other tests use.
+//! the gateway sees it (open connections drop, new ones are refused), or a database that hangs
+//! (connections stay open and nothing comes back), without touching the shared server other
+//! tests use.
 
 use std::net::SocketAddr;
 use tokio::net::{TcpListener, TcpStream};
@@ -12,6 +13,8 @@ pub struct Relay {
     target: SocketAddr,
     /// Bumped on every cut: each relayed connection watches it and ends when it changes.
     cuts: watch::Sender<u64>,
+    /// While true, relayed bytes stop both ways and new connections are held unanswered.
+    stalled: watch::Sender<bool>,
     accept: Option<JoinHandle<()>>,
 }
 
@@ -21,11 +24,18 @@ impl Relay {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("relay bind");
         let addr = listener.local_addr().expect("relay addr");
         let (cuts, _) = watch::channel(0u64);
-        let accept = Some(tokio::spawn(accept_loop(listener, target, cuts.clone())));
+        let (stalled, _) = watch::channel(false);
+        let accept = Some(tokio::spawn(accept_loop(
+            listener,
+            target,
+            cuts.clone(),
+            stalled.clone(),
+        )));
         Self {
             addr,
             target,
             cuts,
+            stalled,
             accept,
         }
     }
@@ -40,8 +50,18 @@ impl Relay {
         self.cuts.send_modify(|n| *n += 1);
     }
 
-    /// Listens again on the same port.
+    /// The database hangs: every connection stays open and nothing more comes back, until
+    /// [`Relay::restore`].
+    pub fn stall(&self) {
+        self.stalled.send_replace(true);
+    }
+
+    /// Listens again on the same port, and ends a stall (dropping the hung connections, as a
+    /// database restarted would).
     pub async fn restore(&mut self) {
+        if self.stalled.send_replace(false) {
+            self.cuts.send_modify(|n| *n += 1);
+        }
         if self.accept.is_some() {
             return;
         }
@@ -50,6 +70,7 @@ impl Relay {
             listener,
             self.target,
             self.cuts.clone(),
+            self.stalled.clone(),
         )));
     }
 
@@ -74,16 +95,33 @@ impl Drop for Relay {
     }
 }
 
-async fn accept_loop(listener: TcpListener, target: SocketAddr, cuts: watch::Sender<u64>) {
+async fn accept_loop(
+    listener: TcpListener,
+    target: SocketAddr,
+    cuts: watch::Sender<u64>,
+    stalled: watch::Sender<bool>,
+) {
     while let Ok((mut client, _)) = listener.accept().await {
         let mut cut = cuts.subscribe();
+        let mut stall = stalled.subscribe();
         tokio::spawn(async move {
+            let held = *stall.borrow();
+            if held {
+                // Held open, unanswered, until the stall or the relay ends.
+                let _ = cut.changed().await;
+                return;
+            }
             let Ok(mut server) = TcpStream::connect(target).await else {
                 return;
             };
-            tokio::select! {
-                _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
-                _ = cut.changed() => {}
+            let stalled = tokio::select! {
+                _ = tokio::io::copy_bidirectional(&mut client, &mut server) => false,
+                _ = cut.changed() => false,
+                r = stall.wait_for(|s| *s) => r.is_ok(),
+            };
+            if stalled {
+                // Both sockets stay open; nothing moves until the relay ends them.
+                let _ = cut.changed().await;
             }
         });
     }

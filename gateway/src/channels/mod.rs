@@ -16,6 +16,7 @@ use crate::verify::authenticate;
 use crate::views;
 use ticket_steps::{poll, scene_of, ticket_gone};
 
+mod push_steps;
 mod ticket_steps;
 use bytes::Bytes;
 use pingora::proxy::Session;
@@ -82,6 +83,14 @@ pub async fn handle(
         }),
     };
     let result = match endpoint {
+        Some(endpoint) if endpoint.step == Step::Push => {
+            let (answer, failed) =
+                push_steps::within_deadline(channel, serve(&mut pending, session, endpoint)).await;
+            if let Some(outcome) = failed {
+                pending.count(outcome);
+            }
+            answer
+        }
         Some(endpoint) => serve(&mut pending, session, endpoint).await,
         None if !of_action.is_empty() => {
             let allow: Vec<&str> = of_action.iter().map(|e| e.method).collect();
@@ -175,7 +184,8 @@ async fn serve(
     let mut state = None;
     let mut ticket: Option<Ticket> = None;
     match endpoint.step {
-        Step::Api => {}
+        // A push is judged by the channel (signatures), and moves its ticket by scene after.
+        Step::Api | Step::Push => {}
         Step::BrowserStart => {
             if network.is_some_and(|n| !g.flow_starts.allow(n)) {
                 return Err(too_many("too many logins started"));
@@ -262,12 +272,14 @@ async fn serve(
         scene: &t.scene,
         expires_in: g.tickets.expires_in(t),
     });
+    let raw_query = session.req_header().uri.query().unwrap_or("").to_string();
     let reply = p
         .provider
         .handle(Call {
             action: endpoint.action,
             body: &body,
             query: &query,
+            raw_query: &raw_query,
             session: facts.as_ref(),
             cx: Context {
                 callback_url: &callback_url,
@@ -275,6 +287,7 @@ async fn serve(
                 client_ip,
                 client_network: network.as_deref(),
                 ticket: facts_of_ticket,
+                public_origin: &g.public_origin,
             },
         })
         .await?;
@@ -476,12 +489,21 @@ impl Pending<'_> {
                     max_age: g.tickets.expires_in(&ticket),
                 })
             }
-            Reply::Ticket { scene, change } if step == Step::TicketAct => {
+            Reply::Ticket {
+                scene,
+                change,
+                answers: None,
+            } if step == Step::TicketAct => {
                 let ticket = ticket
                     .filter(|t| t.scene == scene)
                     .ok_or_else(|| misfit(self.channel, step))?;
                 self.move_ticket(ticket, change).await
             }
+            Reply::Ticket {
+                scene,
+                change,
+                answers: Some(answers),
+            } if step == Step::Push => self.push_move(&scene, change, answers).await,
             Reply::Pending { status } => Ok(json(200, serde_json::json!({ "status": status }))),
             Reply::Text(body) => Ok(Answer::Text { body }),
             Reply::Json(value) => Ok(json(200, value)),

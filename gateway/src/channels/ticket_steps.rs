@@ -7,7 +7,7 @@ use crate::html;
 use crate::request;
 use crate::rescue::ApiError;
 use crate::respond::Answer;
-use crate::tickets::{Confirmed, Missing, Status, Ticket};
+use crate::tickets::{Confirmed, Missing, Record, Status, Ticket};
 use pingora::proxy::Session;
 use sha2::{Digest, Sha256};
 use wxgate_core::identity::LoginAttempt;
@@ -183,6 +183,24 @@ impl Pending<'_> {
         ticket: Ticket,
         change: TicketMove,
     ) -> Result<Answer, ApiError> {
+        let next = self.apply_move(ticket, change).await?;
+        let mut answer = serde_json::json!({ "status": next.status.as_str() });
+        if next.status == Status::Scanned {
+            answer["started_from"] = serde_json::json!({
+                "ip": next.from.ip,
+                "user_agent": next.from.user_agent,
+                "at": next.from.at,
+            });
+        }
+        Ok(json(200, answer))
+    }
+
+    /// The move itself: the ticket's record after it.
+    pub(super) async fn apply_move(
+        &mut self,
+        ticket: Ticket,
+        change: TicketMove,
+    ) -> Result<Record, ApiError> {
         let g = self.g;
         let mut next = ticket.record.clone();
         match change {
@@ -213,14 +231,6 @@ impl Pending<'_> {
             Status::Cancelled => "ticket_cancelled",
             _ => "ticket_scanned",
         });
-        let mut answer = serde_json::json!({ "status": next.status.as_str() });
-        if next.status == Status::Scanned {
-            answer["started_from"] = serde_json::json!({
-                "ip": next.from.ip,
-                "user_agent": next.from.user_agent,
-                "at": next.from.at,
-            });
-        }
-        Ok(json(200, answer))
+        Ok(next)
     }
 }

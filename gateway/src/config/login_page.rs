@@ -55,7 +55,7 @@ impl Validator<'_> {
             }
             match channels.iter().find(|(_, c)| c.id() == id) {
                 None => self.error(key, format!("no channel has id {id:?}")),
-                Some((_, c)) if c.login_option().is_none() => self.error(
+                Some((_, c)) if c.login_options().is_empty() => self.error(
                     key,
                     match c.config().login_option_needs() {
                         Some(needs) => format!(

@@ -24,12 +24,12 @@ impl crate::kind::KindConfig for Config {
         Some(self.default_region())
     }
 
-    fn login_option(&self) -> Option<crate::kind::LoginOption> {
-        Some(crate::kind::LoginOption {
+    fn login_options(&self) -> Vec<crate::kind::LoginOption> {
+        vec![crate::kind::LoginOption {
             label: "手机验证码登录 · Sign in with a text message",
             start: crate::kind::Start::PhoneForm,
             placement: crate::kind::Placement::Anywhere,
-        })
+        }]
     }
 
     fn build(

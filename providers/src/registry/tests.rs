@@ -95,10 +95,10 @@ fn accessors() {
         None,
         "the phone form lives on the login page"
     );
-    assert!(sms.login_option().is_some());
+    assert_eq!(sms.login_options().len(), 1);
     let table: toml::Value = toml::from_str(TABLES[0].1).unwrap();
     let mp = ChannelConfig::deserialize_kind("wechat_miniprogram", table).unwrap();
-    assert_eq!(mp.login_option(), None, "no scan_login, no browser login");
+    assert_eq!(mp.login_options(), [], "no scan_login, no browser login");
     let table: toml::Value = toml::from_str(&format!(
         "{}scan_login = {{ page = \"pages/login/scan\" }}\n",
         TABLES[0].1

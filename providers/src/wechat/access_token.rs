@@ -1,10 +1,12 @@
-//! The interface `access_token` (for the phone API), fetched from `/cgi-bin/stable_token` and
-//! cached until shortly before expiry. One fetch at a time per appid: in this process a mutex
-//! makes concurrent callers wait for the one fetch; across replicas a lease row in the shared
-//! database (behind [`TokenLease`], implemented by the gateway) elects the fetcher, and the others
-//! read the token it stored.
+//! Credentials WeChat rate-limits per day, shared by every replica: the interface
+//! `access_token` (from `/cgi-bin/stable_token`) and an official account's `jsapi_ticket`
+//! (from `/cgi-bin/ticket/getticket`, which itself takes the access_token). Each is cached
+//! until shortly before expiry; one fetch at a time per key: in this process a mutex makes
+//! concurrent callers wait for the one fetch; across replicas a lease row in the shared
+//! database (behind [`TokenLease`], implemented by the gateway) elects the fetcher, and the
+//! others read what it stored.
 
-use super::client::WechatClient;
+use super::client::{WechatClient, WxError};
 use crate::provider::ProviderError;
 use async_trait::async_trait;
 use std::sync::Arc;
@@ -12,22 +14,23 @@ use std::time::Duration;
 use wxgate_core::clock::SharedClock;
 use wxgate_core::secret::Secret;
 
-/// Shared storage of access tokens and fetch leases. Errors are strings for the log: a failing
-/// store degrades to fetching without coordination, never to a failed login.
+/// Shared storage of credentials and fetch leases, by key (an appid for its access_token,
+/// `{appid}#jsapi_ticket`; at most 64 bytes). Errors are strings for the log: a failing store
+/// degrades to fetching without coordination, never to a failed login.
 #[async_trait]
 pub trait TokenLease: Send + Sync + 'static {
-    /// The stored token and its expiry (ms), if any.
-    async fn load(&self, appid: &str) -> Result<Option<(Secret, i64)>, String>;
+    /// The stored credential and its expiry (ms), if any.
+    async fn load(&self, key: &str) -> Result<Option<(Secret, i64)>, String>;
     /// Takes the fetch lease until `until_ms` unless another owner holds a live one.
     async fn try_lease(
         &self,
-        appid: &str,
+        key: &str,
         owner: &str,
         now_ms: i64,
         until_ms: i64,
     ) -> Result<bool, String>;
-    /// Stores a fresh token and releases the lease.
-    async fn store(&self, appid: &str, token: &Secret, expires_at_ms: i64) -> Result<(), String>;
+    /// Stores a fresh credential and releases the lease.
+    async fn store(&self, key: &str, token: &Secret, expires_at_ms: i64) -> Result<(), String>;
 }
 
 /// Refresh this long before WeChat's expiry (the platform itself renews 5 minutes early).
@@ -38,18 +41,19 @@ const LEASE_MS: i64 = 10_000;
 /// gives up (and fetches again) while a slow fetch may still store its token.
 const WAIT_MS: i64 = LEASE_MS + 2_000;
 
-pub struct AccessTokenCache {
-    client: WechatClient,
+/// One credential under one lease key: this process's copy, the shared copy, and the lease.
+struct Leased {
+    key: String,
     lease: Arc<dyn TokenLease>,
     clock: SharedClock,
     owner: String,
     local: tokio::sync::Mutex<Option<(Secret, i64)>>,
 }
 
-impl AccessTokenCache {
-    pub fn new(client: WechatClient, lease: Arc<dyn TokenLease>, clock: SharedClock) -> Self {
+impl Leased {
+    fn new(key: String, lease: Arc<dyn TokenLease>, clock: SharedClock) -> Self {
         Self {
-            client,
+            key,
             lease,
             clock,
             owner: format!("{}-{:016x}", std::process::id(), rand::random::<u64>()),
@@ -57,13 +61,102 @@ impl AccessTokenCache {
         }
     }
 
-    /// A token of `cached` that is not about to expire and is not `rejected`.
+    /// A credential of `cached` that is not about to expire and is not `rejected`.
     fn usable(&self, cached: &Option<(Secret, i64)>, rejected: Option<&Secret>) -> Option<Secret> {
         let now = self.clock.now_ms();
         cached
             .as_ref()
             .filter(|(t, exp)| exp - MARGIN_MS > now && Some(t) != rejected)
             .map(|(t, _)| t.clone())
+    }
+
+    /// A valid credential: this process's, else the shared one, else one `fetch`ed (given
+    /// whether it replaces a rejected one; answering the credential and its lifetime in
+    /// seconds) by exactly one caller across replicas.
+    async fn acquire<F, Fut>(
+        &self,
+        rejected: Option<&Secret>,
+        fetch: F,
+    ) -> Result<Secret, ProviderError>
+    where
+        F: FnOnce(bool) -> Fut,
+        Fut: std::future::Future<Output = Result<(Secret, i64), ProviderError>>,
+    {
+        let mut local = self.local.lock().await;
+        if let Some(t) = self.usable(&local, rejected) {
+            return Ok(t);
+        }
+        let key = self.key.as_str();
+        let deadline = self.clock.now_ms() + WAIT_MS;
+        // Another replica may hold a good one, or be fetching it right now.
+        loop {
+            match self.lease.load(key).await {
+                Ok(stored) => {
+                    if let Some(t) = self.usable(&stored, rejected) {
+                        *local = stored;
+                        return Ok(t);
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(key, error = %e, "credential store unavailable; fetching directly");
+                    break;
+                }
+            }
+            let now = self.clock.now_ms();
+            match self
+                .lease
+                .try_lease(key, &self.owner, now, now + LEASE_MS)
+                .await
+            {
+                Ok(true) => {
+                    // The previous holder may have stored a good one (and released the lease)
+                    // between our read and our lease: use it rather than fetch again.
+                    if let Ok(stored) = self.lease.load(key).await {
+                        if let Some((t, expires_at)) = stored.clone() {
+                            if self.usable(&stored, rejected).is_some() {
+                                // Releases the lease, changing nothing else.
+                                let _ = self.lease.store(key, &t, expires_at).await;
+                                *local = stored;
+                                return Ok(t);
+                            }
+                        }
+                    }
+                    break;
+                }
+                Ok(false) if now < deadline => tokio::time::sleep(Duration::from_millis(100)).await,
+                Ok(false) => {
+                    tracing::warn!(key, "the fetch lease outlived its holder; fetching");
+                    break;
+                }
+                Err(e) => {
+                    tracing::warn!(key, error = %e, "fetch lease unavailable; fetching directly");
+                    break;
+                }
+            }
+        }
+        let (fetched, expires_in) = fetch(rejected.is_some()).await?;
+        let expires_at = self.clock.now_ms() + expires_in.max(0) * 1000;
+        if let Err(e) = self.lease.store(key, &fetched, expires_at).await {
+            tracing::warn!(key, error = %e, "could not share the credential");
+        }
+        *local = Some((fetched.clone(), expires_at));
+        Ok(fetched)
+    }
+}
+
+/// The interface access_token of one app.
+pub struct AccessTokenCache {
+    client: WechatClient,
+    leased: Leased,
+}
+
+impl AccessTokenCache {
+    pub fn new(client: WechatClient, lease: Arc<dyn TokenLease>, clock: SharedClock) -> Self {
+        let key = client.appid().to_string();
+        Self {
+            client,
+            leased: Leased::new(key, lease, clock),
+        }
     }
 
     /// A valid token: this process's, else the shared one, else one fetched by exactly one
@@ -79,83 +172,85 @@ impl AccessTokenCache {
         self.acquire(Some(rejected)).await
     }
 
+    /// Runs `call` with a valid token; when WeChat calls that token invalid (40001, 40014,
+    /// 42001), replaces it once and runs `call` again. The outer error is getting a token; the
+    /// inner result is WeChat's answer.
+    pub async fn with_token<T, F, Fut>(&self, call: F) -> Result<Result<T, WxError>, ProviderError>
+    where
+        F: Fn(Secret) -> Fut,
+        Fut: std::future::Future<Output = Result<T, WxError>>,
+    {
+        let token = self.get().await?;
+        match call(token.clone()).await {
+            Err(WxError::Api {
+                errcode: 40001 | 40014 | 42001,
+            }) => {
+                tracing::info!(
+                    appid = self.client.appid(),
+                    "access_token rejected; replacing it once"
+                );
+                let token = self.replace_rejected(&token).await?;
+                Ok(call(token).await)
+            }
+            other => Ok(other),
+        }
+    }
+
     async fn acquire(&self, rejected: Option<&Secret>) -> Result<Secret, ProviderError> {
-        let mut local = self.local.lock().await;
-        if let Some(t) = self.usable(&local, rejected) {
-            return Ok(t);
-        }
-        let appid = self.client.appid().to_string();
-        let deadline = self.clock.now_ms() + WAIT_MS;
-        // Another replica may hold a good one, or be fetching it right now.
-        loop {
-            match self.lease.load(&appid).await {
-                Ok(stored) => {
-                    if let Some(t) = self.usable(&stored, rejected) {
-                        *local = stored;
-                        return Ok(t);
-                    }
-                }
-                Err(e) => {
-                    tracing::warn!(appid, error = %e, "token store unavailable; fetching directly");
-                    break;
-                }
-            }
-            let now = self.clock.now_ms();
-            match self
-                .lease
-                .try_lease(&appid, &self.owner, now, now + LEASE_MS)
-                .await
-            {
-                Ok(true) => {
-                    // The previous holder may have stored a good token (and released the lease)
-                    // between our read and our lease: use it rather than fetch again.
-                    if let Ok(stored) = self.lease.load(&appid).await {
-                        if let Some((t, expires_at)) = stored.clone() {
-                            if self.usable(&stored, rejected).is_some() {
-                                // Releases the lease, changing nothing else.
-                                let _ = self.lease.store(&appid, &t, expires_at).await;
-                                *local = stored;
-                                return Ok(t);
-                            }
-                        }
-                    }
-                    break;
-                }
-                Ok(false) if now < deadline => tokio::time::sleep(Duration::from_millis(100)).await,
-                Ok(false) => {
-                    tracing::warn!(
+        let appid = self.client.appid();
+        self.leased
+            .acquire(rejected, |force| async move {
+                if force {
+                    tracing::info!(
                         appid,
-                        "the access_token lease outlived its holder; fetching"
+                        "access_token rejected and still the newest: forcing a new one"
                     );
-                    break;
                 }
-                Err(e) => {
-                    tracing::warn!(appid, error = %e, "token lease unavailable; fetching directly");
-                    break;
-                }
-            }
-        }
-        let force = rejected.is_some();
-        if force {
-            tracing::info!(
-                appid,
-                "access_token rejected and still the newest: forcing a new one"
-            );
-        }
-        let fetched = self
-            .client
-            .stable_token(force)
+                let fetched = self
+                    .client
+                    .stable_token(force)
+                    .await
+                    .map_err(|e| e.into_provider_error("/cgi-bin/stable_token"))?;
+                Ok((fetched.access_token, fetched.expires_in))
+            })
             .await
-            .map_err(|e| e.into_provider_error("/cgi-bin/stable_token"))?;
-        let expires_at = self.clock.now_ms() + fetched.expires_in.max(0) * 1000;
-        if let Err(e) = self
-            .lease
-            .store(&appid, &fetched.access_token, expires_at)
-            .await
-        {
-            tracing::warn!(appid, error = %e, "could not share the access_token");
+    }
+}
+
+/// An official account's `jsapi_ticket` (JS-SDK signatures), under the lease key
+/// `{appid}#jsapi_ticket`.
+pub struct JsapiTicketCache {
+    client: WechatClient,
+    tokens: Arc<AccessTokenCache>,
+    leased: Leased,
+}
+
+impl JsapiTicketCache {
+    pub fn new(
+        client: WechatClient,
+        tokens: Arc<AccessTokenCache>,
+        lease: Arc<dyn TokenLease>,
+        clock: SharedClock,
+    ) -> Self {
+        let key = format!("{}#jsapi_ticket", client.appid());
+        Self {
+            client,
+            tokens,
+            leased: Leased::new(key, lease, clock),
         }
-        *local = Some((fetched.access_token.clone(), expires_at));
-        Ok(fetched.access_token)
+    }
+
+    /// A valid ticket, fetched by one caller across replicas when none is.
+    pub async fn get(&self) -> Result<Secret, ProviderError> {
+        self.leased
+            .acquire(None, |_| async move {
+                self.tokens
+                    .with_token(
+                        |token| async move { self.client.jsapi_ticket(token.expose()).await },
+                    )
+                    .await?
+                    .map_err(|e| e.into_provider_error("/cgi-bin/ticket/getticket"))
+            })
+            .await
     }
 }

@@ -167,6 +167,10 @@ pub fn http_client(timeout: Duration) -> reqwest::Client {
     crate::http::client(timeout)
 }
 
+mod official_account;
+
+pub use official_account::{QrCode, UserInfo};
+
 impl WechatClient {
     pub fn new(http: reqwest::Client, api_base: &str, appid: &str, secret: Secret) -> Self {
         Self {
@@ -286,23 +290,32 @@ impl WechatClient {
         request: &serde_json::Value,
     ) -> Result<Image, WxError> {
         let path = "/wxa/getwxacodeunlimit";
-        let mut attempt = 1;
-        loop {
-            let response = self
-                .http
+        self.image_with_busy_retry(path, || {
+            self.http
                 .post(format!("{}{path}", self.api_base))
                 .query(&[("access_token", access_token)])
                 .json(request)
-                .timeout(self.timeout)
-                .send()
-                .await
-                .map_err(|e| {
-                    if e.is_timeout() {
-                        WxError::Timeout
-                    } else {
-                        WxError::Transport
-                    }
-                })?;
+        })
+        .await
+    }
+
+    /// An image, or the errcode of the JSON WeChat sent instead (judged by the body's
+    /// signature as well as the Content-Type). Retried on -1.
+    async fn image_with_busy_retry(
+        &self,
+        path: &str,
+        request: impl Fn() -> reqwest::RequestBuilder,
+    ) -> Result<Image, WxError> {
+        let mut attempt = 1;
+        loop {
+            let response = request().timeout(self.timeout).send().await.map_err(|e| {
+                if e.is_timeout() {
+                    WxError::Timeout
+                } else {
+                    WxError::Transport
+                }
+            })?;
+            let status = response.status();
             let content_type = response
                 .headers()
                 .get(reqwest::header::CONTENT_TYPE)
@@ -318,7 +331,10 @@ impl WechatClient {
             if kind.is_none() || content_type.contains("json") {
                 let errcode = serde_json::from_slice::<ErrorFields>(&body)
                     .map(|f| f.errcode)
-                    .map_err(|_| WxError::Parse)?;
+                    .map_err(|_| {
+                        tracing::info!(path, status = status.as_u16(), "wechat sent no image");
+                        WxError::Parse
+                    })?;
                 if errcode == -1 && attempt < self.busy_attempts {
                     tokio::time::sleep(self.busy_backoff * 2u32.pow(attempt - 1)).await;
                     attempt += 1;

@@ -3,9 +3,10 @@
 
 pub mod access_token;
 pub mod client;
+pub mod message;
 pub mod session_keys;
 pub mod web_oauth;
 
-pub use access_token::{AccessTokenCache, TokenLease};
+pub use access_token::{AccessTokenCache, JsapiTicketCache, TokenLease};
 pub use client::{WechatClient, WxError};
 pub use session_keys::SessionKeyVault;

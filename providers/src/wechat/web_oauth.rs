@@ -227,6 +227,7 @@ mod tests {
                 action: "authorize",
                 body: b"",
                 query: &[],
+                raw_query: "",
                 session: None,
                 cx: Context {
                     callback_url: "https://gw.example.com/_auth/oa/callback",
@@ -234,6 +235,7 @@ mod tests {
                     client_ip: None,
                     client_network: None,
                     ticket: None,
+                    public_origin: "",
                 },
             })
             .await
@@ -260,6 +262,7 @@ mod tests {
             action: "callback",
             body: b"",
             query,
+            raw_query: "",
             session: None,
             cx: Context::default(),
         };

@@ -32,12 +32,15 @@ impl KindConfig for Config {
     }
 
     /// Only with `scan_login`: the browser shows the mini-program's code.
-    fn login_option(&self) -> Option<LoginOption> {
-        self.scan_login.as_ref().map(|_| LoginOption {
-            label: "小程序扫码登录 · Scan with the mini-program",
-            start: Start::Page("scan"),
-            placement: Placement::ScanFromAnotherScreen,
-        })
+    fn login_options(&self) -> Vec<LoginOption> {
+        self.scan_login
+            .iter()
+            .map(|_| LoginOption {
+                label: "小程序扫码登录 · Scan with the mini-program",
+                start: Start::Page("scan"),
+                placement: Placement::ScanFromAnotherScreen,
+            })
+            .collect()
     }
 
     fn login_option_needs(&self) -> Option<&'static str> {

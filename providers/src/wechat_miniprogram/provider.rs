@@ -321,6 +321,7 @@ impl MiniProgram {
         Ok(Reply::Ticket {
             scene: body.scene,
             change,
+            answers: None,
         })
     }
 
@@ -519,6 +520,7 @@ mod tests {
             action,
             body,
             query: &[],
+            raw_query: "",
             session: None,
             cx: Context::default(),
         }

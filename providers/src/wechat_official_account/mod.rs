@@ -1,16 +1,26 @@
-//! `kind = "wechat_official_account"`: in-WeChat H5 OAuth (`/authorize` → WeChat → `/callback`),
-//! served by the shared [`crate::wechat::web_oauth`] flow.
+//! `kind = "wechat_official_account"`: in-WeChat H5 OAuth (`/authorize` → WeChat → `/callback`,
+//! the shared [`crate::wechat::web_oauth`] flow), and with `message` the account's server URL:
+//! follow-to-login (`follow_login`) through its pushes, and JS-SDK signatures (`jssdk`).
 
 pub mod config;
+mod follow;
+mod jssdk;
+mod provider;
+mod push;
 
-pub use config::{Config, Scope};
+pub use config::{Config, FollowLogin, Message, Scope};
+pub use provider::OfficialAccount;
 
-use crate::wechat::web_oauth::{Page, WebOAuth};
+use crate::kind::{Kind, KindConfig, LoginOption, Placement, Start};
+use crate::registry::ProviderDeps;
+use crate::wechat::web_oauth::Page;
+use std::sync::Arc;
+use wxgate_core::rules::FieldError;
 
 /// WeChat's authorize page for this channel.
 pub fn page(config: &Config) -> Page {
     Page {
-        kind: <Config as crate::kind::Kind>::NAME,
+        kind: <Config as Kind>::NAME,
         url: format!(
             "{}/connect/oauth2/authorize",
             config.open_base.trim_end_matches('/')
@@ -19,11 +29,11 @@ pub fn page(config: &Config) -> Page {
     }
 }
 
-impl crate::kind::Kind for Config {
+impl Kind for Config {
     const NAME: &'static str = "wechat_official_account";
 }
 
-impl crate::kind::KindConfig for Config {
+impl KindConfig for Config {
     fn id(&self) -> &str {
         &self.id
     }
@@ -32,27 +42,28 @@ impl crate::kind::KindConfig for Config {
         Some(&self.appid)
     }
 
-    fn validate(&self) -> Vec<wxgate_core::rules::FieldError> {
+    fn validate(&self) -> Vec<FieldError> {
         Config::validate(self)
     }
 
-    fn login_option(&self) -> Option<crate::kind::LoginOption> {
-        Some(crate::kind::LoginOption {
+    /// Inside WeChat, always; with `follow_login`, a desktop follows the account's code.
+    fn login_options(&self) -> Vec<LoginOption> {
+        let mut options = vec![LoginOption {
             label: "微信授权登录 · Sign in with WeChat",
-            start: crate::kind::Start::Page("authorize"),
-            placement: crate::kind::Placement::InsideWechat,
-        })
+            start: Start::Page("authorize"),
+            placement: Placement::InsideWechat,
+        }];
+        if self.follow_login.is_some() {
+            options.push(LoginOption {
+                label: "关注公众号登录 · Follow to sign in",
+                start: Start::Page("follow"),
+                placement: Placement::ScanFromAnotherScreen,
+            });
+        }
+        options
     }
 
-    fn build(
-        &self,
-        deps: &crate::registry::ProviderDeps,
-    ) -> std::sync::Arc<dyn crate::provider::LoginProvider> {
-        WebOAuth::build(
-            deps,
-            &self.id,
-            page(self),
-            (&self.api_base, &self.appid, &self.secret),
-        )
+    fn build(&self, deps: &ProviderDeps) -> Arc<dyn crate::provider::LoginProvider> {
+        Arc::new(OfficialAccount::new(self, deps))
     }
 }

@@ -36,12 +36,12 @@ impl crate::kind::KindConfig for Config {
         Config::validate(self)
     }
 
-    fn login_option(&self) -> Option<crate::kind::LoginOption> {
-        Some(crate::kind::LoginOption {
+    fn login_options(&self) -> Vec<crate::kind::LoginOption> {
+        vec![crate::kind::LoginOption {
             label: "微信扫码登录 · Scan with WeChat",
             start: crate::kind::Start::Page("authorize"),
             placement: crate::kind::Placement::ScanFromAnotherScreen,
-        })
+        }]
     }
 
     fn build(

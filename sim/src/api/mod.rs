@@ -1,9 +1,12 @@
 //! The WeChat-side routes: api.weixin.qq.com paths and the open.weixin.qq.com pages.
 
+mod followers;
+mod jsapi;
 mod login;
 mod pages;
 mod params;
 mod phone;
+pub(crate) mod qrcode;
 mod session;
 mod sns;
 mod token;
@@ -62,6 +65,19 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
         .route(
             "/wxa/getwxacodeunlimit",
             post(wxacode::getwxacodeunlimit).fallback(token::require_post),
+        )
+        .route(
+            "/cgi-bin/qrcode/create",
+            post(qrcode::create).fallback(token::require_post),
+        )
+        .route("/cgi-bin/showqrcode", get(qrcode::show))
+        .route(
+            "/cgi-bin/user/info",
+            get(followers::user_info).post(followers::user_info),
+        )
+        .route(
+            "/cgi-bin/ticket/getticket",
+            get(jsapi::getticket).post(jsapi::getticket),
         )
 }
 

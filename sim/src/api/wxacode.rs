@@ -13,6 +13,7 @@ use serde_json::Value;
 
 use super::params::{json_object, str_field, Params};
 use super::token::authenticate;
+use crate::code_png::{code_png, text_of_png};
 use crate::wire::{self, Flavor, WxError};
 use crate::world::{AppKind, Shared, WxaCode};
 
@@ -77,67 +78,18 @@ fn make(shared: &Shared, params: &Params, body: &[u8]) -> Result<Vec<u8>, WxErro
     Ok(png)
 }
 
-/// A 168×168 grey image drawn from the scene (it looks like a code, nothing reads its
-/// pixels), with `scene`, `page` and `appid` as text chunks.
+/// A code drawn from the scene, with `scene`, `page` and `appid` as text chunks.
 pub(crate) fn png_with_scene(
     appid: &str,
     scene: &str,
     page: &str,
 ) -> Result<Vec<u8>, png::EncodingError> {
-    const MODULES: u32 = 21;
-    const SCALE: u32 = 8;
-    let side = MODULES * SCALE;
-    let seed: Vec<u8> = sha2::Digest::finalize(sha2::Digest::chain_update(
-        <sha2::Sha256 as sha2::Digest>::new(),
-        scene.as_bytes(),
-    ))
-    .to_vec();
-    let dark = |x: u32, y: u32| {
-        let finder = |a: u32, b: u32| {
-            a < 7
-                && b < 7
-                && (a == 0
-                    || a == 6
-                    || b == 0
-                    || b == 6
-                    || (2..5).contains(&a) && (2..5).contains(&b))
-        };
-        if finder(x, y) || finder(MODULES - 1 - x, y) || finder(x, MODULES - 1 - y) {
-            return true;
-        }
-        let bit = (y * MODULES + x) as usize % (seed.len() * 8);
-        seed[bit / 8] >> (bit % 8) & 1 == 1
-    };
-    let mut pixels = Vec::with_capacity((side * side) as usize);
-    for py in 0..side {
-        for px in 0..side {
-            pixels.push(if dark(px / SCALE, py / SCALE) { 0 } else { 255 });
-        }
-    }
-    let mut out = Vec::new();
-    {
-        let mut encoder = png::Encoder::new(&mut out, side, side);
-        encoder.set_color(png::ColorType::Grayscale);
-        encoder.set_depth(png::BitDepth::Eight);
-        encoder.add_text_chunk("scene".to_owned(), scene.to_owned())?;
-        encoder.add_text_chunk("page".to_owned(), page.to_owned())?;
-        encoder.add_text_chunk("appid".to_owned(), appid.to_owned())?;
-        let mut writer = encoder.write_header()?;
-        writer.write_image_data(&pixels)?;
-    }
-    Ok(out)
+    code_png(scene, &[("scene", scene), ("page", page), ("appid", appid)])
 }
 
 /// The scene a code from [`png_with_scene`] carries.
 pub fn scene_of_png(png_bytes: &[u8]) -> Option<String> {
-    let decoder = png::Decoder::new(std::io::Cursor::new(png_bytes));
-    let reader = decoder.read_info().ok()?;
-    reader
-        .info()
-        .uncompressed_latin1_text
-        .iter()
-        .find(|t| t.keyword == "scene")
-        .map(|t| t.text.clone())
+    text_of_png(png_bytes, "scene")
 }
 
 #[cfg(test)]

@@ -2,13 +2,15 @@
 //! Plain JSON with real HTTP statuses, unlike the WeChat side.
 
 mod codes;
+mod oa_page;
+mod officialaccount;
 mod ops;
 mod people;
 mod scan;
 
 use std::sync::Arc;
 
-use axum::http::StatusCode;
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -44,6 +46,13 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
         .route("/_sim/clock/advance", post(ops::advance_clock))
         .route("/_sim/miniprogram/scan", get(scan::page).post(scan::act))
         .route("/_sim/wxacodes", get(ops::wxa_codes))
+        .route("/_sim/qrcodes", get(officialaccount::qr_codes))
+        .route("/_sim/jsapi_tickets", get(officialaccount::jsapi_tickets))
+        .route(
+            "/_sim/officialaccount/scan",
+            get(oa_page::page).post(officialaccount::scan),
+        )
+        .route("/_sim/officialaccount/push", post(officialaccount::push))
 }
 
 /// A control-API failure: a status and a message naming what is wrong.
@@ -75,6 +84,40 @@ type ControlResult = Result<Response, ControlError>;
 /// Parses a JSON body, reporting serde's message (it names the offending field).
 fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ControlError> {
     serde_json::from_slice(body).map_err(|e| ControlError::bad_request(format!("bad body: {e}")))
+}
+
+/// Whether a body was posted by an HTML form rather than as JSON.
+fn is_form(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"))
+}
+
+/// A form body read into the same struct as the JSON body (string fields only).
+fn parse_form<T: DeserializeOwned>(body: &[u8]) -> Result<T, ControlError> {
+    let fields: serde_json::Map<String, serde_json::Value> = url::form_urlencoded::parse(body)
+        .map(|(k, v)| (k.into_owned(), serde_json::Value::String(v.into_owned())))
+        .collect();
+    serde_json::from_value(serde_json::Value::Object(fields))
+        .map_err(|e| ControlError::bad_request(format!("bad form: {e}")))
+}
+
+/// A JSON body, or the same fields posted by one of the simulator's pages.
+fn parse_either<T: DeserializeOwned>(headers: &HeaderMap, body: &[u8]) -> Result<T, ControlError> {
+    if is_form(headers) {
+        parse_form(body)
+    } else {
+        parse(body)
+    }
+}
+
+/// Text made safe for the simulator's HTML pages.
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
 
 fn ok() -> ControlResult {

@@ -7,7 +7,10 @@ use axum::extract::{Path, State};
 use serde::Deserialize;
 
 use super::{ok, parse, ControlError, ControlResult};
-use crate::world::{App, AppKind, Shared, World, DEFAULT_TOKEN_DAILY_QUOTA};
+use crate::msgcrypt::MessageKey;
+use crate::world::{
+    App, AppKind, MessageMode, OfficialAccount, Shared, World, DEFAULT_TOKEN_DAILY_QUOTA,
+};
 
 /// The body of `POST /_sim/apps`; also what `seed_demo` builds.
 #[derive(Debug, Deserialize)]
@@ -32,6 +35,89 @@ pub(crate) struct AppSpec {
     /// Mini-programs: the server the pages call (a gateway channel's base URL).
     #[serde(default)]
     pub(crate) backend: Option<String>,
+    /// Official accounts: 服务号 (default) or 订阅号 (false: no temporary QR codes).
+    #[serde(default)]
+    pub(crate) service_account: Option<bool>,
+    /// Official accounts: the server URL configuration's Token.
+    #[serde(default)]
+    pub(crate) message_token: Option<String>,
+    /// Official accounts: the EncodingAESKey, 43 characters.
+    #[serde(default)]
+    pub(crate) encoding_aes_key: Option<String>,
+    /// Official accounts: `plain` (default), `compat` or `safe`.
+    #[serde(default)]
+    pub(crate) message_mode: Option<MessageMode>,
+    /// Official accounts: where WeChat pushes messages and events.
+    #[serde(default)]
+    pub(crate) server_url: Option<String>,
+}
+
+impl AppSpec {
+    /// An app of `kind` with every option at its default.
+    pub(crate) fn new(appid: &str, secret: &str, kind: AppKind) -> Self {
+        Self {
+            appid: appid.to_owned(),
+            secret: secret.to_owned(),
+            kind,
+            open_platform: None,
+            redirect_domain: None,
+            unionid_for_base: false,
+            token_daily_quota: None,
+            session_key_rotate_after: 0,
+            pages: None,
+            backend: None,
+            service_account: None,
+            message_token: None,
+            encoding_aes_key: None,
+            message_mode: None,
+            server_url: None,
+        }
+    }
+
+    /// The official-account settings, checked as WeChat's configuration page checks them.
+    fn official(&self) -> Result<OfficialAccount, ControlError> {
+        let given = self.service_account.is_some()
+            || self.message_token.is_some()
+            || self.encoding_aes_key.is_some()
+            || self.message_mode.is_some()
+            || self.server_url.is_some();
+        if given && self.kind != AppKind::OfficialAccount {
+            return Err(ControlError::bad_request(
+                "service_account, message_token, encoding_aes_key, message_mode and server_url \
+                 are for official accounts only",
+            ));
+        }
+        let encoding_aes_key = self.encoding_aes_key.clone().filter(|k| !k.is_empty());
+        if let Some(key) = &encoding_aes_key {
+            if MessageKey::parse(key).is_err() {
+                return Err(ControlError::bad_request(
+                    "encoding_aes_key must be 43 base64 characters decoding (with \"=\") to 32 bytes",
+                ));
+            }
+        }
+        let message_mode = self.message_mode.unwrap_or(MessageMode::Plain);
+        if message_mode != MessageMode::Plain && encoding_aes_key.is_none() {
+            return Err(ControlError::bad_request(
+                "the compat and safe modes need an encoding_aes_key",
+            ));
+        }
+        let server_url = self.server_url.clone().filter(|u| !u.is_empty());
+        if let Some(url) = &server_url {
+            let http = url::Url::parse(url).is_ok_and(|u| matches!(u.scheme(), "http" | "https"));
+            if !http {
+                return Err(ControlError::bad_request(
+                    "server_url must be an http(s) URL",
+                ));
+            }
+        }
+        Ok(OfficialAccount {
+            service_account: self.service_account.unwrap_or(true),
+            message_token: self.message_token.clone().filter(|t| !t.is_empty()),
+            encoding_aes_key,
+            message_mode,
+            server_url,
+        })
+    }
 }
 
 /// Registers (or replaces) an app; identities already minted for it are kept.
@@ -47,6 +133,7 @@ pub(crate) fn add_app(world: &mut World, spec: AppSpec) -> Result<(), ControlErr
             "a website app needs an open_platform",
         ));
     }
+    let official = spec.official()?;
     world.upsert_app(
         &spec.appid,
         App {
@@ -59,6 +146,7 @@ pub(crate) fn add_app(world: &mut World, spec: AppSpec) -> Result<(), ControlErr
             session_key_rotate_after: spec.session_key_rotate_after,
             pages: spec.pages.unwrap_or_else(crate::world::default_pages),
             backend: spec.backend.filter(|b| !b.is_empty()),
+            official,
         },
     );
     Ok(())

@@ -10,14 +10,13 @@ use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::header;
 use axum::response::{Html, IntoResponse, Redirect};
 use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::codes::issue_login_code;
-use super::{ControlError, ControlResult};
+use super::{escape, ControlError, ControlResult};
 use crate::world::Shared;
 
 #[derive(Debug, Deserialize)]
@@ -55,15 +54,7 @@ pub(crate) async fn act(
     headers: axum::http::HeaderMap,
     body: Bytes,
 ) -> ControlResult {
-    let form = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
-    let act: Act = if form {
-        serde_urlencoded_like(&body)?
-    } else {
-        super::parse(&body)?
-    };
+    let act: Act = super::parse_either(&headers, &body)?;
     let backend = shared
         .world()
         .apps
@@ -105,22 +96,6 @@ pub(crate) async fn act(
         return Ok(Redirect::to("/_sim/miniprogram/scan").into_response());
     }
     Ok(Json(json!({"scanned": scanned, "result": result})).into_response())
-}
-
-/// A form body as the fields of [`Act`] (string fields only).
-fn serde_urlencoded_like(body: &[u8]) -> Result<Act, ControlError> {
-    let fields: serde_json::Map<String, Value> = url::form_urlencoded::parse(body)
-        .map(|(k, v)| (k.into_owned(), Value::String(v.into_owned())))
-        .collect();
-    serde_json::from_value(Value::Object(fields))
-        .map_err(|e| ControlError::bad_request(format!("bad form: {e}")))
-}
-
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
 }
 
 pub(crate) async fn page(State(shared): State<Arc<Shared>>) -> ControlResult {

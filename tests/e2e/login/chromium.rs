@@ -3,7 +3,8 @@
 //! QR flow on the simulator's page, comes back and sees its identity; then, as WeChat's in-app
 //! browser, it signs in through the official account and is the same user. It signs in with the
 //! phone form (number, then the texted code, no script), and by scanning the mini-program code
-//! while the test plays the mini-program; a screenshot of the login page is kept for CI.
+//! while the test plays the mini-program, and by following the official account while the test
+//! plays WeChat; a screenshot of the login page is kept for CI.
 //!
 //! Without Chromium the test says it skipped; under `CI=true` (where `.ci/run` installs it) a
 //! missing browser fails the run.
@@ -235,7 +236,7 @@ async fn a_real_browser_signs_in_by_qr_then_through_the_official_account_as_the_
 }
 
 /// The login page with every way in: the website QR, the mini-program's code, the official
-/// account, and the phone form.
+/// account (inside WeChat, and by following it), and the phone form.
 async fn every_way_in() -> (
     wxgate_tests::TestDb,
     TestGateway,
@@ -255,19 +256,19 @@ async fn every_way_in() -> (
         .unwrap();
     let gw = tokio::task::block_in_place(|| {
         TestGateway::builder(&db.url, &db.dir)
-            .login_page("order = [\"web\", \"mp\", \"sms\"]")
+            .login_page("order = [\"web\", \"mp\", \"oa\", \"sms\"]")
             .channel(Channel::open_qr("web", WEB, secret(WEB), &s))
             .channel(
                 Channel::mini_program("mp", MP, secret(MP), &s)
                     .with("scan_login = { page = \"pages/login/scan\" }"),
             )
-            .channel(Channel::official_account(
-                "oa",
-                OA,
-                secret(OA),
-                "snsapi_userinfo",
-                &s,
-            ))
+            .channel(
+                Channel::official_account("oa", OA, secret(OA), "snsapi_userinfo", &s).with(
+                    &format!(
+                        "mp_base = \"{s}\"\nmessage = {{ token = \"shotToken1\" }}\nfollow_login = {{}}"
+                    ),
+                ),
+            )
             .channel(Channel::phone_sms("sms", &s))
             .route(Route::required("/api/", upstream.addr))
             .start()
@@ -297,6 +298,7 @@ async fn a_real_browser_signs_in_with_the_phone_form_without_script() {
     for href in [
         "/_auth/web/authorize",
         "/_auth/mp/scan",
+        "/_auth/oa/follow",
         "/_auth/oa/authorize",
     ] {
         wait_for(&desktop, Locator::Css(&format!("a[href^='{href}']"))).await;
@@ -389,5 +391,42 @@ async fn a_real_browser_signs_in_by_scanning_the_mini_program_code() {
     arrive(&desktop, &page).await;
     let seen = identity_on_page(&desktop).await;
     assert_eq!(seen["x-auth-channel"], "mp");
+    desktop.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_real_browser_signs_in_by_following_the_official_account() {
+    let Some(driver) = start_driver() else {
+        return;
+    };
+    let s = super::follow::setup(wxgate_tests::Backend::Sqlite, Default::default())
+        .await
+        .unwrap();
+    let (desktop, page) = at_the_login_page(&driver, &s.gw).await;
+    click(&desktop, "a[href^='/_auth/oa/follow']").await;
+    wait_for(&desktop, Locator::Id("code")).await;
+    let width = desktop
+        .execute(
+            "return document.getElementById('code').naturalWidth",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert!(
+        width.as_u64().unwrap_or(0) > 0,
+        "the code's image did not load"
+    );
+    // The phone scans the code on the screen: the simulator made it, so it knows its ticket.
+    let codes = wxgate_tests::control::get(&s.world.http, &s.world.base(), "/_sim/qrcodes").await;
+    let ticket = codes.as_array().unwrap().last().unwrap()["ticket"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let report = s.scan("alice", &ticket).await;
+    assert_eq!(report["reply"]["kind"], "text", "{report}");
+    // The waiting page reloads itself and lands back on the page, signed in.
+    arrive(&desktop, &page).await;
+    let seen = identity_on_page(&desktop).await;
+    assert_eq!(seen["x-auth-channel"], "oa");
     desktop.close().await.unwrap();
 }

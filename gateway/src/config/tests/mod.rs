@@ -34,6 +34,8 @@ fn env() -> HashMap<String, String> {
             "demo-webhook-secret-0123456789",
         ),
         ("WXGATE_WEBHOOK_ORDERS_SECRET", "orders-webhook-secret-0123"),
+        ("WXGATE_OA_TOKEN", wxgate_sim::DEMO_OA_MESSAGE_TOKEN),
+        ("WXGATE_OA_AES_KEY", wxgate_sim::DEMO_OA_ENCODING_AES_KEY),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v.to_owned()))
@@ -148,7 +150,7 @@ fn dev_config_loads_with_the_simulator_and_demo_upstream() {
 #[test]
 fn shipped_configs_fail_without_their_secrets() {
     let e = load_str(DEV, "dev.toml", &HashMap::new()).unwrap_err();
-    assert_eq!(e.0.len(), 5, "{e}");
+    assert_eq!(e.0.len(), 7, "{e}");
     assert!(e.0.iter().all(|e| e.message.ends_with("is not set")));
 }
 

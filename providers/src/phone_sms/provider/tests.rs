@@ -119,6 +119,7 @@ async fn call(
         action,
         body: body.as_bytes(),
         query: &[],
+        raw_query: "",
         session,
         cx: Context {
             callback_url: "",
@@ -126,6 +127,7 @@ async fn call(
             client_ip: Some(ip.parse::<IpAddr>().unwrap()),
             client_network: Some(&network),
             ticket: None,
+            public_origin: "",
         },
     })
     .await
