@@ -13,7 +13,10 @@ fn wxgate() -> Command {
         ("WXGATE_DEV_WEBHOOK_SECRET", "dev-webhook-secret-0123"),
         ("WXGATE_WEBHOOK_ORDERS_SECRET", "orders-webhook-secret-0123"),
         ("WXGATE_OA_TOKEN", "oaToken123"),
-        ("WXGATE_OA_AES_KEY", "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"),
+        (
+            "WXGATE_OA_AES_KEY",
+            "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG",
+        ),
     ] {
         c.env(k, v);
     }
