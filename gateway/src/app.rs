@@ -359,6 +359,7 @@ pub fn dev(options: RunOptions) -> anyhow::Result<()> {
         ("WXGATE_OA_SECRET", "demo-oa-secret"),
         ("WXGATE_WEB_SECRET", "demo-web-secret"),
         ("WXGATE_DEV_WEBHOOK_SECRET", DEV_WEBHOOK_SECRET),
+        ("WXGATE_WECOM_SECRET", wxgate_sim::DEMO_WECOM_SECRET),
         ("WXGATE_OA_TOKEN", wxgate_sim::DEMO_OA_MESSAGE_TOKEN),
         ("WXGATE_OA_AES_KEY", wxgate_sim::DEMO_OA_ENCODING_AES_KEY),
     ]

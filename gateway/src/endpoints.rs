@@ -198,7 +198,7 @@ async fn login_page(g: &Gateway, session: &mut Session) -> pingora::Result<()> {
     let query = request::query_pairs(req).unwrap_or_default();
     let to = return_to::sanitize(single(&query, "return_to"), &g.auth_prefix);
     let error = single(&query, "error");
-    let client = login_page::Client::of(req);
+    let client = request::client_app(req);
     // After a refusal the person stays here: sending them straight back would loop.
     if error.is_none() {
         if let Some(location) = login_page::straight_to(g, client, &to) {
@@ -207,6 +207,8 @@ async fn login_page(g: &Gateway, session: &mut Session) -> pingora::Result<()> {
     }
     let notice = error.map(|e| match e {
         "declined" => "您已拒绝授权，可以重新登录。 · You declined the WeChat authorization; you can try again.",
+        "not_member" => "只有本企业成员可以登录。 · Only members of this organisation can sign in here.",
+        "not_permitted" => "你没有使用此应用的权限，请联系管理员。 · Your account may not use this app; ask your administrator.",
         _ => "登录未完成，请重试。 · The sign-in did not complete; please try again.",
     });
     let mut headers = html::security_headers();

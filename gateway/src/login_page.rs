@@ -4,30 +4,11 @@
 //! two steps (number, then code), both posted to the phone channel's own endpoints.
 
 use crate::html::{self, CodeForm, Way};
-use crate::request;
 use crate::state::Gateway;
-use pingora::http::RequestHeader;
 use wxgate_providers::kind::{Placement, Start};
 
-/// The app a browser runs in, by its User-Agent.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Client {
-    Wechat,
-    Wecom,
-    Other,
-}
-
-impl Client {
-    pub fn of(req: &RequestHeader) -> Self {
-        if request::inside_wecom(req) {
-            Client::Wecom
-        } else if request::inside_wechat(req) {
-            Client::Wechat
-        } else {
-            Client::Other
-        }
-    }
-}
+/// The app a browser runs in, by its User-Agent (`request::client_app`).
+pub use wxgate_providers::provider::ClientApp as Client;
 
 /// How the page shows a way in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,17 +25,16 @@ pub enum Prominence {
 pub fn prominence(placement: Placement, client: Client) -> Prominence {
     use Client::*;
     match (placement, client) {
-        (Placement::InsideWechat, Wechat) | (Placement::InsideWecom, Wecom) => Prominence::Straight,
-        (Placement::InsideWechat, Other) => {
+        (Placement::InsideWechat, Wechat) | (Placement::Wecom, Wecom) => Prominence::Straight,
+        (Placement::InsideWechat, Browser) => {
             Prominence::Secondary(Some("请在微信中打开此页面 · Open this page inside WeChat"))
         }
-        (Placement::InsideWecom, Other) => Prominence::Secondary(Some(
-            "请在企业微信中打开此页面 · Open this page inside WeCom",
-        )),
-        (Placement::InsideWechat, Wecom) | (Placement::InsideWecom, Wechat) => Prominence::Hidden,
+        (Placement::InsideWechat, Wecom) => Prominence::Hidden,
         // A code on this very screen cannot be scanned by the phone showing it.
-        (Placement::ScanFromAnotherScreen, Wechat | Wecom) => Prominence::Secondary(None),
-        (Placement::ScanFromAnotherScreen, Other) | (Placement::Anywhere, _) => Prominence::Primary,
+        (Placement::ScanFromAnotherScreen | Placement::Wecom, Wechat)
+        | (Placement::ScanFromAnotherScreen, Wecom) => Prominence::Secondary(None),
+        (Placement::ScanFromAnotherScreen | Placement::Wecom, Browser)
+        | (Placement::Anywhere, _) => Prominence::Primary,
     }
 }
 
@@ -157,24 +137,34 @@ mod tests {
     #[test]
     fn each_placement_is_shown_where_it_works() {
         use Client::*;
-        use Placement::*;
-        assert_eq!(prominence(InsideWechat, Wechat), Prominence::Straight);
+        assert_eq!(
+            prominence(Placement::InsideWechat, Wechat),
+            Prominence::Straight
+        );
         assert!(matches!(
-            prominence(InsideWechat, Other),
+            prominence(Placement::InsideWechat, Browser),
             Prominence::Secondary(Some(_))
         ));
-        assert_eq!(prominence(InsideWechat, Wecom), Prominence::Hidden);
-        assert_eq!(prominence(InsideWecom, Wecom), Prominence::Straight);
         assert_eq!(
-            prominence(ScanFromAnotherScreen, Other),
+            prominence(Placement::InsideWechat, Wecom),
+            Prominence::Hidden
+        );
+        assert_eq!(prominence(Placement::Wecom, Wecom), Prominence::Straight);
+        assert_eq!(prominence(Placement::Wecom, Browser), Prominence::Primary);
+        assert_eq!(
+            prominence(Placement::Wecom, Wechat),
+            Prominence::Secondary(None)
+        );
+        assert_eq!(
+            prominence(Placement::ScanFromAnotherScreen, Browser),
             Prominence::Primary
         );
         assert_eq!(
-            prominence(ScanFromAnotherScreen, Wechat),
+            prominence(Placement::ScanFromAnotherScreen, Wechat),
             Prominence::Secondary(None)
         );
-        for client in [Wechat, Wecom, Other] {
-            assert_eq!(prominence(Anywhere, client), Prominence::Primary);
+        for client in [Wechat, Wecom, Browser] {
+            assert_eq!(prominence(Placement::Anywhere, client), Prominence::Primary);
         }
     }
 }

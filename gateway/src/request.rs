@@ -143,6 +143,19 @@ pub fn inside_wechat(req: &RequestHeader) -> bool {
         .is_some_and(|v| v.as_bytes().windows(14).any(|w| w == b"MicroMessenger"))
 }
 
+/// The app the browser runs in (WeCom's User-Agent also says MicroMessenger: it is asked
+/// first).
+pub fn client_app(req: &RequestHeader) -> wxgate_providers::provider::ClientApp {
+    use wxgate_providers::provider::ClientApp;
+    if inside_wecom(req) {
+        ClientApp::Wecom
+    } else if inside_wechat(req) {
+        ClientApp::Wechat
+    } else {
+        ClientApp::Browser
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

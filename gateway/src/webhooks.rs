@@ -158,7 +158,7 @@ impl Dispatcher {
 
     async fn watch_backlog(&self, hooks: Vec<String>) {
         let mut ticker = tokio::time::interval(STATS_EVERY);
-        let mut last_prune = i64::MIN;
+        let mut last_prune: Option<i64> = None;
         loop {
             ticker.tick().await;
             let now = self.clock.now_ms();
@@ -179,8 +179,8 @@ impl Dispatcher {
                     .map_or(0.0, |t| (now - t).max(0) as f64 / 1000.0);
                 m.oldest_pending.with_label_values(&[id]).set(age);
             }
-            if now - last_prune > 3_600_000 {
-                last_prune = now;
+            if prune_due(last_prune, now) {
+                last_prune = Some(now);
                 let before = now - i64::try_from(KEEP_FOR.as_millis()).unwrap_or(i64::MAX / 2);
                 if let Err(e) = self.deliveries.prune(before).await {
                     tracing::warn!(error = %e, "could not prune old identity events");
@@ -188,6 +188,11 @@ impl Dispatcher {
             }
         }
     }
+}
+
+/// Old deliveries are pruned at the first stats tick and hourly after.
+fn prune_due(last: Option<i64>, now_ms: i64) -> bool {
+    last.is_none_or(|last| now_ms.saturating_sub(last) > 3_600_000)
 }
 
 /// The wait after the `attempts`-th failure: `backoff`, doubling, capped at `max_backoff`, with
@@ -204,6 +209,17 @@ fn retry_delay_ms(hook: &Webhook, attempts: i64) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    // The first tick prunes (it once computed `now - i64::MIN` and overflowed, killing the
+    // stats loop in debug builds), then once an hour.
+    #[test]
+    fn pruning_is_due_at_the_first_tick_and_hourly_after() {
+        let now = 1_796_040_000_000;
+        assert!(prune_due(None, now));
+        assert!(!prune_due(Some(now), now + 3_599_999));
+        assert!(prune_due(Some(now), now + 3_600_001));
+        assert!(prune_due(Some(i64::MIN), now));
+    }
 
     fn hook(backoff_ms: u64, max_ms: u64) -> Webhook {
         Webhook {

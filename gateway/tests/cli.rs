@@ -13,6 +13,7 @@ fn wxgate() -> Command {
         ("WXGATE_DEV_WEBHOOK_SECRET", "dev-webhook-secret-0123"),
         ("WXGATE_WEBHOOK_ORDERS_SECRET", "orders-webhook-secret-0123"),
         ("WXGATE_OA_TOKEN", "oaToken123"),
+        ("WXGATE_WECOM_SECRET", "wecom-secret"),
         (
             "WXGATE_OA_AES_KEY",
             "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG",

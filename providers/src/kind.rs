@@ -68,8 +68,9 @@ pub enum Start {
 pub enum Placement {
     /// Only inside the WeChat app (official-account OAuth): there it is the way in.
     InsideWechat,
-    /// Only inside the WeCom app: there it is the way in.
-    InsideWecom,
+    /// WeCom: inside the WeCom app the way in (its in-app sign-in), on a desktop a code to
+    /// scan with the WeCom app (its SSO page).
+    Wecom,
     /// A code shown on one screen and scanned with the phone: for desktops.
     ScanFromAnotherScreen,
     /// Anywhere (a phone number and a texted code).

@@ -12,3 +12,4 @@ pub mod wechat;
 pub mod wechat_miniprogram;
 pub mod wechat_official_account;
 pub mod wechat_open_qr;
+pub mod wecom;

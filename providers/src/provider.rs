@@ -126,6 +126,19 @@ pub struct Context<'a> {
     pub ticket: Option<TicketFacts<'a>>,
     /// `public_url`'s origin (`https://login.example.com`): the site's own pages.
     pub public_origin: &'a str,
+    /// The app the browser runs in, by its User-Agent: which page a channel sends it to.
+    pub client_app: ClientApp,
+}
+
+/// The app a browser runs in. Only a choice of page rests on it, never a fact about anyone.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ClientApp {
+    #[default]
+    Browser,
+    /// WeChat's in-app browser (`MicroMessenger`).
+    Wechat,
+    /// WeCom's in-app browser (`wxwork`).
+    Wecom,
 }
 
 /// A request to a channel endpoint, already bounded and parsed from HTTP by the gateway.
@@ -174,6 +187,10 @@ pub enum Interruption {
     /// WeChat's snapshot page: the identity it reported is virtual. The person must open the
     /// full page and try again.
     SnapshotPage,
+    /// The person is not a member of the organisation (WeCom): only members sign in.
+    NotAMember,
+    /// A member the app is not visible to (WeCom 60011).
+    NotPermitted,
 }
 
 /// How a browser shows a ticket it opened.

@@ -5,7 +5,7 @@
 use serde::de::{Deserialize, Deserializer, Error as _};
 
 use crate::kind::{Kind, KindConfig, LoginOption, Start};
-use crate::{phone_sms, wechat_miniprogram, wechat_official_account, wechat_open_qr};
+use crate::{phone_sms, wechat_miniprogram, wechat_official_account, wechat_open_qr, wecom};
 use wxgate_core::rules::FieldError;
 
 /// The kinds this version serves: one line each. Each names its config type, which implements
@@ -61,6 +61,7 @@ kinds! {
     WechatOfficialAccount => wechat_official_account::Config,
     WechatOpenQr => wechat_open_qr::Config,
     PhoneSms => phone_sms::Config,
+    Wecom => wecom::Config,
 }
 
 impl ChannelConfig {

@@ -1,7 +1,8 @@
 //! Fault injection and the per-path call counter, applied in front of every WeChat path and `/sms`.
 //!
 //! Faults queue per path: the first matching fault fires, and one with `times` is dropped once spent,
-//! so "-1 once, then a slow answer" is two faults added in that order.
+//! so "-1 once, then a slow answer" is two faults added in that order. An errcode on a WeCom API
+//! path is answered in WeCom's shape (errmsg with hint and caller IP).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,6 +15,7 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use crate::api;
 use crate::wire::{self, Flavor, WxError};
 use crate::world::Shared;
 
@@ -133,6 +135,10 @@ pub(crate) async fn intercept(
     if path == SMS_PATH {
         let body = Json(json!({"ok": false, "errcode": errcode}));
         return (StatusCode::INTERNAL_SERVER_ERROR, body).into_response();
+    }
+    if api::wecom::is_api_path(&path) {
+        let caller = api::wecom::caller_ip(req.extensions());
+        return api::wecom::error_response(errcode, shared.clock.now(), caller);
     }
     wire::respond(Flavor::for_path(&path), &WxError(errcode).body())
 }

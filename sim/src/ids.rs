@@ -109,6 +109,33 @@ pub(crate) fn msg_id() -> u64 {
     rand::thread_rng().gen_range(10_000_000_000_000_000..u64::MAX / 2)
 }
 
+/// A WeCom OAuth `code`: 43 URL-safe characters.
+pub(crate) fn wecom_code() -> String {
+    from_alphabet(43)
+}
+
+/// A WeCom corp `access_token`: about 214 URL-safe characters.
+pub(crate) fn corp_token() -> String {
+    from_alphabet(214)
+}
+
+/// A WeCom `user_ticket` (snsapi_privateinfo): 100 URL-safe characters.
+pub(crate) fn user_ticket() -> String {
+    from_alphabet(100)
+}
+
+/// A non-member's `external_userid` under a corp: `wm` and 30 alphanumerics.
+pub(crate) fn external_userid() -> String {
+    format!("wm{}", alphanumeric(30))
+}
+
+/// The `hint` WeCom puts in every errmsg: the unix time followed by 15 digits, as in
+/// `hint: [1670371158347280850760093]`.
+pub(crate) fn wecom_hint(now: i64) -> String {
+    let tail: u64 = rand::thread_rng().gen_range(0..1_000_000_000_000_000);
+    format!("{now}{tail:015}")
+}
+
 pub(crate) fn random_16() -> [u8; 16] {
     rand::thread_rng().gen()
 }
@@ -167,5 +194,13 @@ mod tests {
         assert!(ticket.contains('+') && ticket.contains('/') && ticket.ends_with('='));
 
         assert_eq!(js_ticket().len(), 86);
+
+        assert!(in_alphabet(&wecom_code()) && wecom_code().len() == 43);
+        assert!(in_alphabet(&corp_token()) && corp_token().len() == 214);
+        let external = external_userid();
+        assert!(external.starts_with("wm") && external.len() == 32);
+        let hint = wecom_hint(1_670_371_158);
+        assert!(hint.starts_with("1670371158") && hint.len() == 25, "{hint}");
+        assert!(hint.bytes().all(|b| b.is_ascii_digit()));
     }
 }

@@ -2,7 +2,8 @@
 //! echo upstream. Used by the project's tests and by `wxgate dev`.
 //!
 //! One base URL serves the `api.weixin.qq.com` paths, the `open.weixin.qq.com` pages
-//! (`/connect/...`), the `/sms` webhook receiver and the control API under `/_sim/`.
+//! (`/connect/...`), WeCom's `qyapi.weixin.qq.com` paths and `login.work.weixin.qq.com` page, the
+//! `/sms` webhook receiver and the control API under `/_sim/`.
 //! The behaviours reproduced are the "Simulator checklist" of `docs/wechat-api.md`.
 //!
 //! WeChat side: `/sns/jscode2session`, `/cgi-bin/token`, `/cgi-bin/stable_token`,
@@ -12,7 +13,23 @@
 //! carries its scene: [`scene_of_code`]), and for official accounts `/cgi-bin/qrcode/create`
 //! (service accounts only), `/cgi-bin/showqrcode` (the `mp.weixin.qq.com` image, a PNG that carries
 //! its ticket: [`ticket_of_qrcode`]; 404 once expired), `/cgi-bin/user/info` and
-//! `/cgi-bin/ticket/getticket`; anything else is 40066.
+//! `/cgi-bin/ticket/getticket`; anything else (WeCom paths not listed below included) is 40066.
+//!
+//! WeCom side (企业微信 self-built apps, wechat-api.md §14), told apart by the corp id:
+//! - Pages: `/wwlogin/sso/login?login_type=CorpApp&appid=CORPID&agentid=AGENTID&redirect_uri=&state=`
+//!   (web SSO) and `/connect/oauth2/authorize?appid=CORPID&redirect_uri=&response_type=code&scope=`
+//!   `snsapi_base|snsapi_privateinfo&state=&agentid=` (in-app; `agentid` required for
+//!   privateinfo). Both 302 to `redirect_uri` (its host the app's trusted domain) with `code` and
+//!   `state`; codes are single use and live 5 minutes. Who signs in: `sim_member=USERID` or
+//!   `sim_outsider=NAME` in the URL, else the corp's `/_sim/wecom/next`, else a chooser page whose
+//!   links add one of those. Errors are HTML pages with status 200 naming the errcode (50001: the
+//!   redirect_uri is not on the app's trusted domain).
+//! - APIs: `/cgi-bin/gettoken` (7200 s; each call a new token, earlier ones stay valid),
+//!   `/cgi-bin/auth/getuserinfo` (a member's `userid`, plus `user_ticket` under
+//!   `snsapi_privateinfo`; an outsider's `openid` and `external_userid`), `/cgi-bin/auth/getuserdetail`
+//!   (POST `{"user_ticket"}`: `userid, gender, avatar, qr_code, mobile, email, biz_mail, address`;
+//!   a missing, unknown, expired (1800 s) or other app's ticket is 40029). Bodies always carry `errcode` and `errmsg`; an error's errmsg reads
+//!   `invalid code, hint: [<unix time + 15 digits>], from ip: <caller>, more info at https://open.work.weixin.qq.com/devtool/query?e=40029`.
 //!
 //! WeChat also pushes to an official account's `server_url` (wechat-api.md §12.2): signed with its
 //! `message_token`, sealed with its `encoding_aes_key` in the `compat` and `safe` modes, addressed
@@ -36,7 +53,7 @@
 //! | `GET /_sim/identity` | `?appid=&user=` | `{"openid","unionid"}` (unionid null when unbound) |
 //! | `POST /_sim/next_user` | `user` (sticky, null clears), `deny?` (next page only) | who authorises OAuth pages without `sim_user` |
 //! | `POST` / `GET` / `DELETE /_sim/faults` | `path, errcode?, times?, delay_ms?, broken?` (`malformed`, `html`, `reset`) | queue, list, clear faults |
-//! | `GET` / `DELETE /_sim/calls` | | WeChat calls per path; reset |
+//! | `GET` / `DELETE /_sim/calls` | | WeChat and WeCom calls per path; reset |
 //! | `GET /_sim/sms`, `GET /_sim/sms/last` | `?phone=` | SMS received by `POST /sms` |
 //! | `GET /_sim/clock`, `POST /_sim/clock/advance` | `seconds` | read or move the clock |
 //! | `GET /_sim/wxacodes` | | mini-program codes made by `/wxa/getwxacodeunlimit`, oldest first |
@@ -47,6 +64,9 @@
 //! | `POST /_sim/officialaccount/scan` | `appid, user, ticket` or `scene` (JSON or form) | the person scans a live code: a non-follower follows (push `subscribe`, `EventKey=qrscene_<scene>`), a follower gets `SCAN` (`EventKey=<scene>`); 409 and no push when unknown or expired; answers the push report |
 //! | `GET /_sim/officialaccount/scan` | | a page to do the same by hand (`wxgate dev`) |
 //! | `POST /_sim/officialaccount/push` | `appid, user, event?` (`subscribe`, `SCAN`, `unsubscribe`, `CLICK`, …) or `text?`, `event_key?, ticket?, create_time?, timestamp?, nonce?, mode?, url?, tamper?` (`signature`, `msg_signature`, `appid`) | any push; an untampered `subscribe` / `unsubscribe` also changes who follows; answers the push report |
+//! | `POST /_sim/wecom/apps` | `corp_id` (`[A-Za-z0-9]{1,32}`), `agent_id` (integer), `secret`, `trusted_domain?` (`127.0.0.1`; `host` or `host:port`) | add or replace a WeCom corp app; a corp exists from its first app (409 when the id is a WeChat appid or another app of the corp has that secret) |
+//! | `POST /_sim/wecom/members` | `corp_id, userid` (1–64 bytes of `[A-Za-z0-9_-@.]`), `name?` (the userid), `mobile?` (11 digits), `avatar?, email?, visible?` (true; false: getuserinfo answers 60011) | add or replace a member; userids ignore ASCII case inside their corp |
+//! | `POST /_sim/wecom/next` | `corp_id, member?` (a userid; null clears), `outsider?` (a `/_sim/users` name) | who signs in on that corp's next WeCom pages without asking (sticky; both absent brings the chooser back) |
 //! | `GET /_sim/health` | | `{"ok":true}` |
 //!
 //! ```no_run
@@ -70,6 +90,7 @@ mod ids;
 mod msgcrypt;
 mod push;
 mod sms;
+mod wecom;
 mod wire;
 mod world;
 
@@ -83,7 +104,7 @@ use axum::Router;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
-use crate::control::AppSpec;
+use crate::control::{AppSpec, CorpAppSpec, MemberSpec};
 use crate::world::{AppKind, MessageMode, Shared};
 
 /// The simulated WeChat. Cheap to clone: clones share one world, so a test can keep a handle on
@@ -150,7 +171,8 @@ impl Simulator {
     }
 
     /// The quick-start world: open platform `demo-open` with two mini-programs, an official
-    /// account and a website app bound to it, and users `alice` and `bob` with phones. The
+    /// account and a website app bound to it, users `alice` and `bob` with phones, and the WeCom
+    /// corp [`DEMO_WECOM_CORP_ID`] with members `zhangsan` and `lisi`. The
     /// official account `wx0000000000000002` is a service account whose pushes are signed with
     /// [`DEMO_OA_MESSAGE_TOKEN`] and sealed (safe mode) with [`DEMO_OA_ENCODING_AES_KEY`].
     pub fn seed_demo(&self) {
@@ -204,6 +226,7 @@ impl Simulator {
         for (name, phone) in [("alice", "13800138000"), ("bob", "13900139000")] {
             world.upsert_user(name, Some(phone.to_owned()), "86".to_owned(), None);
         }
+        seed_demo_wecom(&mut world);
     }
 
     /// The server a mini-program's pages call (a gateway channel's base URL): where the
@@ -222,6 +245,40 @@ impl Simulator {
         }
     }
 }
+
+/// The demo WeCom corp: one self-built app trusting 127.0.0.1, members `zhangsan` (张三, the same
+/// phone as the WeChat user alice) and `lisi` (李四).
+fn seed_demo_wecom(world: &mut world::World) {
+    let app = CorpAppSpec {
+        corp_id: DEMO_WECOM_CORP_ID.to_owned(),
+        agent_id: DEMO_WECOM_AGENT_ID,
+        secret: DEMO_WECOM_SECRET.to_owned(),
+        trusted_domain: None,
+    };
+    // As in `seed_demo`: valid by construction, so a failure is a bug in this list.
+    if let Err(err) = control::add_corp_app(world, app) {
+        tracing::error!(?err, "seed_demo: invalid demo WeCom app");
+    }
+    for (userid, name, mobile) in [
+        ("zhangsan", "张三", "13800138000"),
+        ("lisi", "李四", "13700137000"),
+    ] {
+        let member = MemberSpec {
+            mobile: Some(mobile.to_owned()),
+            ..MemberSpec::new(DEMO_WECOM_CORP_ID, userid, name)
+        };
+        if let Err(err) = control::add_member(world, member) {
+            tracing::error!(?err, "seed_demo: invalid demo WeCom member");
+        }
+    }
+}
+
+/// The demo WeCom corp id (`seed_demo`).
+pub const DEMO_WECOM_CORP_ID: &str = "ww0000000000000001";
+/// The demo WeCom app's agent id (`seed_demo`).
+pub const DEMO_WECOM_AGENT_ID: i64 = 1000002;
+/// The demo WeCom app's secret (`seed_demo`).
+pub const DEMO_WECOM_SECRET: &str = "demo-wecom-secret";
 
 /// The demo official account's server URL Token (`seed_demo`).
 pub const DEMO_OA_MESSAGE_TOKEN: &str = "wxgateDevToken";
@@ -279,7 +336,9 @@ async fn spawn(addr: SocketAddr, router: Router) -> std::io::Result<SimHandle> {
     let listener = TcpListener::bind(addr).await?;
     let addr = listener.local_addr()?;
     let task = tokio::spawn(async move {
-        if let Err(err) = axum::serve(listener, router).await {
+        // The peer address feeds the `from ip` of WeCom's errmsg.
+        let service = router.into_make_service_with_connect_info::<SocketAddr>();
+        if let Err(err) = axum::serve(listener, service).await {
             tracing::error!(%err, %addr, "wxgate-sim server stopped");
         }
     });

@@ -12,7 +12,8 @@ use std::process::ExitCode;
 const USAGE: &str = "usage: wxgate-sim [--listen ADDR] [--seed-demo] [--echo ADDR]
 
   --listen ADDR   where the simulator listens (default 127.0.0.1:9200)
-  --seed-demo     create the demo apps (wx0000000000000001..4) and users alice, bob
+  --seed-demo     create the demo apps (wx0000000000000001..4), users alice, bob, and the
+                  WeCom corp ww0000000000000001 (agent 1000002, members zhangsan, lisi)
   --echo ADDR     also run the demo echo upstream on ADDR";
 
 struct Args {

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::clock::Clock;
 use crate::faults::Faults;
 use crate::ids;
+use crate::wecom::WeCom;
 use crate::wire::WxError;
 
 /// Daily `/cgi-bin/token` quota per app when the control API does not say otherwise.
@@ -293,6 +294,8 @@ pub(crate) struct World {
     pub(crate) followers: HashMap<(String, String), Follow>,
     /// What the last scan from the official-account scan page produced, shown on that page.
     pub(crate) last_oa_scan: Option<serde_json::Value>,
+    /// WeCom's corps, members, codes, tokens and tickets.
+    pub(crate) wecom: WeCom,
     pub(crate) faults: Faults,
     /// path → WeChat-side calls received, errors included.
     pub(crate) calls: BTreeMap<String, u64>,

@@ -70,6 +70,7 @@ mod login {
     mod sessions;
     pub(crate) mod sms;
     mod wechat_faults;
+    pub(crate) mod wecom;
 }
 
 /// The proxied request: what reaches an upstream and what comes back.

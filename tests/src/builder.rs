@@ -78,6 +78,17 @@ impl Channel {
             .with(&format!("open_base = \"{sim}\""))
     }
 
+    /// A WeCom self-built app on the simulator (SSO, in-app and API pages all there).
+    pub fn wecom(id: &str, corp_id: &str, agent_id: i64, secret: &str, sim: &str) -> Self {
+        Self::of(id, "wecom")
+            .with(&format!("corp_id = \"{corp_id}\""))
+            .with(&format!("agent_id = {agent_id}"))
+            .with(&format!("secret = \"{secret}\""))
+            .with(&format!("api_base = \"{sim}\""))
+            .with(&format!("login_base = \"{sim}\""))
+            .with(&format!("open_base = \"{sim}\""))
+    }
+
     /// A phone channel texting through the simulator's SMS sink (the `webhook` sender).
     pub fn phone_sms(id: &str, sim: &str) -> Self {
         Self::of(id, "phone_sms").with(&format!(

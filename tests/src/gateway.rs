@@ -204,6 +204,18 @@ impl Drop for TestGateway {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        // A panic in a background task kills only that task: the requests still pass, so the
+        // test that ran the gateway fails here instead.
+        if !std::thread::panicking() {
+            let logs = self.logs();
+            if let Some(at) = logs.find("panicked at") {
+                let end = (at + 400).min(logs.len());
+                let end = (end..logs.len())
+                    .find(|&i| logs.is_char_boundary(i))
+                    .unwrap_or(logs.len());
+                panic!("the gateway panicked: {}", &logs[at..end]);
+            }
+        }
     }
 }
 

@@ -288,6 +288,7 @@ async fn serve(
                 client_network: network.as_deref(),
                 ticket: facts_of_ticket,
                 public_origin: &g.public_origin,
+                client_app: request::client_app(session.req_header()),
             },
         })
         .await?;
@@ -363,7 +364,7 @@ impl Pending<'_> {
                 Some(&notice),
             )
         } else {
-            login_page::page(g, login_page::Client::Other, to, Some(&notice))
+            login_page::page(g, login_page::Client::Browser, to, Some(&notice))
         }
     }
 
@@ -514,13 +515,22 @@ impl Pending<'_> {
     fn interrupted(&mut self, why: Interruption) -> Answer {
         let g = self.g;
         let to = self.return_to.clone().unwrap_or_else(|| "/".into());
+        let back_with = |error: &str| Answer::Redirect {
+            status: 302,
+            location: format!("{}&error={error}", g.login_page_for(&to)),
+        };
         match why {
             Interruption::Declined => {
                 self.count("declined");
-                Answer::Redirect {
-                    status: 302,
-                    location: format!("{}&error=declined", g.login_page_for(&to)),
-                }
+                back_with("declined")
+            }
+            Interruption::NotAMember => {
+                self.count("not_member");
+                back_with("not_member")
+            }
+            Interruption::NotPermitted => {
+                self.count("not_permitted");
+                back_with("not_permitted")
             }
             Interruption::SnapshotPage => {
                 self.count("snapshot");

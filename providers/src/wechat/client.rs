@@ -43,11 +43,23 @@ impl WxError {
     }
 }
 
-/// `errcode` absent or 0 means success (both shapes exist).
+/// `errcode` absent or 0 means success (both shapes exist). `errmsg` carries WeChat's (and
+/// WeCom's) `hint` and, for an IP refusal, the caller's address: logged, never matched on.
 #[derive(Deserialize)]
 struct ErrorFields {
     #[serde(default)]
     errcode: i64,
+    #[serde(default)]
+    errmsg: String,
+}
+
+/// What of an `errmsg` is logged: bounded, one line.
+fn loggable(errmsg: &str) -> String {
+    errmsg
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(300)
+        .collect()
 }
 
 /// jscode2session's answer. `session_key` is a secret and is kept only as one.
@@ -168,8 +180,10 @@ pub fn http_client(timeout: Duration) -> reqwest::Client {
 }
 
 mod official_account;
+mod wecom;
 
 pub use official_account::{QrCode, UserInfo};
+pub use wecom::{CorpLogin, CorpMemberDetail, CorpToken};
 
 impl WechatClient {
     pub fn new(http: reqwest::Client, api_base: &str, appid: &str, secret: Secret) -> Self {
@@ -407,7 +421,12 @@ impl WechatClient {
         })?;
         let fields: ErrorFields = serde_json::from_slice(&body).map_err(|_| WxError::Parse)?;
         if fields.errcode != 0 {
-            tracing::info!(path, errcode = fields.errcode, "wechat returned an error");
+            tracing::info!(
+                path,
+                errcode = fields.errcode,
+                errmsg = %loggable(&fields.errmsg),
+                "wechat returned an error"
+            );
             return Err(WxError::Api {
                 errcode: fields.errcode,
             });

@@ -3,10 +3,12 @@
 
 pub mod access_token;
 pub mod client;
+pub mod leased;
 pub mod message;
 pub mod session_keys;
 pub mod web_oauth;
 
-pub use access_token::{AccessTokenCache, JsapiTicketCache, TokenLease};
+pub use access_token::{AccessTokenCache, JsapiTicketCache};
 pub use client::{WechatClient, WxError};
+pub use leased::TokenLease;
 pub use session_keys::SessionKeyVault;

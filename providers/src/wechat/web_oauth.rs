@@ -79,15 +79,9 @@ impl WebOAuth {
     }
 
     async fn callback(&self, call: &Call<'_>) -> Result<Reply, ProviderError> {
-        // The gateway has already checked and consumed `state`. Without a code, the person
-        // declined (WeChat's older behaviour: back with the state only).
-        let Some(code) = call.param("code")? else {
+        let Some(code) = callback_code(call, self.seen.as_ref(), self.client.appid()).await? else {
             return Ok(Reply::Interrupted(Interruption::Declined));
         };
-        check_code("code", code)?;
-        if !first_sight(self.seen.as_ref(), self.client.appid(), code).await? {
-            return Err(ProviderError::InvalidCode);
-        }
         let path = "/sns/oauth2/access_token";
         let token = self
             .client
@@ -134,6 +128,25 @@ impl WebOAuth {
             profile,
         }))
     }
+}
+
+/// The code a browser came back with, well formed and seen here for the first time (on every
+/// replica: a replay is refused before anyone is asked about it); `None` when there is none,
+/// which is how a person who declined comes back. The gateway has already checked and
+/// consumed the flow's `state`.
+pub async fn callback_code<'a>(
+    call: &'a Call<'_>,
+    seen: &dyn SharedState,
+    appid: &str,
+) -> Result<Option<&'a str>, ProviderError> {
+    let Some(code) = call.param("code")? else {
+        return Ok(None);
+    };
+    check_code("code", code)?;
+    if !first_sight(seen, appid, code).await? {
+        return Err(ProviderError::InvalidCode);
+    }
+    Ok(Some(code))
 }
 
 /// Keeps user-chosen display facts only in a safe, bounded shape: a nickname without control
@@ -236,6 +249,7 @@ mod tests {
                     client_network: None,
                     ticket: None,
                     public_origin: "",
+                    client_app: Default::default(),
                 },
             })
             .await

@@ -1,4 +1,5 @@
-//! The WeChat-side routes: api.weixin.qq.com paths and the open.weixin.qq.com pages.
+//! The WeChat-side routes: api.weixin.qq.com paths, the open.weixin.qq.com pages, and WeCom's
+//! (qyapi.weixin.qq.com and its login pages).
 
 mod followers;
 mod jsapi;
@@ -10,6 +11,7 @@ pub(crate) mod qrcode;
 mod session;
 mod sns;
 mod token;
+pub(crate) mod wecom;
 pub(crate) mod wxacode;
 
 use std::sync::Arc;
@@ -79,6 +81,7 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
             "/cgi-bin/ticket/getticket",
             get(jsapi::getticket).post(jsapi::getticket),
         )
+        .merge(wecom::routes())
 }
 
 /// Any path WeChat does not serve, wrong case included.

@@ -58,11 +58,19 @@ impl Flow {
 /// A WeChat error page: the page's error number, when WeChat shows one, and a reason.
 struct PageError(Option<u16>, &'static str);
 
+/// `/connect/oauth2/authorize` serves WeChat official accounts and, when the appid is a WeCom
+/// corp id, WeCom's in-app OAuth.
 pub(crate) async fn authorize(
     State(shared): State<Arc<Shared>>,
     params: Params,
     uri: Uri,
 ) -> Response {
+    let is_corp = params
+        .get("appid")
+        .is_some_and(|appid| shared.world().wecom.corps.contains_key(appid));
+    if is_corp {
+        return super::wecom::in_app_page(&shared, &params, &uri);
+    }
     page(&shared, &params, &uri, Flow::OfficialAccount)
 }
 
@@ -176,7 +184,7 @@ fn validate(world: &World, params: &Params, flow: Flow) -> Result<Target, PageEr
 
 /// The host must equal the configured domain exactly (`www.qq.com` does not cover `pay.qq.com`).
 /// A domain written with a port also pins the port.
-fn domain_matches(uri: &url::Url, domain: Option<&str>) -> bool {
+pub(super) fn domain_matches(uri: &url::Url, domain: Option<&str>) -> bool {
     let (Some(domain), Some(host)) = (domain, uri.host_str()) else {
         return false;
     };
@@ -191,7 +199,16 @@ fn domain_matches(uri: &url::Url, domain: Option<&str>) -> bool {
 /// 302 to `redirect_uri` with `pairs` appended to its query. Like WeChat, the parameters go
 /// before any `#fragment`.
 fn redirect(target: &Target, pairs: &[(&str, &str)]) -> Response {
-    let mut base = target.redirect_uri.clone();
+    let location = location(&target.redirect_uri, pairs);
+    match HeaderValue::from_str(&location) {
+        Ok(value) => (StatusCode::FOUND, [(header::LOCATION, value)]).into_response(),
+        Err(_) => error_page(Some(10003), "redirect_uri invalid"),
+    }
+}
+
+/// `redirect_uri` with `pairs` appended to its own query, before any `#fragment`.
+pub(super) fn location(redirect_uri: &url::Url, pairs: &[(&str, &str)]) -> String {
+    let mut base = redirect_uri.clone();
     let fragment = base.fragment().map(str::to_owned);
     base.set_fragment(None);
     let added: String = url::form_urlencoded::Serializer::new(String::new())
@@ -208,10 +225,7 @@ fn redirect(target: &Target, pairs: &[(&str, &str)]) -> Response {
         location.push('#');
         location.push_str(&fragment);
     }
-    match HeaderValue::from_str(&location) {
-        Ok(value) => (StatusCode::FOUND, [(header::LOCATION, value)]).into_response(),
-        Err(_) => error_page(Some(10003), "redirect_uri invalid"),
-    }
+    location
 }
 
 fn error_page(code: Option<u16>, reason: &str) -> Response {
@@ -266,7 +280,7 @@ fn chooser_page(world: &World, uri: &Uri, flow: Flow) -> Response {
     (StatusCode::OK, Html(body)).into_response()
 }
 
-fn escape(text: &str) -> String {
+pub(super) fn escape(text: &str) -> String {
     text.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")

@@ -7,6 +7,7 @@ mod officialaccount;
 mod ops;
 mod people;
 mod scan;
+mod wecom;
 
 use std::sync::Arc;
 
@@ -18,6 +19,7 @@ use serde::de::DeserializeOwned;
 use serde_json::json;
 
 pub(crate) use people::{add_app, AppSpec};
+pub(crate) use wecom::{add_corp_app, add_member, CorpAppSpec, MemberSpec};
 
 use crate::world::Shared;
 
@@ -53,6 +55,9 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
             get(oa_page::page).post(officialaccount::scan),
         )
         .route("/_sim/officialaccount/push", post(officialaccount::push))
+        .route("/_sim/wecom/apps", post(wecom::apps))
+        .route("/_sim/wecom/members", post(wecom::members))
+        .route("/_sim/wecom/next", post(wecom::next))
 }
 
 /// A control-API failure: a status and a message naming what is wrong.

@@ -127,6 +127,13 @@ pub(crate) fn add_app(world: &mut World, spec: AppSpec) -> Result<(), ControlErr
             "appid and secret must not be empty",
         ));
     }
+    if world.wecom.corps.contains_key(&spec.appid) {
+        // `/connect/oauth2/authorize` tells the two apart by the appid alone.
+        return Err(ControlError::conflict(format!(
+            "{} is already a WeCom corp id",
+            spec.appid
+        )));
+    }
     if spec.kind == AppKind::Website && spec.open_platform.is_none() {
         // A website app exists only under an open-platform account, so it always has unionids.
         return Err(ControlError::bad_request(

@@ -11,4 +11,5 @@ mod officialaccount;
 mod ops;
 mod phone;
 mod tokens;
+mod wecom;
 mod wxacode;

@@ -4,7 +4,8 @@
 //! browser, it signs in through the official account and is the same user. It signs in with the
 //! phone form (number, then the texted code, no script), and by scanning the mini-program code
 //! while the test plays the mini-program, and by following the official account while the test
-//! plays WeChat; a screenshot of the login page is kept for CI.
+//! plays WeChat, and with WeCom SSO as a member of a corp; a screenshot of the login page is
+//! kept for CI.
 //!
 //! Without Chromium the test says it skipped; under `CI=true` (where `.ci/run` installs it) a
 //! missing browser fails the run.
@@ -428,5 +429,28 @@ async fn a_real_browser_signs_in_by_following_the_official_account() {
     arrive(&desktop, &page).await;
     let seen = identity_on_page(&desktop).await;
     assert_eq!(seen["x-auth-channel"], "oa");
+    desktop.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_real_browser_signs_in_with_wecom_sso() {
+    let Some(driver) = start_driver() else {
+        return;
+    };
+    let s = super::wecom::setup(wxgate_tests::Backend::Sqlite, "")
+        .await
+        .unwrap();
+    let (desktop, page) = at_the_login_page(&driver, &s.gw).await;
+    click(&desktop, "a[href^='/_auth/wecom/authorize']").await;
+    // WeCom's SSO page (the simulator's): the member scans it with the WeCom app.
+    wait_for(&desktop, Locator::LinkText("scan as zhangsan (张三)"))
+        .await
+        .click()
+        .await
+        .unwrap();
+    arrive(&desktop, &page).await;
+    let seen = identity_on_page(&desktop).await;
+    assert_eq!(seen["x-auth-channel"], "wecom");
+    assert_eq!(seen["x-auth-openid"], "zhangsan");
     desktop.close().await.unwrap();
 }

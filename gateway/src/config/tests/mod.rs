@@ -34,6 +34,7 @@ fn env() -> HashMap<String, String> {
             "demo-webhook-secret-0123456789",
         ),
         ("WXGATE_WEBHOOK_ORDERS_SECRET", "orders-webhook-secret-0123"),
+        ("WXGATE_WECOM_SECRET", wxgate_sim::DEMO_WECOM_SECRET),
         ("WXGATE_OA_TOKEN", wxgate_sim::DEMO_OA_MESSAGE_TOKEN),
         ("WXGATE_OA_AES_KEY", wxgate_sim::DEMO_OA_ENCODING_AES_KEY),
     ]
@@ -83,7 +84,7 @@ const WEB: &str =
 fn example_config_loads() {
     let config = load(EXAMPLE).unwrap_or_else(|e| panic!("{e}"));
     let ids: Vec<_> = config.channels.iter().map(ChannelConfig::id).collect();
-    assert_eq!(ids, ["mp", "oa", "web", "sms"]);
+    assert_eq!(ids, ["mp", "oa", "web", "wecom", "sms"]);
     assert_eq!(config.routes[0].login_channel.as_deref(), Some("web"));
     assert_eq!(
         config.server.metrics_listen,
@@ -120,6 +121,7 @@ fn dev_config_loads_with_the_simulator_and_demo_upstream() {
             ("oa", "wechat_official_account"),
             ("web", "wechat_open_qr"),
             ("sms", "phone_sms"),
+            ("wecom", "wecom"),
         ]
     );
     let Some(ChannelConfig::WechatMiniprogram(mp2)) = config.channel("mp2") else {
@@ -150,7 +152,7 @@ fn dev_config_loads_with_the_simulator_and_demo_upstream() {
 #[test]
 fn shipped_configs_fail_without_their_secrets() {
     let e = load_str(DEV, "dev.toml", &HashMap::new()).unwrap_err();
-    assert_eq!(e.0.len(), 7, "{e}");
+    assert_eq!(e.0.len(), 8, "{e}");
     assert!(e.0.iter().all(|e| e.message.ends_with("is not set")));
 }
 

@@ -128,6 +128,7 @@ async fn call(
             client_network: Some(&network),
             ticket: None,
             public_origin: "",
+            client_app: Default::default(),
         },
     })
     .await
