@@ -354,3 +354,30 @@ fn report_text(r: &Report) -> String {
     }
     out
 }
+
+/// `wxgate check` on the certificate and key files the config names.
+pub fn check_tls_files(config: &Config) -> crate::tls::Findings {
+    let mut served = Vec::new();
+    if let Some(tls) = &config.server.tls {
+        for (i, pair) in tls.certs.iter().enumerate() {
+            let key = match i {
+                0 => "server.tls".to_owned(),
+                n => format!("server.tls.more[{}]", n - 1),
+            };
+            served.push((key, pair.clone()));
+        }
+    }
+    let mut cas = Vec::new();
+    let mut clients = Vec::new();
+    for (i, route) in config.routes.iter().enumerate() {
+        if let Some(t) = &route.upstream_tls {
+            if let Some(ca) = &t.ca_file {
+                cas.push((format!("route[{i}].ca_file"), ca.clone()));
+            }
+            if let Some(c) = &t.client_cert {
+                clients.push((format!("route[{i}].client_cert"), c.clone()));
+            }
+        }
+    }
+    crate::tls::check(&served, &cas, &clients)
+}

@@ -90,6 +90,8 @@ pub fn build(config: &Config, rt: &tokio::runtime::Runtime) -> anyhow::Result<Ar
         public_origin: origin_of(&public_url),
         public_url,
         routes,
+        hsts: config.server.tls.as_ref().and_then(|t| t.hsts),
+        idle_timeout_secs: config.server.idle_timeout.as_secs().max(1),
         channels,
         channel_appids: config
             .channels
@@ -314,15 +316,133 @@ pub fn serve(
     conf.upgrade_sock = run_dir.join("upgrade.sock").display().to_string();
     let mut server = Server::new_with_opt_and_conf(None, conf);
     server.bootstrap();
-    let mut service =
-        pingora::proxy::http_proxy_service(&server.configuration, GatewayProxy(gateway));
     let listen = config.server.listen.to_string();
-    service.add_tcp(&listen);
+    let proxy = pingora::proxy::http_proxy(&server.configuration, GatewayProxy(gateway.clone()));
+    let app = guarded(proxy, config, &gateway);
+    let mut service = pingora::services::listening::Service::new("wxgate".to_owned(), app);
+    match &config.server.tls {
+        None => service.add_tcp(&listen),
+        Some(tls) => {
+            let settings = serve_tls(tls, &gateway, &control)?;
+            service.add_tls_with_settings(&listen, None, settings);
+            if let Some(addr) = tls.redirect_listen {
+                let listener = control
+                    .block_on(tokio::net::TcpListener::bind(addr))
+                    .with_context(|| format!("binding server.tls.redirect_listen {addr}"))?;
+                tracing::info!(%addr, "redirecting plain HTTP to {}", gateway.public_url);
+                control.spawn(serve_redirects(listener, gateway.public_url.clone()));
+            }
+        }
+    }
     server.add_service(service);
-    tracing::info!(addr = %listen, threads = options.threads, "gateway listening");
+    tracing::info!(
+        addr = %listen,
+        threads = options.threads,
+        https = config.server.tls.is_some(),
+        "gateway listening"
+    );
     // The control runtime must stay alive for as long as the server runs.
     let _control = control;
     server.run_forever()
+}
+
+/// The proxy with every client connection guarded by the `[server]` transport limits.
+fn guarded<A>(proxy: A, config: &Config, gateway: &Gateway) -> crate::transport::GuardedApp<A> {
+    let refused = &gateway.metrics.transport.refused;
+    let server = &config.server;
+    let limits = crate::transport::Limits {
+        header_timeout: server.header_timeout,
+        idle_timeout: server.idle_timeout,
+        min_body_rate: server.min_body_rate,
+        refused_header: refused.with_label_values(&["header_timeout"]),
+        refused_body: refused.with_label_values(&["slow_body"]),
+    };
+    let caps = server.max_connections_per_network.map(|max| {
+        crate::transport::NetworkCaps::new(max, gateway.networks, server.trusted_proxies.clone())
+    });
+    crate::transport::GuardedApp::new(
+        proxy,
+        limits,
+        caps,
+        refused.with_label_values(&["per_network_cap"]),
+    )
+}
+
+/// The HTTPS listener's settings: certificates by SNI from a store that a control task
+/// re-reads when the files change; ALPN `h2` then `http/1.1`.
+fn serve_tls(
+    tls: &crate::config::Tls,
+    gateway: &Arc<Gateway>,
+    control: &tokio::runtime::Runtime,
+) -> anyhow::Result<pingora::listeners::tls::TlsSettings> {
+    use crate::tls::{CertStore, Reload};
+    let store = Arc::new(
+        CertStore::load(tls.certs.clone()).map_err(|e| anyhow::anyhow!("server.tls: {e}"))?,
+    );
+    publish_expiry(&store, &gateway.metrics);
+    for cert in store.current().iter() {
+        tracing::info!(cert = %cert.paths.cert.display(), names = ?cert.names, "serving certificate");
+    }
+    let watched = store.clone();
+    let metrics = gateway.metrics.clone();
+    control.spawn(async move {
+        let mut ticker = tokio::time::interval(Duration::from_secs(2));
+        loop {
+            ticker.tick().await;
+            let store = watched.clone();
+            // File reads and key parsing stay off the control runtime's one thread.
+            let outcome = tokio::task::spawn_blocking(move || store.reload_if_changed()).await;
+            match outcome {
+                Ok(Reload::Unchanged) => {}
+                Ok(Reload::Reloaded) => {
+                    metrics.transport.cert_reloads.with_label_values(&["reloaded"]).inc();
+                    publish_expiry(&watched, &metrics);
+                    tracing::info!("certificates reloaded after their files changed");
+                }
+                Ok(Reload::Failed(e)) => {
+                    metrics.transport.cert_reloads.with_label_values(&["failed"]).inc();
+                    tracing::error!(error = %e, "the changed certificate files do not load; still serving the previous certificates");
+                }
+                Err(e) => tracing::error!(error = %e, "certificate reload task failed"),
+            }
+        }
+    });
+    // The paths are not read: the resolver supplies every certificate.
+    let mut settings = pingora::listeners::tls::TlsSettings::intermediate("", "")?;
+    settings.set_cert_resolver(store);
+    settings.enable_h2();
+    Ok(settings)
+}
+
+fn publish_expiry(store: &crate::tls::CertStore, metrics: &Metrics) {
+    for cert in store.current().iter() {
+        metrics
+            .transport
+            .cert_expiry
+            .with_label_values(&[&cert.paths.cert.display().to_string()])
+            .set(cert.not_after as f64);
+    }
+}
+
+/// The plain listener of `redirect_listen`: every request goes to the same path on
+/// `public_url`, whatever `Host` it named (a redirect never follows a client-chosen host).
+async fn serve_redirects(listener: tokio::net::TcpListener, public_url: String) {
+    use axum::http::{header, StatusCode, Uri};
+    use axum::response::IntoResponse;
+    let app = axum::Router::new().fallback(move |uri: Uri| {
+        let public_url = public_url.clone();
+        async move {
+            let path = uri.path_and_query().map_or("/", |pq| pq.as_str());
+            (
+                StatusCode::PERMANENT_REDIRECT,
+                [(header::LOCATION, format!("{public_url}{path}"))],
+            )
+                .into_response()
+        }
+    });
+    if let Err(e) = axum::serve(listener, app).await {
+        tracing::error!(error = %e, "redirect listener stopped");
+    }
 }
 
 /// The origin of a URL as a browser serialises it in `Origin` (lower-case scheme and host, no

@@ -283,6 +283,50 @@ pub fn strip_with(
     }
 }
 
+/// A well-formed WebSocket opening handshake (RFC 6455 §4.1): an HTTP/1.1 `GET` whose only
+/// `Upgrade` is `websocket`, whose `Connection` names `upgrade`, with a `Sec-WebSocket-Key` of
+/// 16 bytes in base64 and `Sec-WebSocket-Version: 13`. Only such an upgrade survives the strip
+/// ([`keep_websocket_upgrade`]); any other (`h2c`, a malformed handshake) goes as hop-by-hop.
+pub fn is_websocket_handshake(req: &RequestHeader) -> bool {
+    use http::header::{CONNECTION, SEC_WEBSOCKET_KEY, SEC_WEBSOCKET_VERSION, UPGRADE};
+    let h = &req.headers;
+    let one = |name: http::HeaderName| {
+        let mut all = h.get_all(name).iter();
+        match (all.next(), all.next()) {
+            (Some(v), None) => Some(v.as_bytes().trim_ascii()),
+            _ => None,
+        }
+    };
+    let upgrade_ok = one(UPGRADE).is_some_and(|v| v.eq_ignore_ascii_case(b"websocket"));
+    let connection_ok = h
+        .get_all(CONNECTION)
+        .iter()
+        .flat_map(|v| v.as_bytes().split(|&b| b == b','))
+        .any(|t| t.trim_ascii().eq_ignore_ascii_case(b"upgrade"));
+    // 16 bytes in base64: 22 characters and `==`.
+    let key_ok = one(SEC_WEBSOCKET_KEY).is_some_and(|k| {
+        k.len() == 24
+            && k.ends_with(b"==")
+            && k[..22]
+                .iter()
+                .all(|b| b.is_ascii_alphanumeric() || *b == b'+' || *b == b'/')
+    });
+    req.method == http::Method::GET
+        && req.version == http::Version::HTTP_11
+        && upgrade_ok
+        && connection_ok
+        && key_ok
+        && one(SEC_WEBSOCKET_VERSION) == Some(b"13".as_slice())
+}
+
+/// Puts back, after [`strip`], the two headers that carry a judged WebSocket handshake
+/// upstream, and nothing else `Connection` named.
+pub fn keep_websocket_upgrade(req: &mut RequestHeader) -> pingora::Result<()> {
+    req.insert_header(http::header::CONNECTION, "upgrade")?;
+    req.insert_header(http::header::UPGRADE, "websocket")?;
+    Ok(())
+}
+
 /// Whether a (lower-case) header name has a `_`, and whether it has anything but letters,
 /// digits, `-` and `_`. Such names are legal tokens (`Transfer.Encoding`, `X!Y`) that no real
 /// client sends and that upstreams folding `.` into `-` read as other headers: they are dropped,
@@ -557,6 +601,57 @@ mod tests {
         }
         assert_eq!(bearer_token(b"Bearer\tabc"), Some("abc"));
         assert!(!is_bearer_scheme(b"Bearerish abc"));
+    }
+
+    fn handshake(extra: &[(&str, &str)]) -> RequestHeader {
+        let mut req = RequestHeader::build("GET", b"/ws", None).unwrap();
+        for (k, v) in [
+            ("host", "gw.example"),
+            ("upgrade", "websocket"),
+            ("connection", "keep-alive, Upgrade"),
+            ("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ=="),
+            ("sec-websocket-version", "13"),
+        ] {
+            req.append_header(k.to_string(), v).unwrap();
+        }
+        for (k, v) in extra {
+            req.insert_header(k.to_string(), *v).unwrap();
+        }
+        req
+    }
+
+    #[test]
+    fn only_a_well_formed_websocket_handshake_keeps_its_upgrade() {
+        assert!(is_websocket_handshake(&handshake(&[])));
+        for (name, value) in [
+            ("upgrade", "h2c"),
+            ("upgrade", "websocket, h2c"),
+            ("connection", "keep-alive"),
+            ("sec-websocket-key", "short=="),
+            ("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ"),
+            ("sec-websocket-version", "8"),
+        ] {
+            assert!(
+                !is_websocket_handshake(&handshake(&[(name, value)])),
+                "{name}: {value}"
+            );
+        }
+        let mut post = handshake(&[]);
+        post.set_method(http::Method::POST);
+        assert!(!is_websocket_handshake(&post));
+        let mut two = handshake(&[]);
+        two.append_header("upgrade", "websocket").unwrap();
+        assert!(!is_websocket_handshake(&two), "two Upgrade headers");
+
+        // The strip takes both hop-by-hop headers and what Connection names; only the upgrade
+        // itself comes back.
+        let mut req = handshake(&[("connection", "Upgrade, x-secret"), ("x-secret", "1")]);
+        strip(&mut req, &IdentityHeaders::default(), false);
+        keep_websocket_upgrade(&mut req).unwrap();
+        assert_eq!(req.headers["connection"], "upgrade");
+        assert_eq!(req.headers["upgrade"], "websocket");
+        assert!(req.headers.get("x-secret").is_none());
+        assert_eq!(req.headers["sec-websocket-key"], "dGhlIHNhbXBsZSBub25jZQ==");
     }
 
     #[test]

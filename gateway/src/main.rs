@@ -148,13 +148,21 @@ fn main() -> ExitCode {
         options.threads = t;
     }
     let result = match cli.command {
-        Some(Command::Check) => load(cli.config.as_ref()).map(|c| {
+        Some(Command::Check) => load(cli.config.as_ref()).and_then(|c| {
             println!(
                 "config ok: {} channel(s), {} route(s)",
                 c.channels.len(),
                 c.routes.len()
             );
+            let tls = wxgate::admin::check_tls_files(&c);
+            for line in &tls.lines {
+                println!("{line}");
+            }
+            if tls.errors > 0 {
+                return Err(format!("{} TLS file problem(s)", tls.errors));
+            }
             println!("{}", wxgate::admin::check_stored_phones(&c));
+            Ok(())
         }),
         Some(Command::Keys {
             action: KeysAction::Rotate,

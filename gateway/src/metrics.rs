@@ -55,6 +55,22 @@ pub struct Metrics {
     /// Logins by channel and outcome (`ok`, or the error code).
     pub logins: IntCounterVec,
     pub events: EventMetrics,
+    pub transport: TransportMetrics,
+}
+
+/// The listener and the connections to upstreams.
+pub struct TransportMetrics {
+    /// `wxgate_tls_certificate_expiry_timestamp_seconds{cert}`: the notAfter of each served
+    /// certificate, as loaded now.
+    pub cert_expiry: GaugeVec,
+    /// `wxgate_tls_reloads_total{outcome}`: `reloaded` or `failed` (the old certificates kept).
+    pub cert_reloads: IntCounterVec,
+    /// `wxgate_connections_refused_total{reason}`: `header_timeout`, `slow_body`,
+    /// `per_network_cap`.
+    pub refused: IntCounterVec,
+    /// `wxgate_upstream_tls_failures_total{route}`: handshakes with an upstream that failed
+    /// (most often its certificate did not verify).
+    pub upstream_tls_failures: IntCounterVec,
 }
 
 /// Identity events: attempts counted by the replica that made them, backlog read from the
@@ -130,6 +146,40 @@ impl Metrics {
         registry.register(Box::new(events.pending.clone()))?;
         registry.register(Box::new(events.failed.clone()))?;
         registry.register(Box::new(events.oldest_pending.clone()))?;
+        let transport = TransportMetrics {
+            cert_expiry: GaugeVec::new(
+                Opts::new(
+                    "wxgate_tls_certificate_expiry_timestamp_seconds",
+                    "When each served certificate expires (notAfter, Unix time)",
+                ),
+                &["cert"],
+            )?,
+            cert_reloads: IntCounterVec::new(
+                Opts::new(
+                    "wxgate_tls_reloads_total",
+                    "Certificate reloads after their files changed, by outcome",
+                ),
+                &["outcome"],
+            )?,
+            refused: IntCounterVec::new(
+                Opts::new(
+                    "wxgate_connections_refused_total",
+                    "Client connections closed by a transport limit, by reason",
+                ),
+                &["reason"],
+            )?,
+            upstream_tls_failures: IntCounterVec::new(
+                Opts::new(
+                    "wxgate_upstream_tls_failures_total",
+                    "Failed TLS handshakes with upstreams, by route",
+                ),
+                &["route"],
+            )?,
+        };
+        registry.register(Box::new(transport.cert_expiry.clone()))?;
+        registry.register(Box::new(transport.cert_reloads.clone()))?;
+        registry.register(Box::new(transport.refused.clone()))?;
+        registry.register(Box::new(transport.upstream_tls_failures.clone()))?;
         let outcome = |o: &str| auth_outcomes.with_label_values(&[o]);
         let auth = AuthCounters {
             valid: outcome("valid"),
@@ -148,6 +198,7 @@ impl Metrics {
             upstream_latency,
             logins,
             events,
+            transport,
         })
     }
 

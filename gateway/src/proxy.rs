@@ -92,6 +92,39 @@ impl GatewayProxy {
         Ok(prepared)
     }
 
+    /// A TLS handshake with an upstream that failed is said plainly, once per request: a
+    /// wrong `ca_file` or `sni` is a configuration error an operator must see. The request
+    /// still gets its 502; nothing falls back to an unverified connection.
+    fn report_upstream_tls_failure(&self, e: &Error, ctx: &RequestCtx) {
+        use pingora::ErrorType;
+        let tls = matches!(
+            e.etype(),
+            ErrorType::TLSHandshakeFailure
+                | ErrorType::InvalidCert
+                | ErrorType::HandshakeError
+                | ErrorType::TLSWantX509Lookup
+        );
+        let Some(route) = ctx.route.and_then(|i| self.0.routes.get(i)) else {
+            return;
+        };
+        if let (true, Some(peer)) = (tls, &route.tls) {
+            self.0
+                .metrics
+                .transport
+                .upstream_tls_failures
+                .with_label_values(&[&route.prefix])
+                .inc();
+            tracing::error!(
+                route = %route.prefix,
+                upstream = %route.upstream,
+                sni = %peer.sni,
+                error = %e,
+                "TLS with the upstream failed: check its certificate against the route's \
+                 ca_file (or the system roots) and sni"
+            );
+        }
+    }
+
     /// 401, or for a browser a redirect to the route's login channel, else to the login page.
     async fn deny(
         &self,
@@ -129,6 +162,15 @@ impl ProxyHttp for GatewayProxy {
         RequestCtx::default()
     }
 
+    fn init_downstream_modules(&self, modules: &mut pingora::modules::http::HttpModules) {
+        // Pingora's default: compression present and off.
+        modules
+            .add_module(pingora::modules::http::compression::ResponseCompressionBuilder::enable(0));
+        if let Some(age) = self.0.hsts {
+            modules.add_module(Box::new(crate::hsts::Hsts::max_age(age)));
+        }
+    }
+
     /// The straight line, one named step each; a step that answered ends it.
     async fn request_filter(
         &self,
@@ -142,6 +184,8 @@ impl ProxyHttp for GatewayProxy {
                 }
             };
         }
+        // Between requests a kept-alive connection waits this long (nginx's keepalive_timeout).
+        session.set_keepalive(Some(self.0.idle_timeout_secs));
         step!(self.refuse_ambiguous_framing(session));
         step!(self.judge_the_forwarded_target(session));
         step!(self.normalise_path(session));
@@ -161,14 +205,7 @@ impl ProxyHttp for GatewayProxy {
             .route
             .and_then(|i| g.routes.get(i))
             .ok_or_else(|| Error::explain(ErrorType::InternalError, "no route chosen"))?;
-        let mut peer = HttpPeer::new(route.addr, false, String::new());
-        // `headers::strip` has already removed every hop-by-hop header, whatever `Connection`
-        // names, and every upgrade; Pingora's own pass would only do it again.
-        peer.options.http_upstream_request_policy =
-            pingora::upstreams::peer::HttpUpstreamRequestPolicy::preserve();
-        peer.options.connection_timeout = Some(route.connect_timeout);
-        peer.options.read_timeout = Some(route.read_timeout);
-        peer.options.idle_timeout = Some(std::time::Duration::from_secs(60));
+        let peer = route.peer();
         ctx.upstream_started = Some(Instant::now());
         Ok(Box::new(peer))
     }
@@ -180,6 +217,13 @@ impl ProxyHttp for GatewayProxy {
         ctx: &mut Self::CTX,
     ) -> pingora::Result<()> {
         forwarded_headers(session, upstream, ctx.from_trusted_proxy)?;
+        if let Some(host) = ctx
+            .route
+            .and_then(|i| self.0.routes.get(i))
+            .and_then(|r| r.upstream_host.clone())
+        {
+            upstream.insert_header(http::header::HOST, host)?;
+        }
         if let Some(prepared) = &ctx.injected {
             headers::inject(upstream, prepared)?;
         }
@@ -228,6 +272,7 @@ impl ProxyHttp for GatewayProxy {
         e: &Error,
         ctx: &mut Self::CTX,
     ) -> FailToProxy {
+        self.report_upstream_tls_failure(e, ctx);
         let code = match rescue::from_proxy_error(e) {
             Some(mut api) => {
                 // A renewed session keeps its new cookies even when the upstream failed.
@@ -415,12 +460,17 @@ impl GatewayProxy {
             .client_addr()
             .and_then(|a| a.as_inet())
             .is_some_and(|a| g.is_trusted_proxy(&a.ip()));
+        let websocket = headers::is_websocket_handshake(session.req_header());
         headers::strip_with(
             session.req_header_mut(),
             &g.headers,
             g.keep_underscored_headers,
             !ctx.from_trusted_proxy,
         );
+        if websocket {
+            // Judged like any request below; only a well-formed upgrade goes on.
+            headers::keep_websocket_upgrade(session.req_header_mut())?;
+        }
 
         if let Some(due) = due {
             if verify::cross_origin_cookie_write(g, session.req_header(), true) {
@@ -525,7 +575,12 @@ fn forwarded_headers(
         // (`headers::strip_with`): upstream frameworks also believe `X-Forwarded-Prefix`,
         // `-Port`, `X-Original-URL`…
         upstream.insert_header("x-forwarded-for", peer_ip)?;
-        upstream.insert_header("x-forwarded-proto", HeaderValue::from_static("http"))?;
+        let proto = if session.digest().is_some_and(|d| d.ssl_digest.is_some()) {
+            "https"
+        } else {
+            "http"
+        };
+        upstream.insert_header("x-forwarded-proto", HeaderValue::from_static(proto))?;
     }
     Ok(())
 }

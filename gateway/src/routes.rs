@@ -1,22 +1,28 @@
 //! The `[[route]]` table: longest-prefix match on the normalised path.
 
-use crate::config::{Route, RouteAuth};
+use crate::config::{HostHeader, Route, RouteAuth};
+use crate::tls::PeerTls;
 use std::net::SocketAddr;
+use std::sync::Arc;
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct CompiledRoute {
     pub index: usize,
     pub prefix: String,
     /// Upstream as written (`host:port`) and its resolved address.
     pub upstream: String,
     pub addr: SocketAddr,
+    /// HTTPS to the upstream, its roots and client certificate read at start-up.
+    pub tls: Option<Arc<PeerTls>>,
+    /// `Some` when the upstream is sent its own name as `Host` rather than the client's.
+    pub upstream_host: Option<http::HeaderValue>,
     pub auth: RouteAuth,
     pub login_channel: Option<String>,
     pub connect_timeout: std::time::Duration,
     pub read_timeout: std::time::Duration,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct RouteTable {
     /// Longest prefix first, so the first match is the most specific.
     routes: Vec<CompiledRoute>,
@@ -38,11 +44,29 @@ impl RouteTable {
                     .ok_or_else(|| {
                         anyhow::anyhow!("route[{index}].upstream {:?}: no address", r.upstream)
                     })?;
+                let tls = match &r.upstream_tls {
+                    Some(t) => Some(Arc::new(
+                        PeerTls::load(
+                            &t.sni,
+                            t.ca_file.as_deref(),
+                            t.client_cert.as_ref(),
+                            t.http2,
+                        )
+                        .map_err(|e| anyhow::anyhow!("route[{index}]: {e}"))?,
+                    )),
+                    None => None,
+                };
+                let upstream_host = match r.host_header {
+                    HostHeader::Client => None,
+                    HostHeader::Upstream => Some(upstream_host_value(&r.upstream, tls.is_some())?),
+                };
                 Ok(CompiledRoute {
                     index,
                     prefix: r.prefix.clone(),
                     upstream: r.upstream.clone(),
                     addr,
+                    tls,
+                    upstream_host,
                     auth: r.auth,
                     login_channel: r.login_channel.clone(),
                     connect_timeout: r.connect_timeout,
@@ -79,6 +103,45 @@ impl RouteTable {
     }
 }
 
+impl CompiledRoute {
+    /// How Pingora reaches this route's upstream.
+    pub fn peer(&self) -> pingora::upstreams::peer::HttpPeer {
+        use pingora::upstreams::peer::{HttpPeer, HttpUpstreamRequestPolicy};
+        let mut peer = match &self.tls {
+            Some(tls) => {
+                // The SNI is never empty (the config refuses it): Pingora skips verification
+                // for a peer without one.
+                let mut peer = HttpPeer::new(self.addr, true, tls.sni.clone());
+                // Pingora's pool key leaves out the CA: without a key of its own, a route
+                // would reuse a connection another route verified against other roots.
+                peer.group_key = self.index as u64 + 1;
+                peer.options.ca = tls.ca.clone();
+                peer.client_cert_key = tls.client_cert.clone();
+                if tls.http2 {
+                    peer.options.set_http_version(2, 1);
+                }
+                peer
+            }
+            None => HttpPeer::new(self.addr, false, String::new()),
+        };
+        // `headers::strip` has already removed every hop-by-hop header, whatever `Connection`
+        // names, and every upgrade but a judged WebSocket; Pingora's own pass would only do
+        // it again.
+        peer.options.http_upstream_request_policy = HttpUpstreamRequestPolicy::preserve();
+        peer.options.connection_timeout = Some(self.connect_timeout);
+        peer.options.read_timeout = Some(self.read_timeout);
+        peer.options.idle_timeout = Some(std::time::Duration::from_secs(60));
+        peer
+    }
+}
+
+/// `host[:port]` as the upstream expects it in `Host`: the default port of its scheme left out.
+fn upstream_host_value(address: &str, https: bool) -> anyhow::Result<http::HeaderValue> {
+    let default = if https { ":443" } else { ":80" };
+    let host = address.strip_suffix(default).unwrap_or(address);
+    Ok(http::HeaderValue::from_str(host)?)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -87,6 +150,8 @@ mod tests {
         Route {
             prefix: prefix.into(),
             upstream: "127.0.0.1:9000".into(),
+            upstream_tls: None,
+            host_header: Default::default(),
             auth,
             login_channel: None,
             connect_timeout: std::time::Duration::from_secs(2),

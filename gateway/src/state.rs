@@ -32,6 +32,10 @@ pub struct Gateway {
     /// `scheme://host[:port]` of `public_url`: what a same-origin browser sends as `Origin`.
     pub public_origin: String,
     pub routes: RouteTable,
+    /// `Strict-Transport-Security` max-age for every answer, on an HTTPS listener with `hsts`.
+    pub hsts: Option<std::time::Duration>,
+    /// `[server] idle_timeout` in whole seconds, for Pingora's keep-alive.
+    pub idle_timeout_secs: u64,
     pub channels: Channels,
     /// The AppID of each WeChat channel, by channel id.
     pub channel_appids: HashMap<String, String>,

@@ -77,7 +77,10 @@ mod login {
 mod proxy {
     mod hardening;
     pub(crate) mod requests;
+    mod slow_clients;
     mod smuggling;
+    mod tls;
+    mod websocket;
 }
 
 /// Running it: operators' commands, replicas, outages and identity events.

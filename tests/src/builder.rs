@@ -188,6 +188,8 @@ pub struct GatewayBuilder {
     host: &'static str,
     sections: BTreeMap<&'static str, Lines>,
     tables: Vec<String>,
+    /// The CA that issued the HTTPS listener's certificate, when it has one.
+    https_ca: Option<PathBuf>,
 }
 
 impl GatewayBuilder {
@@ -198,6 +200,7 @@ impl GatewayBuilder {
             host: "127.0.0.1",
             sections: BTreeMap::new(),
             tables: Vec::new(),
+            https_ca: None,
         }
     }
 
@@ -209,6 +212,26 @@ impl GatewayBuilder {
     /// Keys of `[server]` (`listen` is the harness's).
     pub fn server(self, keys: &str) -> Self {
         self.section("server", keys)
+    }
+
+    /// HTTPS with `cert` (issued by the CA in `ca_file`) and `extra` keys of `[server] tls`
+    /// (`hsts = "1d"`, …); `public_url` becomes `https://localhost:{port}`.
+    pub fn https(mut self, cert: &crate::tls::CertFiles, ca_file: &Path, extra: &str) -> Self {
+        let mut keys = format!(
+            "cert = {:?}, key = {:?}",
+            cert.cert.display().to_string(),
+            cert.key.display().to_string()
+        );
+        if !extra.is_empty() {
+            keys.push_str(", ");
+            keys.push_str(extra);
+        }
+        self.https_ca = Some(ca_file.to_path_buf());
+        self.server(&format!("tls = {{ {keys} }}"))
+    }
+
+    pub(crate) fn https_ca(&self) -> Option<&Path> {
+        self.https_ca.as_deref()
     }
 
     /// The test plays the trusted proxy: its `X-Forwarded-For` is believed.
@@ -261,6 +284,9 @@ impl GatewayBuilder {
         let server = &mut sections.entry("server").or_default().0;
         server.insert(0, format!("listen = \"{}:{port}\"", self.host));
         // A wildcard listener is still reached (and named in redirects) as loopback.
+        if self.https_ca.is_some() && !server.iter().any(|l| l.starts_with("public_url")) {
+            server.push(format!("public_url = \"https://localhost:{port}\""));
+        }
         if self.host != "127.0.0.1" && !server.iter().any(|l| l.starts_with("public_url")) {
             server.push(format!("public_url = \"http://127.0.0.1:{port}\""));
         }

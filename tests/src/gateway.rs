@@ -1,6 +1,5 @@
 //! Runs the real `wxgate` binary against a temporary config, with an echo upstream on loopback.
 
-use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -62,6 +61,8 @@ pub struct TestGateway {
     pub db_url: String,
     pub keys_dir: PathBuf,
     pub log: PathBuf,
+    /// A client for its HTTPS listener, when it has one (it trusts the test CA).
+    pub https: Option<std::sync::Arc<rustls::ClientConfig>>,
 }
 
 impl TestGateway {
@@ -111,9 +112,19 @@ impl TestGateway {
             db_url: b.db_url().to_string(),
             keys_dir,
             log,
+            https: b.https_ca().map(client_trusting),
         };
         gw.wait_ready()?;
         Ok(gw)
+    }
+
+    /// One request, over HTTPS (as `localhost`) when the gateway serves it.
+    pub fn request(&self, request: &str) -> std::io::Result<RawResponse> {
+        match &self.https {
+            Some(config) => crate::tls::https_raw(config.clone(), self.addr, "localhost", request)
+                .map(|(r, _)| r),
+            None => raw(self.addr, request),
+        }
     }
 
     /// The config file this gateway runs with.
@@ -133,7 +144,7 @@ impl TestGateway {
                 }
                 panic!("the gateway exited: {logs}");
             }
-            if let Ok(r) = raw(self.addr, "GET /_auth/healthz HTTP/1.1\r\nHost: t\r\n\r\n") {
+            if let Ok(r) = self.request("GET /_auth/healthz HTTP/1.1\r\nHost: t\r\n\r\n") {
                 if r.status == 200 {
                     return if self.serves_own_keys() {
                         Ok(())
@@ -156,10 +167,7 @@ impl TestGateway {
         let Ok(keys) = wxgate_core::token::keys::KeySet::load(&self.keys_dir) else {
             return false;
         };
-        let Ok(r) = raw(
-            self.addr,
-            "GET /_auth/jwks.json HTTP/1.1\r\nHost: t\r\n\r\n",
-        ) else {
+        let Ok(r) = self.request("GET /_auth/jwks.json HTTP/1.1\r\nHost: t\r\n\r\n") else {
             return false;
         };
         let served: Vec<String> = serde_json::from_slice::<serde_json::Value>(&r.body)
@@ -237,6 +245,25 @@ pub fn call(
     raw(addr, &req).expect("request")
 }
 
+/// A TLS client trusting only the CA certificate(s) in `ca_file`.
+fn client_trusting(ca_file: &std::path::Path) -> std::sync::Arc<rustls::ClientConfig> {
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls::pki_types::CertificateDer::pem_file_iter(ca_file).expect("CA file") {
+        roots.add(cert.expect("CA PEM")).expect("CA certificate");
+    }
+    let mut config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("TLS versions")
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    // Every request a full handshake: a resumed session shows no certificate to check.
+    config.resumption = rustls::client::Resumption::disabled();
+    std::sync::Arc::new(config)
+}
+
 /// A response read off the wire.
 #[derive(Debug)]
 pub struct RawResponse {
@@ -262,8 +289,16 @@ impl RawResponse {
 /// Sends `request` byte for byte (so tests control header case, duplicates and framing) and
 /// reads one response.
 pub fn raw(addr: SocketAddr, request: &str) -> std::io::Result<RawResponse> {
-    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
+    let stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
     stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    raw_over(stream, request)
+}
+
+/// [`raw`] over any connected stream (a TLS one, say).
+pub fn raw_over(
+    mut stream: impl std::io::Read + std::io::Write,
+    request: &str,
+) -> std::io::Result<RawResponse> {
     stream.write_all(request.as_bytes())?;
     let mut buf = Vec::new();
     let mut chunk = [0u8; 8192];

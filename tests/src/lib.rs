@@ -11,6 +11,7 @@ pub mod db;
 pub mod gateway;
 pub mod receiver;
 pub mod relay;
+pub mod tls;
 pub mod web;
 pub mod world;
 

@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::net::Ipv6Addr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use humantime::format_duration;
@@ -17,8 +18,12 @@ use super::validate::Validator;
 pub struct Route {
     /// Path prefix, starting with `/`, outside `auth_prefix`, unique.
     pub prefix: String,
-    /// `host:port` of the upstream.
+    /// `host:port` of the upstream, as connected to.
     pub upstream: String,
+    /// HTTPS to the upstream, when its address says `https://`.
+    pub upstream_tls: Option<UpstreamTls>,
+    /// The `Host` the upstream receives.
+    pub host_header: HostHeader,
     /// Whether a valid token is required, optional or ignored.
     pub auth: RouteAuth,
     /// A channel with an `/authorize` page that unauthenticated browser requests on a required
@@ -28,6 +33,32 @@ pub struct Route {
     pub connect_timeout: Duration,
     /// Longest wait for the upstream between reads.
     pub read_timeout: Duration,
+}
+
+/// How the gateway talks TLS to an `https://` upstream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpstreamTls {
+    /// The name sent as SNI and verified in the upstream's certificate: `sni`, else the
+    /// upstream's host.
+    pub sni: String,
+    /// Roots that verify the upstream instead of the system's.
+    pub ca_file: Option<PathBuf>,
+    /// A client certificate for upstreams that require one (mTLS).
+    pub client_cert: Option<crate::tls::CertPaths>,
+    /// Offer HTTP/2 (ALPN `h2`), falling back to HTTP/1.1.
+    pub http2: bool,
+}
+
+/// A route's `host_header`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HostHeader {
+    /// The `Host` the client sent (what most backends behind one gateway expect).
+    #[default]
+    Client,
+    /// The upstream's own `host[:port]`, as virtual-hosted services (a cloud API, another
+    /// team's ingress) need.
+    Upstream,
 }
 
 /// A route's `auth`.
@@ -48,8 +79,22 @@ pub enum RouteAuth {
 pub(crate) struct RawRoute {
     /// Path prefix matched against the request path.
     pub prefix: String,
-    /// `host:port` of the upstream service.
+    /// `host:port`, `http://host:port` or `https://host[:port]` of the upstream service.
     pub upstream: String,
+    /// PEM roots that verify an https upstream instead of the system's.
+    pub ca_file: Option<String>,
+    /// SNI and verified name for an https upstream, when not its host.
+    pub sni: Option<String>,
+    /// PEM client certificate for an https upstream that asks for one.
+    pub client_cert: Option<String>,
+    /// Its key.
+    pub client_key: Option<String>,
+    /// Offer HTTP/2 to an https upstream.
+    #[serde(default)]
+    pub http2: bool,
+    /// `client` (default) or `upstream`.
+    #[serde(default)]
+    pub host_header: HostHeader,
     /// `required`, `optional` or `public`. No default: a route's exposure is written down.
     pub auth: RouteAuth,
     /// Channel that unauthenticated browser requests are redirected to.
@@ -92,31 +137,72 @@ fn unmatchable(prefix: &str) -> Option<String> {
     }
 }
 
-/// `host:port`, host a name, an IPv4 address or a bracketed IPv6 address.
-fn check_upstream(value: &str) -> Result<(), &'static str> {
-    if value.contains("://") {
-        return Err("must be host:port without a scheme, e.g. \"127.0.0.1:9000\"");
-    }
-    let Some((host, port)) = value.rsplit_once(':') else {
-        return Err("must be host:port, e.g. \"127.0.0.1:9000\"");
-    };
-    if !port.parse::<u16>().is_ok_and(|p| p != 0) {
-        return Err("has no valid port (1 to 65535)");
-    }
-    let host_ok = match host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
-        Some(v6) => v6.parse::<Ipv6Addr>().is_ok(),
-        None => {
-            !host.is_empty()
-                && host
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
-        }
-    };
-    if host_ok {
-        Ok(())
+/// An upstream address as written: `host:port`, `http://host:port` or `https://host[:port]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct UpstreamAddress {
+    https: bool,
+    /// `host:port`, the port filled in for a URL without one.
+    address: String,
+    /// The host alone, brackets removed from an IPv6 address.
+    host: String,
+}
+
+fn parse_upstream(value: &str) -> Result<UpstreamAddress, &'static str> {
+    let lower = value.to_ascii_lowercase();
+    let (https, rest, default_port) = if lower.starts_with("https://") {
+        (true, &value[8..], Some(443))
+    } else if lower.starts_with("http://") {
+        (false, &value[7..], Some(80))
+    } else if value.contains("://") {
+        return Err("has a scheme other than http:// or https://");
     } else {
-        Err("has no valid host (a name, an IPv4 address or [IPv6])")
+        (false, value, None)
+    };
+    let rest = rest.strip_suffix('/').unwrap_or(rest);
+    if rest.contains(['/', '?', '#', '@']) {
+        return Err(
+            "must be an address without a path, query or user, e.g. \"https://api.internal:8443\"",
+        );
     }
+    // `[v6]:port`, `[v6]`, `host:port` or `host`.
+    let (host, port_text) = match rest.find(']') {
+        Some(close) if rest.starts_with('[') => match &rest[close + 1..] {
+            "" => (&rest[..=close], None),
+            after => match after.strip_prefix(':') {
+                Some(port) => (&rest[..=close], Some(port)),
+                None => return Err("has no valid host (a name, an IPv4 address or [IPv6])"),
+            },
+        },
+        _ => match rest.split_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (rest, None),
+        },
+    };
+    let port = match (port_text, default_port) {
+        (Some(text), _) => text.parse::<u16>().ok().filter(|p| *p != 0),
+        (None, Some(default)) => Some(default),
+        (None, None) => return Err("must be host:port, e.g. \"127.0.0.1:9000\""),
+    };
+    let Some(port) = port else {
+        return Err("has no valid port (1 to 65535)");
+    };
+    let bare = match host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+        Some(v6) if v6.parse::<Ipv6Addr>().is_ok() => v6,
+        Some(_) => return Err("has no valid host (a name, an IPv4 address or [IPv6])"),
+        None if !host.is_empty()
+            && host
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.') =>
+        {
+            host
+        }
+        None => return Err("has no valid host (a name, an IPv4 address or [IPv6])"),
+    };
+    Ok(UpstreamAddress {
+        https,
+        address: format!("{host}:{port}"),
+        host: bare.to_ascii_lowercase(),
+    })
 }
 
 // === rules ===
@@ -156,12 +242,19 @@ impl Validator<'_> {
                     ),
                 );
             }
-            if let Err(problem) = check_upstream(&raw.upstream) {
-                self.error(
-                    join_key(&key, "upstream"),
-                    format!("{:?} {problem}", raw.upstream),
-                );
-            }
+            let upstream = match parse_upstream(&raw.upstream) {
+                Ok(u) => Some(u),
+                Err(problem) => {
+                    self.error(
+                        join_key(&key, "upstream"),
+                        format!("{:?} {problem}", raw.upstream),
+                    );
+                    None
+                }
+            };
+            let upstream_tls = upstream
+                .as_ref()
+                .and_then(|u| self.upstream_tls(&key, u, &raw));
             if let Some(login) = &raw.login_channel {
                 self.login_channel(
                     &join_key(&key, "login_channel"),
@@ -193,7 +286,9 @@ impl Validator<'_> {
             }
             out.push(Route {
                 prefix: raw.prefix,
-                upstream: raw.upstream,
+                upstream: upstream.map_or(raw.upstream, |u| u.address),
+                upstream_tls,
+                host_header: raw.host_header,
                 auth: raw.auth,
                 login_channel: raw.login_channel,
                 connect_timeout: raw.connect_timeout,
@@ -201,6 +296,72 @@ impl Validator<'_> {
             });
         }
         out
+    }
+
+    /// The TLS settings of an `https://` upstream; on a plain one they are mistakes.
+    fn upstream_tls(
+        &mut self,
+        key: &str,
+        upstream: &UpstreamAddress,
+        raw: &RawRoute,
+    ) -> Option<UpstreamTls> {
+        if !upstream.https {
+            for (name, set) in [
+                ("ca_file", raw.ca_file.is_some()),
+                ("sni", raw.sni.is_some()),
+                ("client_cert", raw.client_cert.is_some()),
+                ("client_key", raw.client_key.is_some()),
+                ("http2", raw.http2),
+            ] {
+                if set {
+                    self.error(
+                        join_key(key, name),
+                        "applies to an https upstream only; write upstream = \"https://host:port\"",
+                    );
+                }
+            }
+            return None;
+        }
+        let client_cert = match (&raw.client_cert, &raw.client_key) {
+            (Some(cert), Some(k)) => Some(crate::tls::CertPaths {
+                cert: PathBuf::from(cert),
+                key: PathBuf::from(k),
+            }),
+            (None, None) => None,
+            (Some(_), None) => {
+                self.error(
+                    join_key(key, "client_key"),
+                    "client_cert needs its client_key",
+                );
+                None
+            }
+            (None, Some(_)) => {
+                self.error(
+                    join_key(key, "client_cert"),
+                    "client_key needs its client_cert",
+                );
+                None
+            }
+        };
+        let sni = match &raw.sni {
+            Some(name) if name.is_empty() || name.contains(['/', ':', ' ']) => {
+                self.error(
+                    join_key(key, "sni"),
+                    format!(
+                        "{name:?} is not a host name (an empty SNI would turn verification off)"
+                    ),
+                );
+                return None;
+            }
+            Some(name) => name.to_ascii_lowercase(),
+            None => upstream.host.clone(),
+        };
+        Some(UpstreamTls {
+            sni,
+            ca_file: raw.ca_file.as_ref().map(PathBuf::from),
+            client_cert,
+            http2: raw.http2,
+        })
     }
 
     pub(super) fn login_channel(
@@ -256,16 +417,48 @@ mod tests {
 
     #[test]
     fn upstreams() {
-        for ok in [
-            "127.0.0.1:9000",
-            "echo:80",
-            "svc.default.svc.cluster.local:8080",
-            "[::1]:9000",
+        for (ok, https, address, host) in [
+            ("127.0.0.1:9000", false, "127.0.0.1:9000", "127.0.0.1"),
+            ("echo:80", false, "echo:80", "echo"),
+            (
+                "svc.default.svc.cluster.local:8080",
+                false,
+                "svc.default.svc.cluster.local:8080",
+                "svc.default.svc.cluster.local",
+            ),
+            ("[::1]:9000", false, "[::1]:9000", "::1"),
+            (
+                "http://127.0.0.1:9000",
+                false,
+                "127.0.0.1:9000",
+                "127.0.0.1",
+            ),
+            (
+                "https://API.internal:8443/",
+                true,
+                "API.internal:8443",
+                "api.internal",
+            ),
+            (
+                "https://api.internal",
+                true,
+                "api.internal:443",
+                "api.internal",
+            ),
+            ("HTTPS://[::1]", true, "[::1]:443", "::1"),
         ] {
-            assert_eq!(check_upstream(ok), Ok(()), "{ok}");
+            let parsed = parse_upstream(ok).unwrap_or_else(|e| panic!("{ok}: {e}"));
+            assert_eq!(
+                (parsed.https, parsed.address.as_str(), parsed.host.as_str()),
+                (https, address, host),
+                "{ok}"
+            );
         }
         for bad in [
-            "http://127.0.0.1:9000",
+            "ftp://127.0.0.1:9000",
+            "https://api.internal/v1",
+            "https://user@api.internal",
+            "https://api.internal:0",
             "127.0.0.1",
             "127.0.0.1:0",
             "127.0.0.1:70000",
@@ -273,7 +466,7 @@ mod tests {
             "::1:9000",
             "a b:80",
         ] {
-            assert!(check_upstream(bad).is_err(), "{bad}");
+            assert!(parse_upstream(bad).is_err(), "{bad}");
         }
     }
 }

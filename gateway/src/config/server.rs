@@ -2,7 +2,10 @@
 //! gateway's own path prefix, the metrics listener, trusted proxies and underscored headers.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
 
+use humantime::format_duration;
 use serde::Deserialize;
 use wxgate_core::rules::{check_http_url, FieldError};
 
@@ -25,6 +28,55 @@ pub struct Server {
     pub trusted_proxies: Vec<ipnet::IpNet>,
     /// What happens to request headers whose name has a `_`.
     pub underscore_headers: UnderscoreHeaders,
+    /// HTTPS on `listen`, when set.
+    pub tls: Option<Tls>,
+    /// Longest time from a request's first byte to the end of its header. Default `30s`.
+    pub header_timeout: Duration,
+    /// How long a kept-alive connection may sit idle between requests. Default `60s`.
+    pub idle_timeout: Duration,
+    /// A request body arriving slower than this (bytes per second, averaged from the end of
+    /// the header, after `header_timeout` of grace) is cut. `0` turns it off. Default `1024`.
+    pub min_body_rate: u32,
+    /// Open connections allowed from one client network (`[limits]` prefixes); none when
+    /// absent. Off by default: carriers put many people behind one address.
+    pub max_connections_per_network: Option<u32>,
+}
+
+/// `[server] tls`: the certificates served, chosen by SNI, and what goes with HTTPS.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tls {
+    /// `cert`/`key` first (the default for clients that ask for no name or an unknown one),
+    /// then `more`.
+    pub certs: Vec<crate::tls::CertPaths>,
+    /// `Strict-Transport-Security: max-age` sent on every answer, when set.
+    pub hsts: Option<Duration>,
+    /// A plain-HTTP listener that only redirects to `public_url`.
+    pub redirect_listen: Option<SocketAddr>,
+}
+
+/// `[server] tls`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawTls {
+    /// PEM certificate chain, leaf first.
+    pub cert: String,
+    /// PEM private key of the leaf.
+    pub key: String,
+    /// More certificates, each served to clients asking (SNI) for a name it covers.
+    #[serde(default)]
+    pub more: Vec<RawCertPair>,
+    /// HSTS max-age, e.g. `"365d"`; absent, no HSTS header.
+    pub hsts: Option<String>,
+    /// Address of a plain listener that redirects every request to `public_url`.
+    pub redirect_listen: Option<String>,
+}
+
+/// One `{ cert, key }` in `[server] tls.more`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawCertPair {
+    pub cert: String,
+    pub key: String,
 }
 
 /// `[server] underscore_headers`: CGI, FastCGI and WSGI upstreams read `_` in a header name as
@@ -61,6 +113,21 @@ pub(crate) struct RawServer {
     /// Headers whose name has a `_`: `drop` (default) or `keep`.
     #[serde(default)]
     pub underscore_headers: super::UnderscoreHeaders,
+    /// HTTPS: certificates and options.
+    pub tls: Option<RawTls>,
+    /// Whole-header deadline. Default `30s`.
+    pub header_timeout: Option<String>,
+    /// Idle keep-alive limit. Default `60s`.
+    pub idle_timeout: Option<String>,
+    /// Slowest request body tolerated, bytes per second; `0` off. Default `1024`.
+    #[serde(default = "default_min_body_rate")]
+    pub min_body_rate: u32,
+    /// Connections allowed per client network; none when absent.
+    pub max_connections_per_network: Option<u32>,
+}
+
+fn default_min_body_rate() -> u32 {
+    1024
 }
 
 fn default_listen() -> String {
@@ -91,10 +158,12 @@ impl Validator<'_> {
             }
         }
 
+        let scheme = if raw.tls.is_some() { "https" } else { "http" };
+        let tls = raw.tls.and_then(|t| self.tls(t));
         let public_url = raw
             .public_url
             .clone()
-            .or_else(|| listen.map(|a| format!("http://{a}")));
+            .or_else(|| listen.map(|a| format!("{scheme}://{a}")));
         let public_url = public_url.and_then(|u| self.public_url(&u));
         let auth_prefix = self.auth_prefix(&raw.auth_prefix);
 
@@ -115,6 +184,24 @@ impl Validator<'_> {
                 }
             }
         }
+        let header_timeout = self.bounded_duration(
+            "server.header_timeout",
+            raw.header_timeout.as_deref(),
+            Duration::from_secs(30),
+            (Duration::from_secs(1), Duration::from_secs(300)),
+        );
+        let idle_timeout = self.bounded_duration(
+            "server.idle_timeout",
+            raw.idle_timeout.as_deref(),
+            Duration::from_secs(60),
+            (Duration::from_secs(1), Duration::from_secs(3600)),
+        );
+        if raw.max_connections_per_network == Some(0) {
+            self.error(
+                "server.max_connections_per_network",
+                "0 would refuse every connection; leave it out for no cap",
+            );
+        }
         Some(Server {
             listen: listen?,
             public_url: public_url?,
@@ -122,6 +209,92 @@ impl Validator<'_> {
             metrics_listen,
             trusted_proxies,
             underscore_headers: raw.underscore_headers,
+            tls,
+            header_timeout: header_timeout?,
+            idle_timeout: idle_timeout?,
+            min_body_rate: raw.min_body_rate,
+            max_connections_per_network: raw.max_connections_per_network,
+        })
+    }
+
+    /// A duration `value` (or `default`) within `bounds`.
+    fn bounded_duration(
+        &mut self,
+        key: &str,
+        value: Option<&str>,
+        default: Duration,
+        (min, max): (Duration, Duration),
+    ) -> Option<Duration> {
+        let Some(text) = value else {
+            return Some(default);
+        };
+        match wxgate_core::rules::duration::parse(text) {
+            Ok(d) if (min..=max).contains(&d) => Some(d),
+            Ok(_) => {
+                self.error(
+                    key,
+                    format!(
+                        "{text:?} must be between {} and {}",
+                        format_duration(min),
+                        format_duration(max)
+                    ),
+                );
+                None
+            }
+            Err(e) => {
+                self.error(key, e);
+                None
+            }
+        }
+    }
+
+    /// `[server] tls`: the files are read at start-up and by `wxgate check`, not here.
+    fn tls(&mut self, raw: RawTls) -> Option<Tls> {
+        let mut certs = vec![crate::tls::CertPaths {
+            cert: PathBuf::from(&raw.cert),
+            key: PathBuf::from(&raw.key),
+        }];
+        certs.extend(raw.more.iter().map(|p| crate::tls::CertPaths {
+            cert: PathBuf::from(&p.cert),
+            key: PathBuf::from(&p.key),
+        }));
+        for (i, pair) in certs.iter().enumerate() {
+            let key = if i == 0 {
+                "server.tls".to_owned()
+            } else {
+                join_index("server.tls.more", i - 1)
+            };
+            for (field, path) in [("cert", &pair.cert), ("key", &pair.key)] {
+                if path.as_os_str().is_empty() {
+                    self.error(format!("{key}.{field}"), "must name a PEM file");
+                }
+            }
+        }
+        let hsts = match raw.hsts.as_deref() {
+            None => None,
+            Some(text) => match wxgate_core::rules::duration::parse(text) {
+                Ok(d) if d >= Duration::from_secs(1) => Some(d),
+                Ok(_) => {
+                    self.error(
+                        "server.tls.hsts",
+                        "must be at least 1s (leave it out for no HSTS)",
+                    );
+                    None
+                }
+                Err(e) => {
+                    self.error("server.tls.hsts", e);
+                    None
+                }
+            },
+        };
+        let redirect_listen = raw
+            .redirect_listen
+            .as_deref()
+            .and_then(|a| self.socket_addr("server.tls.redirect_listen", a));
+        Some(Tls {
+            certs,
+            hsts,
+            redirect_listen,
         })
     }
 

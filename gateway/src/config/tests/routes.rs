@@ -71,16 +71,46 @@ fn route_prefix_rules() {
 #[test]
 fn route_upstream_must_be_host_port() {
     assert_error(
-        &route("/a/", "http://127.0.0.1:9000", "public", None),
+        &route("/a/", "ftp://127.0.0.1:9000", "public", None),
         "route[0].upstream",
         3,
-        "without a scheme",
+        "has a scheme other than http:// or https://",
+    );
+    assert_error(
+        &route("/a/", "https://api.internal/v1", "public", None),
+        "route[0].upstream",
+        3,
+        "without a path",
     );
     assert_error(
         &route("/a/", "127.0.0.1", "public", None),
         "route[0].upstream",
         3,
         "must be host:port",
+    );
+}
+
+#[test]
+fn tls_settings_belong_to_https_upstreams() {
+    let plain = format!(
+        "{}ca_file = \"ca.pem\"\n",
+        route("/a/", "127.0.0.1:9000", "public", None)
+    );
+    assert_error(
+        &plain,
+        "route[0].ca_file",
+        5,
+        "applies to an https upstream only",
+    );
+    let half = format!(
+        "{}client_cert = \"c.pem\"\n",
+        route("/a/", "https://api.internal:8443", "public", None)
+    );
+    assert_error(
+        &half,
+        "route[0].client_key",
+        1,
+        "client_cert needs its client_key",
     );
 }
 

@@ -1,0 +1,73 @@
+//! The client connection below HTTP: deadlines Pingora does not keep (a whole-header deadline,
+//! an idle first connection, a body trickled slower than a floor) and a cap on open connections
+//! per client network, applied by wrapping each accepted stream before Pingora reads from it.
+
+mod caps;
+mod guard;
+mod header_end;
+
+pub use caps::{NetworkCaps, Slot};
+pub use guard::{Guarded, Limits};
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use pingora::apps::ServerApp;
+use pingora::protocols::Stream;
+use pingora::server::ShutdownWatch;
+
+/// A Pingora application whose every connection is [`Guarded`] first.
+pub struct GuardedApp<A> {
+    inner: Arc<A>,
+    limits: Arc<Limits>,
+    caps: Option<Arc<NetworkCaps>>,
+    refused_cap: prometheus::IntCounter,
+}
+
+impl<A> GuardedApp<A> {
+    pub fn new(
+        inner: A,
+        limits: Limits,
+        caps: Option<NetworkCaps>,
+        refused_cap: prometheus::IntCounter,
+    ) -> Self {
+        Self {
+            inner: Arc::new(inner),
+            limits: Arc::new(limits),
+            caps: caps.map(Arc::new),
+            refused_cap,
+        }
+    }
+}
+
+#[async_trait]
+impl<A: ServerApp + Send + Sync + 'static> ServerApp for GuardedApp<A> {
+    async fn process_new(
+        self: &Arc<Self>,
+        stream: Stream,
+        shutdown: &ShutdownWatch,
+    ) -> Option<Stream> {
+        let slot = match (&self.caps, peer_ip(&stream)) {
+            (Some(caps), Some(ip)) => match caps.admit(ip) {
+                Ok(slot) => slot,
+                Err(caps::NetworkFull) => {
+                    self.refused_cap.inc();
+                    return None;
+                }
+            },
+            _ => None,
+        };
+        let guarded: Stream = Box::new(Guarded::new(stream, self.limits.clone(), slot));
+        self.inner.process_new(guarded, shutdown).await
+    }
+
+    async fn cleanup(&self) {
+        self.inner.cleanup().await
+    }
+}
+
+fn peer_ip(stream: &Stream) -> Option<std::net::IpAddr> {
+    let digest = stream.get_socket_digest()?;
+    let addr = digest.peer_addr()?;
+    addr.as_inet().map(|a| a.ip())
+}
