@@ -11,7 +11,7 @@ use regex::{Regex, RegexBuilder};
 use serde::Serialize;
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 /// Longer input is refused unread: no number, however it is written, needs this much.
 const MAX_INPUT_CHARS: usize = 64;
@@ -523,13 +523,15 @@ fn pattern_matches(desc: &Descriptor, national: &str) -> bool {
 }
 
 /// A pattern that must match at the start of the text (libphonenumber's `lookingAt`).
-fn anchored_start(pattern: &str) -> Option<Regex> {
+fn anchored_start(pattern: &str) -> Option<Arc<Regex>> {
     compiled(pattern, false)
 }
 
 /// The metadata's `pattern` compiled once, anchored at the start (and at the end when `whole`).
-fn compiled(pattern: &str, whole: bool) -> Option<Regex> {
-    type Cache = Mutex<[HashMap<String, Regex>; 2]>;
+/// Shared by `Arc`: a cloned `Regex` starts a new, empty search-cache pool, so every match
+/// would build its cache again.
+fn compiled(pattern: &str, whole: bool) -> Option<Arc<Regex>> {
+    type Cache = Mutex<[HashMap<String, Arc<Regex>>; 2]>;
     static CACHE: OnceLock<Cache> = OnceLock::new();
     let mut cache = CACHE
         .get_or_init(Default::default)
@@ -541,10 +543,12 @@ fn compiled(pattern: &str, whole: bool) -> Option<Regex> {
     }
     let end = if whole { "$" } else { "" };
     // The metadata writes its patterns across lines, for reading.
-    let re = RegexBuilder::new(&format!("^(?:{pattern}){end}"))
-        .ignore_whitespace(true)
-        .build()
-        .ok()?;
+    let re = Arc::new(
+        RegexBuilder::new(&format!("^(?:{pattern}){end}"))
+            .ignore_whitespace(true)
+            .build()
+            .ok()?,
+    );
     map.insert(pattern.to_string(), re.clone());
     Some(re)
 }

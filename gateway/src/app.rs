@@ -105,6 +105,10 @@ pub fn build(config: &Config, rt: &tokio::runtime::Runtime) -> anyhow::Result<Ar
             config.limits.ticket_polls_per_minute,
             Duration::from_secs(60),
         ),
+        ticket_poll_misses: crate::throttle::Throttle::new(
+            config.limits.ticket_polls_per_minute,
+            Duration::from_secs(60),
+        ),
         ticket_images: moka::sync::Cache::builder()
             .weigher(
                 |_scene: &String, (_, image): &(&'static str, bytes::Bytes)| {
@@ -119,6 +123,10 @@ pub fn build(config: &Config, rt: &tokio::runtime::Runtime) -> anyhow::Result<Ar
         flows: Flows::new(short_lived, cookies.clone()),
         flow_starts: crate::throttle::Throttle::new(
             config.limits.browser_logins_per_minute,
+            Duration::from_secs(60),
+        ),
+        keyless_renewals: crate::throttle::Throttle::new(
+            KEYLESS_RENEWALS_PER_MINUTE,
             Duration::from_secs(60),
         ),
         wechat_logins: crate::throttle::Throttle::new(
@@ -465,6 +473,10 @@ pub fn redact_url(url: &str) -> String {
         _ => url.to_string(),
     }
 }
+
+/// Renewals per client network per minute of cookies whose signing key is unknown here: a
+/// real browser needs one per session after two key rotations within `access_ttl`.
+const KEYLESS_RENEWALS_PER_MINUTE: u32 = 10;
 
 /// The demo webhook's secret, known to `wxgate dev`'s gateway and its demo upstream alike.
 const DEV_WEBHOOK_SECRET: &str = "demo-webhook-secret-0123456789";

@@ -53,15 +53,7 @@ pub struct Finished {
 }
 
 fn sha256_hex(s: &str) -> String {
-    hex(&Sha256::digest(s.as_bytes()))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    bytes.iter().fold(String::with_capacity(64), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
+    hex::encode(Sha256::digest(s.as_bytes()))
 }
 
 /// Browser flows: the shared store their records live in, and the cookie names.

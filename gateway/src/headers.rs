@@ -297,7 +297,13 @@ pub fn is_websocket_handshake(req: &RequestHeader) -> bool {
             _ => None,
         }
     };
-    let upgrade_ok = one(UPGRADE).is_some_and(|v| v.eq_ignore_ascii_case(b"websocket"));
+    // Nearly every request stops here, after one lookup.
+    if req.method != http::Method::GET
+        || req.version != http::Version::HTTP_11
+        || !one(UPGRADE).is_some_and(|v| v.eq_ignore_ascii_case(b"websocket"))
+    {
+        return false;
+    }
     let connection_ok = h
         .get_all(CONNECTION)
         .iter()
@@ -311,12 +317,7 @@ pub fn is_websocket_handshake(req: &RequestHeader) -> bool {
                 .iter()
                 .all(|b| b.is_ascii_alphanumeric() || *b == b'+' || *b == b'/')
     });
-    req.method == http::Method::GET
-        && req.version == http::Version::HTTP_11
-        && upgrade_ok
-        && connection_ok
-        && key_ok
-        && one(SEC_WEBSOCKET_VERSION) == Some(b"13".as_slice())
+    connection_ok && key_ok && one(SEC_WEBSOCKET_VERSION) == Some(b"13".as_slice())
 }
 
 /// Puts back, after [`strip`], the two headers that carry a judged WebSocket handshake

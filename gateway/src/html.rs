@@ -143,9 +143,7 @@ pub fn login_page(title: &str, ways: &[Way], notice: Option<&str>) -> String {
 /// The second step of a phone sign-in: the texted code, for the phone already given.
 pub struct CodeForm<'a> {
     pub title: &'a str,
-    /// Shown, masked (`+86*******8000`).
-    pub phone_shown: &'a str,
-    /// Carried in a hidden field, as typed.
+    /// Carried in a hidden field as typed; shown masked ([`mask_phone`]).
     pub phone: &'a str,
     /// Where the code form posts (the channel's `login`).
     pub action: &'a str,
@@ -155,6 +153,27 @@ pub struct CodeForm<'a> {
     pub notice: Option<&'a str>,
     /// The login page, to start over with another number.
     pub start_over: &'a str,
+}
+
+/// A phone as typed, every digit but the last four hidden (`+86 *** **** 8000`): what a
+/// person glancing at the screen over a shoulder should not read.
+pub fn mask_phone(typed: &str) -> String {
+    let digits = typed.bytes().filter(u8::is_ascii_digit).count();
+    let mut seen = 0;
+    typed
+        .chars()
+        .map(|c| {
+            if !c.is_ascii_digit() {
+                return c;
+            }
+            seen += 1;
+            if seen + 4 > digits {
+                c
+            } else {
+                '*'
+            }
+        })
+        .collect()
 }
 
 pub fn code_page(f: &CodeForm<'_>) -> String {
@@ -178,7 +197,7 @@ pub fn code_page(f: &CodeForm<'_>) -> String {
          <input type=\"hidden\" name=\"return_to\" value=\"{to}\">\
          <button type=\"submit\" class=\"secondary\">重新发送 · Send again</button></form>\
          <a class=\"button secondary\" href=\"{over}\">换个号码 · Use another number</a>",
-        shown = escape(f.phone_shown),
+        shown = escape(&mask_phone(f.phone)),
         action = escape(f.action),
         phone = escape(f.phone),
         to = escape(f.return_to),
@@ -291,7 +310,6 @@ mod tests {
         assert!(!out.contains("<script>"), "{out}");
         let out = code_page(&CodeForm {
             title: hostile,
-            phone_shown: hostile,
             phone: hostile,
             action: hostile,
             resend: hostile,
@@ -311,6 +329,27 @@ mod tests {
         assert!(!out.contains("<script>"), "{out}");
         let out = ticket_ended_page(hostile, hostile, hostile);
         assert!(!out.contains("<script>"), "{out}");
+    }
+
+    #[test]
+    fn a_phone_is_shown_with_its_last_four_digits_only() {
+        assert_eq!(mask_phone("13800138000"), "*******8000");
+        assert_eq!(mask_phone("+86 138-0013-8000"), "+** ***-****-8000");
+        assert_eq!(mask_phone("123"), "123");
+        let page = code_page(&CodeForm {
+            title: "t",
+            phone: "13800138000",
+            action: "/a",
+            resend: "/r",
+            return_to: "/",
+            notice: None,
+            start_over: "/s",
+        });
+        assert!(page.contains("sent to *******8000"), "{page}");
+        assert!(
+            page.contains("value=\"13800138000\""),
+            "the form carries it as typed"
+        );
     }
 
     #[test]

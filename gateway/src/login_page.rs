@@ -88,7 +88,6 @@ pub fn code_step(
     g: &Gateway,
     channel: &str,
     phone: &str,
-    shown: &str,
     to: &str,
     notice: Option<&str>,
 ) -> String {
@@ -97,7 +96,6 @@ pub fn code_step(
     let start_over = g.login_page_for(to);
     html::code_page(&CodeForm {
         title: &g.login_title,
-        phone_shown: shown,
         phone,
         action: &action,
         resend: &resend,

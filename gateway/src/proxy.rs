@@ -453,7 +453,7 @@ impl GatewayProxy {
             verify::verify_request(g, session.req_header())
         };
         let due = match verdict {
-            Err(r) if verify::may_renew(r) => verify::renewable(g, session.req_header()),
+            Err(r) if verify::may_renew(r) => verify::renewable(g, session),
             _ => None,
         };
         ctx.from_trusted_proxy = session

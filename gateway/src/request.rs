@@ -2,11 +2,9 @@
 //! parameters, the client's address and what kind of client it is.
 
 use crate::rescue::ApiError;
-use crate::state::Gateway;
 use bytes::{Bytes, BytesMut};
 use pingora::http::RequestHeader;
 use pingora::proxy::Session;
-use std::net::IpAddr;
 
 /// Gateway endpoints take small JSON bodies; anything larger is refused unread.
 const MAX_BODY: usize = 16 * 1024;
@@ -68,18 +66,6 @@ pub fn single<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> 
         (Some((_, v)), None) => Some(v.as_str()),
         _ => None,
     }
-}
-
-/// The client's address: the TCP peer, or what `trusted_proxies` report of it
-/// ([`crate::client::address`]). A client cannot move it by sending `X-Forwarded-For` itself.
-pub fn client_ip(g: &Gateway, session: &Session) -> Option<IpAddr> {
-    let peer = session.client_addr()?.as_inet()?.ip();
-    let forwarded = session.req_header().headers.get_all("x-forwarded-for");
-    Some(crate::client::address(
-        peer,
-        forwarded.iter().map(|v| v.as_bytes()),
-        |ip| g.is_trusted_proxy(ip),
-    ))
 }
 
 /// A browser navigating (a `GET` or `HEAD` that accepts HTML), as opposed to an API call.

@@ -45,8 +45,11 @@ pub struct Gateway {
     pub login_title: String,
     /// Logins that finish elsewhere (scan-to-login), in the shared store.
     pub tickets: crate::tickets::Tickets,
-    /// Ticket status polls per client network and minute.
-    pub ticket_polls: crate::throttle::Throttle,
+    /// Ticket status polls per minute: of a browser's own waiting ticket, per ticket (a page
+    /// polls every 2 s); of none, per client network. Strangers behind the same address never
+    /// spend a waiting page's polls.
+    pub ticket_polls: crate::throttle::Throttle<String>,
+    pub ticket_poll_misses: crate::throttle::Throttle,
     /// The images of open tickets, by scene: a waiting page that reloads costs no WeChat call.
     /// Bounded by bytes.
     pub ticket_images: moka::sync::Cache<String, (&'static str, bytes::Bytes)>,
@@ -59,6 +62,9 @@ pub struct Gateway {
     /// Calls that exchange a WeChat code, per client network and minute (each costs a row and
     /// a WeChat call before anything is proved).
     pub wechat_logins: crate::throttle::Throttle,
+    /// Renewals of a cookie whose key is unknown here, per network: anyone can write such a
+    /// cookie, and each renewal is a database transaction on the proxied path.
+    pub keyless_renewals: crate::throttle::Throttle,
     /// How clients are grouped into networks for every per-client limit.
     pub networks: crate::client::Networks,
     pub revocations: Arc<RevocationList>,
@@ -80,6 +86,18 @@ pub struct Gateway {
 }
 
 impl Gateway {
+    /// The client's address: the TCP peer, or what `trusted_proxies` report of it
+    /// ([`crate::client::address`]). A client cannot move it by sending `X-Forwarded-For` itself.
+    pub fn client_ip(&self, session: &pingora::proxy::Session) -> Option<std::net::IpAddr> {
+        let peer = session.client_addr()?.as_inet()?.ip();
+        let forwarded = session.req_header().headers.get_all("x-forwarded-for");
+        Some(crate::client::address(
+            peer,
+            forwarded.iter().map(|v| v.as_bytes()),
+            |ip| self.is_trusted_proxy(ip),
+        ))
+    }
+
     /// Whether `ip` is one of `trusted_proxies`, whose `X-Forwarded-*` headers are believed.
     pub fn is_trusted_proxy(&self, ip: &std::net::IpAddr) -> bool {
         // A dual-stack listener sees IPv4 peers as `::ffff:a.b.c.d`: matched as IPv4.

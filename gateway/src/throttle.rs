@@ -1,4 +1,5 @@
-//! A per-network cap on cheap-to-ask, costly-to-serve requests, kept in this process's memory.
+//! A per-network (or per-key) cap on cheap-to-ask, costly-to-serve requests, kept in this
+//! process's memory.
 //! It guards the database and WeChat against floods (a browser flow writes a row, a code
 //! exchange costs a row and a WeChat call, before any proof of anything); it is not a security
 //! limit, so it need not be shared by replicas: with N replicas a network gets N times the cap.
@@ -8,12 +9,12 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-pub struct Throttle {
+pub struct Throttle<K = IpNet> {
     per_window: u32,
-    hits: moka::sync::Cache<IpNet, Arc<AtomicU32>>,
+    hits: moka::sync::Cache<K, Arc<AtomicU32>>,
 }
 
-impl Throttle {
+impl<K: std::hash::Hash + Eq + Send + Sync + 'static> Throttle<K> {
     /// At most `per_window` requests per network in each `window` (from its first request).
     pub fn new(per_window: u32, window: Duration) -> Self {
         Self {
@@ -25,9 +26,9 @@ impl Throttle {
         }
     }
 
-    /// Counts a request from `network`; `false` when it is over the cap.
-    pub fn allow(&self, network: IpNet) -> bool {
-        let count = self.hits.get_with(network, || Arc::new(AtomicU32::new(0)));
+    /// Counts a request from `key` (a network); `false` when it is over the cap.
+    pub fn allow(&self, key: K) -> bool {
+        let count = self.hits.get_with(key, || Arc::new(AtomicU32::new(0)));
         count.fetch_add(1, Ordering::Relaxed) < self.per_window
     }
 }

@@ -217,10 +217,7 @@ impl Tickets {
             return Ok(None);
         }
         let key = sha256_hex(scene);
-        let Some(raw) = self.store.get(NS, &key).await? else {
-            return Ok(None);
-        };
-        let Some(expires_at) = self.store.expires_at(NS, &key).await? else {
+        let Some((raw, expires_at)) = self.store.get_expiring(NS, &key).await? else {
             return Ok(None);
         };
         let record: Record = serde_json::from_str(&raw).map_err(|_| ApiError::internal())?;

@@ -93,13 +93,9 @@ impl Renewable {
             Some(sid) => sid.clone(),
             None => {
                 use sha2::Digest;
-                let digest = sha2::Sha256::digest(self.refresh.as_bytes());
                 format!(
                     "rt:{}",
-                    digest
-                        .iter()
-                        .map(|b| format!("{b:02x}"))
-                        .collect::<String>()
+                    hex::encode(sha2::Sha256::digest(self.refresh.as_bytes()))
                 )
             }
         }
@@ -111,7 +107,8 @@ pub fn may_renew(rejected: Rejected) -> bool {
     rejected.by_cookie && matches!(rejected.reason, Rejection::Expired | Rejection::RetiredKey)
 }
 
-pub fn renewable(g: &Gateway, req: &RequestHeader) -> Option<Renewable> {
+pub fn renewable(g: &Gateway, session: &Session) -> Option<Renewable> {
+    let req = session.req_header();
     let access = cookies::get(req, &g.cookies.access).ok()??;
     let refresh = cookies::get(req, &g.cookies.refresh).ok()??;
     let due = match g.tokens.verify_access_ignoring_expiry(access) {
@@ -130,11 +127,19 @@ pub fn renewable(g: &Gateway, req: &RequestHeader) -> Option<Renewable> {
             }
         }
         // Two key rotations within `access_ttl` retire the key of a live session's access
-        // cookie: its refresh cookie is still good, and enough.
-        Err(TokenError::UnknownKey) => Renewable {
-            sid: None,
-            refresh: refresh.to_string(),
-        },
+        // cookie: its refresh cookie is still good, and enough. Anyone can write a cookie
+        // with an unknown key, and a fresh refresh value each time misses the refusal cache:
+        // such renewals are capped per network before they reach the database.
+        Err(TokenError::UnknownKey) => {
+            let network = g.client_ip(session).map(|ip| g.networks.of(ip));
+            if !network.is_some_and(|n| g.keyless_renewals.allow(n)) {
+                return None;
+            }
+            Renewable {
+                sid: None,
+                refresh: refresh.to_string(),
+            }
+        }
         Err(_) => return None,
     };
     (!g.renewals_refused.contains_key(&due.refusal_key())).then_some(due)
@@ -245,7 +250,7 @@ pub async fn authenticate(g: &Gateway, session: &Session) -> Result<Authenticate
         }
         Ok(None) => Err(missing_credential()),
         Err(rejected) => {
-            let due = may_renew(rejected).then(|| renewable(g, req)).flatten();
+            let due = may_renew(rejected).then(|| renewable(g, session)).flatten();
             let Some(due) = due else {
                 return Err(rejected.reason.into());
             };

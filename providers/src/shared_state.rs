@@ -80,7 +80,7 @@ pub fn key_of(parts: &[&str]) -> String {
         }
         hasher.update(part.as_bytes());
     }
-    hex(&hasher.finalize())
+    hex::encode(hasher.finalize())
 }
 
 /// How long a WeChat code is remembered as used: longer than any code lives (5 or 10 minutes).
@@ -107,14 +107,6 @@ pub async fn release(state: &dyn SharedState, appid: &str, code: &str) {
     if let Err(e) = state.remove("wx_code_seen", &key_of(&[appid, code])).await {
         tracing::warn!(error = %e, "could not release a code after a failed exchange");
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    bytes.iter().fold(String::with_capacity(64), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
 }
 
 /// A [`SharedState`] in one process's memory, for unit tests of channels.

@@ -11,7 +11,7 @@
 
 use crate::gateway::TestGateway;
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
+
 use std::path::{Path, PathBuf};
 
 /// The keys of one table or section, one per line, in the order given.
@@ -325,9 +325,4 @@ impl GatewayBuilder {
     pub fn start(&self) -> TestGateway {
         TestGateway::start_from(self)
     }
-}
-
-/// The address of a running upstream, for routes.
-pub fn upstream(addr: SocketAddr) -> String {
-    addr.to_string()
 }

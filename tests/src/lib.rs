@@ -15,4 +15,18 @@ pub mod tls;
 pub mod web;
 pub mod world;
 
-pub use db::{Backend, TestDb};
+pub use db::{in_ci, Backend, TestDb};
+
+/// Whether the command-line `tool` runs here. When it does not, the test calling this says it
+/// is SKIPPED (outside CI) or fails (under `CI=true`: `.ci/run` installs it).
+pub fn have_tool(tool: &str, test: &str) -> bool {
+    let found = std::process::Command::new(tool)
+        .arg("--version")
+        .output()
+        .is_ok();
+    if !found {
+        assert!(!in_ci(), "{tool} is missing: .ci/run installs it");
+        eprintln!("SKIPPED {test}: {tool} is not installed (apt-get install {tool})");
+    }
+    found
+}

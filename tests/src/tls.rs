@@ -45,14 +45,14 @@ impl Pki {
         }
     }
 
-    /// A certificate for `names` (DNS names or IP addresses), valid for `days`, written as
-    /// `{file}.pem` and `{file}-key.pem`.
+    /// A certificate for `names` (DNS names or IP addresses), valid from two days ago until
+    /// `days` from now (negative: expired), written as `{file}.pem` and `{file}-key.pem`.
     pub fn issue(&self, file: &str, names: &[&str], days: i64) -> CertFiles {
         let mut params =
             CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
                 .unwrap();
         let now = time::OffsetDateTime::now_utc();
-        params.not_before = now - time::Duration::hours(1);
+        params.not_before = now - time::Duration::days(2);
         params.not_after = now + time::Duration::days(days);
         params
             .distinguished_name

@@ -261,6 +261,16 @@ impl ShortLived {
         })
     }
 
+    /// The live value under `(ns, key)` and when it expires (ms), in one read.
+    pub async fn get_expiring(&self, ns: &str, key: &str) -> CoreResult<Option<(String, i64)>> {
+        let Some(row) = self.live(ns, key).await? else {
+            return Ok(None);
+        };
+        let value: Option<String> = row.try_get("v")?;
+        let expires_at: i64 = row.try_get("expires_at")?;
+        Ok(value.map(|v| (v, expires_at)))
+    }
+
     /// The live row of `(ns, key)`, if any.
     async fn live(&self, ns: &str, key: &str) -> CoreResult<Option<sqlx::any::AnyRow>> {
         check_key(ns, key)?;

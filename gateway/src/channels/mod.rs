@@ -156,7 +156,7 @@ async fn serve(
     } else {
         None
     };
-    let client_ip = request::client_ip(g, session);
+    let client_ip = g.client_ip(session);
     let network = client_ip.map(|ip| g.networks.of(ip));
     if endpoint.calls_out && network.is_some_and(|n| !g.wechat_logins.allow(n)) {
         return Err(too_many("too many logins started"));
@@ -251,12 +251,7 @@ async fn serve(
             }
             ticket = Some(found);
         }
-        Step::TicketPoll => {
-            if network.is_some_and(|n| !g.ticket_polls.allow(n)) {
-                return Err(too_many("asking too often"));
-            }
-            return poll(p, session).await;
-        }
+        Step::TicketPoll => return poll(p, session, network).await,
         Step::TicketAct => {
             let scene = scene_of(&body)?;
             let found = g.tickets.by_scene(&scene).await?;
@@ -296,7 +291,7 @@ async fn serve(
         .await
 }
 
-fn too_many(message: &str) -> ApiError {
+pub(super) fn too_many(message: &str) -> ApiError {
     let mut e = ApiError::new(ErrorCode::RateLimited, message);
     e.retry_after = Some(60);
     e
@@ -355,14 +350,7 @@ impl Pending<'_> {
         let to = self.return_to.as_deref().unwrap_or("/");
         let notice = login_page::notice_for(e);
         if action == "login" {
-            login_page::code_step(
-                g,
-                self.channel,
-                &input.phone,
-                &input.phone,
-                to,
-                Some(&notice),
-            )
+            login_page::code_step(g, self.channel, &input.phone, to, Some(&notice))
         } else {
             login_page::page(g, login_page::Client::Browser, to, Some(&notice))
         }
@@ -448,14 +436,7 @@ impl Pending<'_> {
                         let to = self.return_to.as_deref().unwrap_or("/");
                         Ok(Answer::Page {
                             status: 200,
-                            body: login_page::code_step(
-                                g,
-                                self.channel,
-                                &input.phone,
-                                &input.phone,
-                                to,
-                                None,
-                            ),
+                            body: login_page::code_step(g, self.channel, &input.phone, to, None),
                         })
                     }
                     None => Ok(json(202, serde_json::json!({ "retry_after": retry_after }))),

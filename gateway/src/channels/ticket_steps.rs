@@ -32,11 +32,25 @@ pub(super) fn scene_of(body: &[u8]) -> Result<String, ApiError> {
 }
 
 /// The browser asks how its ticket stands: the status, or once confirmed, its session (once).
-pub(super) async fn poll(p: &mut Pending<'_>, session: &Session) -> Result<Answer, ApiError> {
+pub(super) async fn poll(
+    p: &mut Pending<'_>,
+    session: &Session,
+    network: Option<ipnet::IpNet>,
+) -> Result<Answer, ApiError> {
     let g = p.g;
     let req = session.req_header();
     let page = !request::wants_json(req) && request::is_browser_navigation(req);
-    let found = match g.tickets.of_browser(req, p.channel).await? {
+    let found = g.tickets.of_browser(req, p.channel).await?;
+    // Counted after the lookup: a browser's own ticket by the ticket, so that nobody sharing
+    // its address can spend its polls; anything else by the network.
+    let allowed = match &found {
+        Ok(ticket) => g.ticket_polls.allow(ticket.scene.clone()),
+        Err(_) => network.is_none_or(|n| g.ticket_poll_misses.allow(n)),
+    };
+    if !allowed {
+        return Err(super::too_many("asking too often"));
+    }
+    let found = match found {
         Ok(ticket) => ticket,
         Err(Missing::NotYours) => return Err(ticket_gone()),
         Err(Missing::Gone) => return Ok(p.ended(Status::Cancelled, true, page)),
@@ -115,8 +129,8 @@ impl Pending<'_> {
     /// Where the browser starts a new ticket, coming back to the same place.
     fn restart_url(&self) -> String {
         let to = self.return_to.as_deref().unwrap_or("/");
-        let enc: String = url::form_urlencoded::byte_serialize(to.as_bytes()).collect();
-        format!("{}?return_to={enc}", self.url_of(Step::TicketOpen))
+        let action = self.action_of(Step::TicketOpen).unwrap_or("");
+        self.g.start_url(self.channel, action, to)
     }
 
     /// The image of `ticket`: its URL names the ticket, so a browser may cache it.

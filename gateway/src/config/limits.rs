@@ -18,8 +18,8 @@ pub struct Limits {
     /// Mini-program code exchanges a client network may ask for per minute (each costs a row
     /// and a WeChat call), per replica.
     pub wechat_logins_per_minute: u32,
-    /// Times a client network may ask how its tickets stand per minute (a waiting page asks
-    /// every 2 s), per replica.
+    /// Times a browser may ask how its ticket stands per minute (a waiting page asks every
+    /// 2 s), per ticket, and polls finding none per client network; per replica.
     pub ticket_polls_per_minute: u32,
 }
 
@@ -78,6 +78,10 @@ impl Validator<'_> {
             (
                 "limits.wechat_logins_per_minute",
                 raw.wechat_logins_per_minute,
+            ),
+            (
+                "limits.ticket_polls_per_minute",
+                raw.ticket_polls_per_minute,
             ),
         ] {
             if value == 0 {

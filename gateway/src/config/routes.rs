@@ -401,7 +401,7 @@ impl Validator<'_> {
                 key,
                 format!(
                     "channel {login:?} is a {} channel without a sign-in page to send a browser to; \
-                     name a wechat_official_account or wechat_open_qr channel, or a \
+                     name a wechat_official_account, wechat_open_qr or wecom channel, or a \
                      wechat_miniprogram channel with scan_login",
                     c.kind()
                 ),

@@ -51,11 +51,8 @@ impl PeerTls {
 /// A client certificate and key, checked to belong together. Pingora re-reads the key's DER on
 /// every handshake and would panic on one it cannot classify, so that is checked here too.
 fn client_identity(paths: &CertPaths) -> Result<CertKey, String> {
-    certs::load(paths)?;
-    let chain: Vec<Vec<u8>> = certs::read_chain(&paths.cert)?
-        .into_iter()
-        .map(|der| der.to_vec())
-        .collect();
+    let loaded = certs::load(paths)?;
+    let chain: Vec<Vec<u8>> = loaded.certified.cert.iter().map(|c| c.to_vec()).collect();
     let key = certs::read_key(&paths.key)?.secret_der().to_vec();
     PrivateKeyDer::try_from(key.clone()).map_err(|e| {
         format!(

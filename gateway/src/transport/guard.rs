@@ -53,7 +53,9 @@ pub struct Guarded {
     inner: pingora::protocols::Stream,
     limits: Arc<Limits>,
     phase: Phase,
-    deadline: Option<Pin<Box<Sleep>>>,
+    /// One timer per connection, re-armed per request rather than allocated again.
+    deadline: Pin<Box<Sleep>>,
+    armed: bool,
     /// Keeps this connection counted against its network while it is open.
     _slot: Option<Slot>,
 }
@@ -67,17 +69,13 @@ impl Guarded {
             inner.selected_alpn_proto(),
             Some(pingora::protocols::ALPN::H2)
         );
-        let (phase, deadline) = if h2 {
-            (Phase::Off, None)
-        } else {
-            let idle = Box::pin(tokio::time::sleep(limits.idle_timeout));
-            (Phase::Fresh, Some(idle))
-        };
+        let phase = if h2 { Phase::Off } else { Phase::Fresh };
         Self {
+            deadline: Box::pin(tokio::time::sleep(limits.idle_timeout)),
+            armed: !h2,
             inner,
             limits,
             phase,
-            deadline,
             _slot: slot,
         }
     }
@@ -87,7 +85,7 @@ impl Guarded {
         let _ = Pin::new(&mut self.inner).poll_write(cx, REQUEST_TIMEOUT);
         let _ = Pin::new(&mut self.inner).poll_flush(cx);
         self.phase = Phase::Off;
-        self.deadline = None;
+        self.armed = false;
     }
 
     /// Moves the phase along for `n` new bytes, `piece`.
@@ -97,12 +95,14 @@ impl Guarded {
                 self.phase = Phase::Header {
                     scan: HeaderEnd::default(),
                 };
-                self.deadline = Some(Box::pin(tokio::time::sleep(self.limits.header_timeout)));
+                let at = Instant::now() + self.limits.header_timeout;
+                self.deadline.as_mut().reset(at);
+                self.armed = true;
                 self.saw(piece)
             }
             Phase::Header { scan } => {
                 if let Some(end) = scan.feed(piece) {
-                    self.deadline = None;
+                    self.armed = false;
                     self.phase = Phase::Body {
                         since: Instant::now(),
                         bytes: (piece.len() - end) as u64,
@@ -140,22 +140,20 @@ impl AsyncRead for Guarded {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<std::io::Result<()>> {
         let this = &mut *self;
-        if let Some(deadline) = this.deadline.as_mut() {
-            if deadline.as_mut().poll(cx).is_ready() {
-                let fresh = matches!(this.phase, Phase::Fresh);
-                this.deadline = None;
-                this.phase = Phase::Off;
-                if fresh {
-                    // Nothing asked: end quietly, as a client closing would.
-                    return Poll::Ready(Ok(()));
-                }
-                this.limits.refused_header.inc();
-                this.cut(cx);
-                return Poll::Ready(Err(std::io::Error::new(
-                    std::io::ErrorKind::TimedOut,
-                    "request header not complete within header_timeout",
-                )));
+        if this.armed && this.deadline.as_mut().poll(cx).is_ready() {
+            let fresh = matches!(this.phase, Phase::Fresh);
+            this.armed = false;
+            this.phase = Phase::Off;
+            if fresh {
+                // Nothing asked: end quietly, as a client closing would.
+                return Poll::Ready(Ok(()));
             }
+            this.limits.refused_header.inc();
+            this.cut(cx);
+            return Poll::Ready(Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "request header not complete within header_timeout",
+            )));
         }
         let before = buf.filled().len();
         let polled = Pin::new(&mut this.inner).poll_read(cx, buf);
@@ -182,11 +180,11 @@ impl AsyncWrite for Guarded {
             _ if data.starts_with(b"HTTP/1.1 100 ") => {}
             _ if data.starts_with(b"HTTP/1.1 101 ") => {
                 this.phase = Phase::Off;
-                this.deadline = None;
+                this.armed = false;
             }
             _ => {
                 this.phase = Phase::Between;
-                this.deadline = None;
+                this.armed = false;
             }
         }
         Pin::new(&mut this.inner).poll_write(cx, data)
@@ -198,26 +196,6 @@ impl AsyncWrite for Guarded {
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         Pin::new(&mut self.inner).poll_shutdown(cx)
-    }
-
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[std::io::IoSlice<'_>],
-    ) -> Poll<std::io::Result<usize>> {
-        match bufs.iter().find(|b| !b.is_empty()) {
-            // The phase is judged on the first bytes, as `poll_write` does.
-            Some(first) => {
-                let first: &[u8] = first;
-                let n = std::task::ready!(self.as_mut().poll_write(cx, first))?;
-                Poll::Ready(Ok(n))
-            }
-            None => Poll::Ready(Ok(0)),
-        }
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        false
     }
 }
 

@@ -45,12 +45,17 @@ pub struct Config {
     /// Wrong codes accepted before the code is burnt. Default `5`, at least `1`.
     #[serde(default = "default_max_attempts")]
     pub max_attempts: u32,
-    /// Codes sent to one phone within an hour. Default `5`.
+    /// Codes sent to one phone at the request of one client network within an hour.
+    /// Default `5`. Per network, so that a stranger spending them locks only themselves out.
     #[serde(default = "default_sends_per_phone_hour")]
     pub sends_per_phone_hour: u32,
-    /// Codes sent to one phone within a day. Default `10`.
+    /// The same within a day. Default `10`.
     #[serde(default = "default_sends_per_phone_day")]
     pub sends_per_phone_day: u32,
+    /// Codes sent to one phone within a day, whoever asks: the bound on SMS bombing from many
+    /// networks. Default `30`; at least `sends_per_phone_day`.
+    #[serde(default = "default_sends_per_phone_day_all")]
+    pub sends_per_phone_day_all: u32,
     /// Codes requested from one client network within an hour. Default `20`.
     #[serde(default = "default_sends_per_ip_hour")]
     pub sends_per_ip_hour: u32,
@@ -200,6 +205,9 @@ fn default_sends_per_phone_hour() -> u32 {
 fn default_sends_per_phone_day() -> u32 {
     10
 }
+fn default_sends_per_phone_day_all() -> u32 {
+    30
+}
 fn default_sends_per_ip_hour() -> u32 {
     20
 }
@@ -288,9 +296,16 @@ impl Config {
         if self.max_attempts == 0 {
             out.push(FieldError::new("max_attempts", "must be at least 1"));
         }
+        if self.sends_per_phone_day_all < self.sends_per_phone_day {
+            out.push(FieldError::new(
+                "sends_per_phone_day_all",
+                "must be at least sends_per_phone_day (one network's share)",
+            ));
+        }
         for (key, value) in [
             ("sends_per_phone_hour", self.sends_per_phone_hour),
             ("sends_per_phone_day", self.sends_per_phone_day),
+            ("sends_per_phone_day_all", self.sends_per_phone_day_all),
             ("sends_per_ip_hour", self.sends_per_ip_hour),
             ("daily_budget", self.daily_budget),
             ("guesses_per_ip_hour", self.guesses_per_ip_hour),
@@ -377,9 +392,10 @@ mod tests {
             (
                 c.sends_per_phone_hour,
                 c.sends_per_phone_day,
+                c.sends_per_phone_day_all,
                 c.sends_per_ip_hour
             ),
-            (5, 10, 20)
+            (5, 10, 30, 20)
         );
         assert_eq!(
             c.sender,

@@ -48,6 +48,7 @@ mod ns {
     pub const COOLDOWN: &str = "sms_cooldown";
     pub const PHONE_HOUR: &str = "sms_phone_hour";
     pub const PHONE_DAY: &str = "sms_phone_day";
+    pub const PHONE_DAY_ALL: &str = "sms_phone_day_all";
     pub const IP_HOUR: &str = "sms_ip_hour";
     pub const BUDGET: &str = "sms_budget";
     pub const GUESS_IP: &str = "sms_guess_ip";
@@ -235,24 +236,34 @@ impl PhoneSms {
             return Err(ProviderError::RateLimited { retry_after });
         }
         let day = (self.clock.now_secs() + BEIJING_OFFSET_SECS).div_euclid(86_400);
+        let client = Self::client(call);
+        // A phone's caps count per asking network (E4): a stranger who spends them stops only
+        // their own network; the day's total across networks bounds bombing.
+        let phone_by_client = key_of(&[id, phone.as_str(), &client]);
         let limits = [
             Limit {
                 ns: ns::IP_HOUR,
-                key: key_of(&[id, &Self::client(call)]),
+                key: key_of(&[id, &client]),
                 window: HOUR,
                 cap: self.config.sends_per_ip_hour,
             },
             Limit {
                 ns: ns::PHONE_HOUR,
-                key: phone_key.clone(),
+                key: phone_by_client.clone(),
                 window: HOUR,
                 cap: self.config.sends_per_phone_hour,
             },
             Limit {
                 ns: ns::PHONE_DAY,
-                key: phone_key.clone(),
+                key: phone_by_client,
                 window: DAY,
                 cap: self.config.sends_per_phone_day,
+            },
+            Limit {
+                ns: ns::PHONE_DAY_ALL,
+                key: phone_key.clone(),
+                window: DAY,
+                cap: self.config.sends_per_phone_day_all,
             },
             Limit {
                 ns: ns::BUDGET,

@@ -156,31 +156,22 @@ impl MiniProgram {
     /// invalid.
     async fn verified_phone(&self, code: &str, openid: &str) -> Result<Phone, ProviderError> {
         let path = "/wxa/business/getuserphonenumber";
-        let mut rejected: Option<Secret> = None;
-        let info = loop {
-            let token = match &rejected {
-                None => self.tokens.get().await?,
-                Some(old) => self.tokens.replace_rejected(old).await?,
-            };
-            match self
-                .client
-                .phone_number(token.expose(), code, Some(openid))
-                .await
-            {
-                Ok(info) => break info,
-                Err(WxError::Api {
-                    errcode: 40001 | 40014 | 42001,
-                }) if rejected.is_none() => {
-                    tracing::info!(channel = %self.id, "access_token rejected; replacing it once");
-                    rejected = Some(token);
-                }
-                // A phone code from another mini-program (40013), or issued to another user
-                // than the session's (40003), is not this caller's to use.
-                Err(WxError::Api {
-                    errcode: 40013 | 40003,
-                }) => return Err(ProviderError::InvalidCode),
-                Err(e) => return Err(e.into_provider_error(path)),
-            }
+        let answer = self
+            .tokens
+            .with_token(|token| async move {
+                self.client
+                    .phone_number(token.expose(), code, Some(openid))
+                    .await
+            })
+            .await?;
+        let info = match answer {
+            Ok(info) => info,
+            // A phone code from another mini-program (40013), or issued to another user than
+            // the session's (40003), is not this caller's to use.
+            Err(WxError::Api {
+                errcode: 40013 | 40003,
+            }) => return Err(ProviderError::InvalidCode),
+            Err(e) => return Err(e.into_provider_error(path)),
         };
         if info.watermark.appid != self.client.appid() {
             tracing::warn!(channel = %self.id, "phone watermark names another appid");
@@ -339,34 +330,24 @@ impl MiniProgram {
             "env_version": scan.env_version.as_str(),
         });
         let path = "/wxa/getwxacodeunlimit";
-        let mut rejected: Option<Secret> = None;
-        let image = loop {
-            let token = match &rejected {
-                None => self.tokens.get().await?,
-                Some(old) => self.tokens.replace_rejected(old).await?,
-            };
-            match self
-                .client
-                .wxacode_unlimited(token.expose(), &request)
-                .await
-            {
-                Ok(image) => break image,
-                Err(WxError::Api {
-                    errcode: 40001 | 40014 | 42001,
-                }) if rejected.is_none() => {
-                    tracing::info!(channel = %self.id, "access_token rejected; replacing it once");
-                    rejected = Some(token);
-                }
-                // WeChat refused to make the code: the browser gets 502, the log the errcode
-                // (40129/40169: the scene; 41030: scan_login.page not released, see
-                // check_path; 47001: the request's shape).
-                Err(WxError::Api { errcode }) => {
-                    return Err(ProviderError::Unavailable(format!(
-                        "{path}: errcode {errcode}"
-                    )))
-                }
-                Err(e) => return Err(e.into_provider_error(path)),
+        let answer = self
+            .tokens
+            .with_token(|token| {
+                let request = &request;
+                async move { self.client.wxacode_unlimited(token.expose(), request).await }
+            })
+            .await?;
+        let image = match answer {
+            Ok(image) => image,
+            // WeChat refused to make the code: the browser gets 502, the log the errcode
+            // (40129/40169: the scene; 41030: scan_login.page not released, see check_path;
+            // 47001: the request's shape).
+            Err(WxError::Api { errcode }) => {
+                return Err(ProviderError::Unavailable(format!(
+                    "{path}: errcode {errcode}"
+                )))
             }
+            Err(e) => return Err(e.into_provider_error(path)),
         };
         Ok(Reply::Bytes {
             content_type: image.content_type,

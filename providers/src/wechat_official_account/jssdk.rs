@@ -28,7 +28,7 @@ pub fn signature(ticket: &str, nonce: &str, timestamp: i64, url: &str) -> String
         &aws_lc_rs::digest::SHA1_FOR_LEGACY_USE_ONLY,
         text.as_bytes(),
     );
-    digest.as_ref().iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(digest.as_ref())
 }
 
 /// The page `url`, cut at `#` as the page itself must cut it, if it is on `public_origin` or

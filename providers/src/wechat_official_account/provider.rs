@@ -65,7 +65,10 @@ impl OfficialAccount {
             ServerUrl::new(&config.appid, m, follow.clone(), deps)
         });
         let jssdk = config.jssdk.then(|| {
-            endpoints.push(Endpoint::new("GET", "jssdk", Step::Api).calls_out());
+            // Not `calls_out`: signed from the leased ticket, which costs WeChat one call per
+            // ticket life across replicas, whoever asks; counting page views would let
+            // strangers behind one carrier address spend each other's logins.
+            endpoints.push(Endpoint::new("GET", "jssdk", Step::Api));
             JsSdk::new(config, client.clone(), tokens.clone(), deps)
         });
         Self {

@@ -76,6 +76,21 @@ impl ServerUrl {
             Ok(Inbound::Push(push)) => push,
             Err(refusal) => return Err(refused(refusal)),
         };
+        // A signature is good for one push: the same timestamp and nonce again is WeChat's
+        // retry or someone replaying a signature they saw (`forward_to` receives every query),
+        // answered and ignored, on every replica, before anything acts on it or forwards it.
+        let once = key_of(&[
+            &self.config.appid,
+            query.timestamp.unwrap_or_default(),
+            &push.nonce,
+        ]);
+        if !self
+            .seen
+            .put_if_absent("wx_push_nonce", &once, "1", SEEN_TTL)
+            .await?
+        {
+            return Ok(Reply::Text("success".into()));
+        }
         let event = follow::follow_event(push.fields.get("Event"), push.fields.get("EventKey"));
         match (event, &self.follow) {
             (FollowEvent::Ticket(scene), Some(follow)) => {

@@ -156,7 +156,7 @@ impl Setup {
     }
 
     /// Any push WeChat could send: its report.
-    async fn push(&self, fields: Value) -> Value {
+    pub(crate) async fn push(&self, fields: Value) -> Value {
         let mut body = json!({"appid": OA});
         body.as_object_mut()
             .unwrap()
@@ -168,7 +168,7 @@ impl Setup {
         control::post(&self.world.http, &self.world.base(), path, body).await
     }
 
-    async fn users(&self) -> i64 {
+    pub(crate) async fn users(&self) -> i64 {
         count_live_users(&self.db.db).await.unwrap()
     }
 }

@@ -82,7 +82,8 @@ async fn a_code_burnt_elsewhere_is_replaced_within_resend_after(backend: Backend
         assert!(sent_at.elapsed() < Duration::from_secs(10), "never resent");
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
-    assert!(resent < Duration::from_millis(3500), "held back {resent:?}");
+    // resend_after is 2 s: far below the hour a lockout would last, with room for a slow machine.
+    assert!(resent < Duration::from_secs(8), "held back {resent:?}");
     let code = s.texted(P).await;
     let r = login_from(&s, OWNER, P, &code);
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));

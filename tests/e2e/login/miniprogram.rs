@@ -82,15 +82,7 @@ impl Setup {
     }
 
     async fn calls(&self, path: &str) -> u64 {
-        let v: Value = self
-            .http
-            .get(format!("{}/_sim/calls", self.sim.base_url()))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let v = control::get(&self.http, &self.sim.base_url(), "/_sim/calls").await;
         v[path].as_u64().unwrap_or(0)
     }
 

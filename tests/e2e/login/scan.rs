@@ -135,10 +135,14 @@ async fn a_scan_login(backend: Backend) {
         let (status, body, _) = s.status(&mut browser).await;
         assert_eq!((status, body["status"].as_str()), (200, Some("waiting")));
     }
+    // The code image, shown once already, comes from the gateway's copy.
+    let (status, _, image) = browser.bytes(&s.url(opened["qr"].as_str().unwrap())).await;
+    assert_eq!(status, 200);
+    assert!(image.starts_with(b"\x89PNG"));
     assert_eq!(
         control::get(&s.http, &s.sim.base_url(), "/_sim/calls").await,
         calls,
-        "polling calls nobody"
+        "polling and showing the code again call nobody"
     );
 
     let scanned = s.act(&s.gw, "scanned", json!({ "scene": scene }));
@@ -385,7 +389,9 @@ per_backend!(
     tickets_that_must_not_log_anyone_in,
 );
 
-/// A waiting page reloads every 2 s without script; its polls are capped per network.
+/// A waiting page reloads every 2 s without script; its polls are capped per ticket, and polls
+/// that find no ticket of theirs per network: a stranger behind the same address spending the
+/// network's polls does not stop another waiting page.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_waiting_page_refreshes_itself_and_polls_are_capped() {
     let s = setup(Backend::Sqlite, "", |b| {
@@ -417,6 +423,29 @@ async fn the_waiting_page_refreshes_itself_and_polls_are_capped() {
     let capped = browser.get(&s.url("/_auth/mp/scan/status")).await;
     assert_eq!(capped.status, 429);
     assert!(capped.header("retry-after").is_some());
+
+    let mut stranger = Browser::new();
+    for _ in 0..3 {
+        let r = stranger.get(&s.url("/_auth/mp/scan/status")).await;
+        assert_ne!(r.status, 429, "{}", r.body);
+    }
+    assert_eq!(
+        stranger.get(&s.url("/_auth/mp/scan/status")).await.status,
+        429,
+        "ticketless polls are capped per network"
+    );
+    let mut neighbour = Browser::new();
+    let page = neighbour
+        .get(&s.url("/_auth/mp/scan?return_to=%2Fapi%2Fx"))
+        .await;
+    assert_eq!(page.status, 200);
+    for _ in 0..3 {
+        assert_eq!(
+            neighbour.get(&s.url("/_auth/mp/scan/status")).await.status,
+            200,
+            "the neighbour's own ticket is not the stranger's to spend"
+        );
+    }
 }
 
 /// WeChat's refusals to make the code, judged by the body as well as the type: 502, nothing

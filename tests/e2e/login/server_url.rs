@@ -2,7 +2,7 @@
 //! to `forward_to` as they came and its answer goes back to WeChat; with nowhere to go they get
 //! `success`; and a push is answered within WeChat's 5 seconds while the database hangs.
 
-use super::follow::{setup, Setup, Shape};
+use super::follow::{setup, Shape};
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::routing::post;
@@ -41,20 +41,6 @@ async fn start_handler() -> (std::net::SocketAddr, Handler) {
     (addr, h)
 }
 
-async fn push(s: &Setup, fields: Value) -> Value {
-    let mut body = json!({"appid": super::follow::OA});
-    body.as_object_mut()
-        .unwrap()
-        .extend(fields.as_object().unwrap().clone());
-    control::post(
-        &s.world.http,
-        &s.world.base(),
-        "/_sim/officialaccount/push",
-        body,
-    )
-    .await
-}
-
 /// A text message, an unsubscribe and a scan of the account's own campaign code reach the
 /// backend unchanged (query and sealed body), and its reply reaches the person.
 async fn other_pushes_go_to_forward_to(backend: Backend) {
@@ -74,12 +60,13 @@ async fn other_pushes_go_to_forward_to(backend: Backend) {
     else {
         return;
     };
+    let mut last = None;
     for fields in [
         json!({"user": "alice", "text": "你好"}),
         json!({"user": "alice", "event": "SCAN", "event_key": "campaign-7"}),
         json!({"user": "alice", "event": "unsubscribe"}),
     ] {
-        let report = push(&s, fields.clone()).await;
+        let report = s.push(fields.clone()).await;
         assert_eq!(report["status"], 200, "{report}");
         assert_eq!(
             report["body"], ITS_REPLY,
@@ -94,15 +81,36 @@ async fn other_pushes_go_to_forward_to(backend: Backend) {
             .expect("forwarded");
         assert_eq!(got.0, report["sent"]["query"].as_str().unwrap(), "{fields}");
         assert_eq!(got.1, report["sent"]["body"].as_str().unwrap(), "{fields}");
+        last = Some(report["sent"].clone());
     }
     assert_eq!(handler.0.lock().unwrap().len(), 3);
+    // The backend saw every signature: one used again (the same push, or another body under
+    // it) is answered `success` and goes nowhere, on either replica.
+    let sent = last.unwrap();
+    let other = tokio::task::block_in_place(|| s.gateway_builder().start());
+    for replica in [&s.gw, &other] {
+        let again = reqwest::Client::new()
+            .post(format!(
+                "http://{}/_auth/oa/message?{}",
+                replica.addr,
+                sent["query"].as_str().unwrap()
+            ))
+            .header("content-type", "text/xml")
+            .body(sent["body"].as_str().unwrap().to_string())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(again.status(), 200);
+        assert_eq!(again.text().await.unwrap(), "success");
+    }
+    assert_eq!(handler.0.lock().unwrap().len(), 3, "a replay was forwarded");
 }
 
 /// Without `forward_to`, any other push is answered `success`: the person sees nothing odd.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn other_pushes_without_forward_to_get_success() {
     let s = setup(Backend::Sqlite, Shape::default()).await.unwrap();
-    let report = push(&s, json!({"user": "bob", "text": "hello"})).await;
+    let report = s.push(json!({"user": "bob", "text": "hello"})).await;
     assert_eq!(
         (report["status"].as_u64(), report["body"].as_str()),
         (Some(200), Some("success"))
@@ -142,6 +150,8 @@ async fn a_push_is_answered_in_time_while_the_database_hangs(backend: Backend) {
     let (_, ticket) = s.open(&mut browser).await;
     s.relay.as_ref().unwrap().stall();
     answered_success_in_time(&s.scan("alice", &ticket).await);
+    // The test's own connection does not go through the stalled relay.
+    assert_eq!(s.users().await, 0, "a push that timed out created someone");
     s.relay.as_mut().unwrap().restore().await;
     // The next scan (a new push) signs in.
     assert_eq!(s.scan("alice", &ticket).await["reply"]["kind"], "text");

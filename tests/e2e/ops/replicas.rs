@@ -4,7 +4,7 @@
 //! and a key rotation while both serve loses no request. (OAuth flows across replicas are in
 //! `browser`, SMS codes and limits in `sms`.)
 
-use serde_json::{json, Value};
+use serde_json::json;
 use std::time::{Duration, Instant};
 use wxgate_tests::control;
 use wxgate_tests::gateway::{call, RawResponse, TestGateway};
@@ -96,15 +96,7 @@ impl Pair {
     }
 
     async fn stable_token_calls(&self) -> u64 {
-        let calls: Value = self
-            .http
-            .get(format!("{}/_sim/calls", self.sim.base_url()))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let calls = control::get(&self.http, &self.sim.base_url(), "/_sim/calls").await;
         calls["/cgi-bin/stable_token"].as_u64().unwrap_or(0)
     }
 }

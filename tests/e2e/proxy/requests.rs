@@ -632,3 +632,29 @@ async fn ambiguous_framing_and_dead_upstreams_get_clear_errors() {
     assert_eq!(none.status, 404);
     assert_eq!(get(s.gw.addr, "/_auth/readyz", &[]).status, 200);
 }
+
+/// Anyone can write an access cookie naming a key the gateway does not know, beside a made-up
+/// refresh cookie: each would be a renewal (a database transaction) on the proxied path. Such
+/// renewals are capped per network; past the cap the cookie is refused without a renewal (no
+/// cookies cleared), while the first tries are judged (refused, cookies cleared).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forged_cookies_with_unknown_keys_are_capped_before_the_database() {
+    let s = setup().await;
+    let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"HS256","typ":"at+jwt","kid":"made-up"}"#);
+    let payload = URL_SAFE_NO_PAD.encode(br#"{"sub":"x"}"#);
+    let forged = format!("{header}.{payload}.c2lnbmF0dXJl");
+    let mut cleared = Vec::new();
+    for i in 0..12 {
+        let r = get(
+            s.gw.addr,
+            "/api/x",
+            &[&format!(
+                "Cookie: wxgate={forged}; wxgate_refresh=made-up-refresh-{i:04}"
+            )],
+        );
+        assert_eq!(r.status, 401);
+        cleared.push(r.header("set-cookie").is_some());
+    }
+    assert!(cleared[..10].iter().all(|c| *c), "{cleared:?}");
+    assert!(!cleared[10] && !cleared[11], "{cleared:?}");
+}

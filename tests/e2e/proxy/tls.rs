@@ -40,6 +40,10 @@ fn serial_of(der: &[u8]) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn https_serves_h2_and_http1_with_tls_1_2_and_1_3_only_and_hsts() {
+    let test = "https_serves_h2_and_http1_with_tls_1_2_and_1_3_only_and_hsts";
+    if !wxgate_tests::have_tool("curl", test) || !wxgate_tests::have_tool("openssl", test) {
+        return;
+    }
     let db = TestDb::new(Backend::Sqlite).await.unwrap();
     let pki = Pki::new(&db.dir, "gw");
     let cert = pki.issue("gw", &["localhost", "127.0.0.1"], 90);
@@ -90,7 +94,9 @@ async fn https_serves_h2_and_http1_with_tls_1_2_and_1_3_only_and_hsts() {
         assert_eq!(out.trim(), expected);
     }
 
-    // TLS 1.0 and 1.1 are refused at the handshake; 1.2 and 1.3 are served.
+    // TLS 1.0 and 1.1 are refused by the gateway at the handshake: the client, told to allow
+    // old suites so that the refusal is not its own, sends its hello and reads the server's
+    // alert (handshake_failure 40 or protocol_version 70). 1.2 and 1.3 are served.
     for (version, served) in [
         ("-tls1", false),
         ("-tls1_1", false),
@@ -98,19 +104,36 @@ async fn https_serves_h2_and_http1_with_tls_1_2_and_1_3_only_and_hsts() {
         ("-tls1_3", true),
     ] {
         let out = tokio::task::block_in_place(|| {
-            Command::new("openssl")
-                .args(["s_client", "-connect"])
+            let mut cmd = Command::new("openssl");
+            cmd.args(["s_client", "-connect"])
                 .arg(gw.addr.to_string())
                 .args(["-servername", "localhost", version, "-CAfile"])
-                .arg(&pki.ca_file)
-                .stdin(std::process::Stdio::null())
+                .arg(&pki.ca_file);
+            if !served {
+                cmd.args(["-cipher", "DEFAULT:@SECLEVEL=0"]);
+            }
+            cmd.stdin(std::process::Stdio::null())
                 .output()
                 .expect("openssl runs")
         });
-        let text = String::from_utf8_lossy(&out.stdout);
-        let negotiated =
-            text.contains("Verify return code: 0 (ok)") && !text.contains("Cipher is (NONE)");
-        assert_eq!(negotiated, served, "{version}: {text}");
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        if served {
+            assert!(
+                text.contains("Verify return code: 0 (ok)") && !text.contains("Cipher is (NONE)"),
+                "{version}: {text}"
+            );
+        } else {
+            let server_alert =
+                text.contains("SSL alert number 40") || text.contains("SSL alert number 70");
+            assert!(
+                server_alert && text.contains("Cipher is (NONE)"),
+                "{version}: {text}"
+            );
+        }
     }
 }
 
@@ -278,5 +301,80 @@ async fn the_plain_listener_only_redirects_to_public_url() {
     assert_eq!(
         r.header("location").unwrap(),
         format!("https://localhost:{}/api/x?y=1", gw.addr.port())
+    );
+}
+
+/// `wxgate check` reads every certificate the config names: one expiring soon is a warning, an
+/// expired one or a key of another certificate an error (and a failed check); the running
+/// gateway publishes each expiry as a metric.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_judges_the_tls_files_and_the_expiry_is_a_metric() {
+    let db = TestDb::new(Backend::Sqlite).await.unwrap();
+    let pki = Pki::new(&db.dir, "gw");
+    let soon = pki.issue("soon", &["localhost"], 5);
+    let expired = pki.issue("expired", &["localhost"], -1);
+    let other = pki.issue("other", &["localhost"], 90);
+    let metrics_port = wxgate_tests::gateway::free_port();
+    let gw = tokio::task::block_in_place(|| {
+        TestGateway::builder(&db.url, &db.dir)
+            .https(&soon, &pki.ca_file, "")
+            .server(&format!("metrics_listen = \"127.0.0.1:{metrics_port}\""))
+            .start()
+    });
+
+    let metrics = tokio::task::block_in_place(|| {
+        wxgate_tests::gateway::raw(
+            ([127, 0, 0, 1], metrics_port).into(),
+            "GET /metrics HTTP/1.1\r\nHost: m\r\nConnection: close\r\n\r\n",
+        )
+    })
+    .unwrap();
+    let der = std::fs::read(&soon.cert).unwrap();
+    let (_, pem) = x509_parser::pem::parse_x509_pem(&der).unwrap();
+    let not_after = pem.parse_x509().unwrap().validity().not_after.timestamp();
+    let line = format!(
+        "wxgate_tls_certificate_expiry_timestamp_seconds{{cert=\"{}\"}} {not_after}",
+        soon.cert.display()
+    );
+    assert!(
+        String::from_utf8_lossy(&metrics.body).contains(&line),
+        "no {line:?} in the metrics"
+    );
+
+    let config = gw.config_path();
+    let out = tokio::task::block_in_place(|| wxgate_tests::gateway::cli(&["check"], &config));
+    assert!(
+        out.contains("warning: server.tls:") && out.contains("day(s); renew it"),
+        "{out}"
+    );
+
+    let text = std::fs::read_to_string(&config).unwrap();
+    let swap = |cert: &std::path::Path, key: &std::path::Path, name: &str| {
+        let path = db.dir.join(name);
+        let changed = text
+            .replace(
+                &soon.cert.display().to_string(),
+                &cert.display().to_string(),
+            )
+            .replace(&soon.key.display().to_string(), &key.display().to_string());
+        std::fs::write(&path, changed).unwrap();
+        let out = Command::new(wxgate_tests::gateway::gateway_bin())
+            .args(["check", "--config"])
+            .arg(&path)
+            .output()
+            .unwrap();
+        let said = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.success(), said)
+    };
+    let (ok, said) = swap(&expired.cert, &expired.key, "expired.toml");
+    assert!(!ok && said.contains("expired 1 day(s) ago"), "{said}");
+    let (ok, said) = swap(&soon.cert, &other.key, "mismatch.toml");
+    assert!(
+        !ok && said.contains("the key does not match the certificate"),
+        "{said}"
     );
 }

@@ -6,10 +6,12 @@
 use serde_json::json;
 use wxgate_core::events::deliveries::{Deliveries, Replay};
 use wxgate_core::events::{Event, EventType, Subscription};
-use wxgate_core::identity::{LoginAttempt, Resolver};
-use wxgate_core::model::{Phone, WechatIdentity};
+use wxgate_core::identity::Resolver;
+use wxgate_core::model::Phone;
 use wxgate_core::policy::{Anchor, IdentityPolicy, OnPhoneConflict};
 use wxgate_tests::TestDb;
+
+use super::support::{sms, wechat, MP, MP2};
 
 conformance!(
     each_change_writes_its_event_and_a_repeat_login_none,
@@ -21,35 +23,6 @@ conformance!(
     a_lapsed_claim_is_taken_over_and_the_late_sender_loses,
     failures_back_off_then_park_and_replay_queues_again,
 );
-
-const MP: &str = "wx0000000000000001";
-const MP2: &str = "wx0000000000000004";
-
-fn wechat(channel: &str, appid: &str, openid: &str, unionid: Option<&str>) -> LoginAttempt {
-    LoginAttempt {
-        channel: channel.into(),
-        wechat: Some(WechatIdentity {
-            appid: appid.into(),
-            openid: openid.into(),
-            unionid: unionid.map(str::to_string),
-        }),
-        verified_phone: None,
-        profile: None,
-    }
-}
-
-fn sms(phone: &str) -> LoginAttempt {
-    LoginAttempt {
-        channel: "sms".into(),
-        wechat: None,
-        verified_phone: Some(
-            Phone::parse(phone, wxgate_core::phone::Region::CN)
-                .unwrap()
-                .phone,
-        ),
-        profile: None,
-    }
-}
 
 /// Every event in the outbox, oldest first.
 async fn all_events(t: &TestDb) -> Vec<Event> {

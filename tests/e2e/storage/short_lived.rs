@@ -149,6 +149,11 @@ async fn a_swap_has_one_winner_and_keeps_the_expiry(t: TestDb) {
         expires,
         "expiry kept"
     );
+    // Value and expiry in one read, as tickets are read.
+    assert_eq!(
+        b.get_expiring("ticket", "k").await.unwrap(),
+        Some((now.clone(), expires.unwrap()))
+    );
     assert!(
         !a.swap("ticket", "k", "waiting", "again").await.unwrap(),
         "not what it holds"
@@ -162,4 +167,5 @@ async fn a_swap_has_one_winner_and_keeps_the_expiry(t: TestDb) {
         !a.swap("ticket", "k", &now, "late").await.unwrap(),
         "expired"
     );
+    assert_eq!(a.get_expiring("ticket", "k").await.unwrap(), None);
 }

@@ -1,7 +1,5 @@
 //! What the storage suites share: login attempts as channels make them, and policies.
 
-#![allow(dead_code)]
-
 use wxgate_core::identity::LoginAttempt;
 use wxgate_core::model::UserId;
 use wxgate_core::model::{Phone, WechatIdentity};

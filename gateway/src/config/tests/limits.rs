@@ -39,6 +39,12 @@ fn limits_group_clients_by_network_and_are_bounded() {
         "at least 1",
     );
     assert_error(
+        "[limits]\nticket_polls_per_minute = 0\n",
+        "limits.ticket_polls_per_minute",
+        2,
+        "at least 1",
+    );
+    assert_error(
         "[limits]\nipv6_prefx = 64\n",
         "limits.ipv6_prefx",
         2,

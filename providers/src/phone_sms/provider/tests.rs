@@ -413,6 +413,50 @@ async fn one_phone_gets_so_many_codes_a_day() {
     a_phone_gets_two_codes_then_none("sends_per_phone_hour = 5\nsends_per_phone_day = 2\n").await;
 }
 
+/// E4: a stranger who spends a phone's caps from their network stops only that network; the
+/// owner, on another, still gets a code after the cooldown. The day's total across networks
+/// still bounds how many texts one phone receives.
+#[tokio::test]
+async fn a_stranger_spending_a_phones_caps_does_not_lock_its_owner_out() {
+    let r = rig("sends_per_phone_hour = 2\nsends_per_phone_day_all = 3\n");
+    let send_from = |ip: &'static str| {
+        let p = &r.p;
+        async move {
+            call(
+                p,
+                "send_code",
+                serde_json::json!({"phone": "13800138000"}),
+                ip,
+                None,
+            )
+            .await
+        }
+    };
+    for _ in 0..2 {
+        r.lift_cooldowns();
+        send_from("203.0.113.66").await.unwrap();
+    }
+    r.lift_cooldowns();
+    assert!(matches!(
+        send_from("203.0.113.66").await,
+        Err(ProviderError::RateLimited { .. })
+    ));
+    r.lift_cooldowns();
+    assert!(
+        send_from("198.51.100.1").await.is_ok(),
+        "the owner's network"
+    );
+    r.lift_cooldowns();
+    assert!(
+        matches!(
+            send_from("192.0.2.9").await,
+            Err(ProviderError::RateLimited { .. })
+        ),
+        "three texts a day to one phone at most, whoever asks"
+    );
+    assert_eq!(r.phones.sent.lock().unwrap().len(), 3);
+}
+
 #[tokio::test]
 async fn the_daily_budget_stops_every_sender() {
     let (p, _) = channel("daily_budget = 2\n");

@@ -75,7 +75,7 @@ impl SmsSender for Aliyun {
         let date = utc_datetime(self.clock.now_secs());
         let mut nonce = [0u8; 16];
         rand::rngs::OsRng.fill_bytes(&mut nonce);
-        let nonce = super::sign::hex(&nonce);
+        let nonce = hex::encode(nonce);
         let query = [
             ("PhoneNumbers", phone),
             ("SignName", self.config.sign_name.as_str()),

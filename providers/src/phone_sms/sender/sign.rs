@@ -5,23 +5,13 @@
 use aws_lc_rs::{digest, hmac};
 
 pub fn sha256_hex(data: &[u8]) -> String {
-    hex(digest::digest(&digest::SHA256, data).as_ref())
+    hex::encode(digest::digest(&digest::SHA256, data).as_ref())
 }
 
 fn hmac_sha256(key: &[u8], data: &[u8]) -> Vec<u8> {
     hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, key), data)
         .as_ref()
         .to_vec()
-}
-
-pub fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    bytes
-        .iter()
-        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-            let _ = write!(s, "{b:02x}");
-            s
-        })
 }
 
 /// RFC 3986 percent-encoding as both vendors want it: unreserved characters stay, everything
@@ -123,7 +113,7 @@ pub fn tc3(r: &Tc3<'_>) -> Signed {
     let k_date = hmac_sha256(format!("TC3{}", r.secret_key).as_bytes(), date.as_bytes());
     let k_service = hmac_sha256(&k_date, r.service.as_bytes());
     let k_signing = hmac_sha256(&k_service, b"tc3_request");
-    let signature = hex(&hmac_sha256(&k_signing, to_sign.as_bytes()));
+    let signature = hex::encode(hmac_sha256(&k_signing, to_sign.as_bytes()));
     let authorization = format!(
         "TC3-HMAC-SHA256 Credential={}/{scope}, SignedHeaders={signed}, Signature={signature}",
         r.secret_id
@@ -198,7 +188,7 @@ pub fn acs3(r: &Acs3<'_>) -> Signed {
     );
     let canonical_request_hash = sha256_hex(canonical.as_bytes());
     let to_sign = format!("ACS3-HMAC-SHA256\n{canonical_request_hash}");
-    let signature = hex(&hmac_sha256(
+    let signature = hex::encode(hmac_sha256(
         r.access_key_secret.as_bytes(),
         to_sign.as_bytes(),
     ));

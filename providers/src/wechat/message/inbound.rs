@@ -75,6 +75,8 @@ pub enum Refusal {
     Unreadable,
     #[error("a sealed push arrived and no encoding_aes_key is configured")]
     NoKey,
+    #[error("an encoding_aes_key is configured, so every push must be sealed (encrypt_type=aes)")]
+    Unsealed,
     #[error("malformed push: {0}")]
     Malformed(String),
 }
@@ -111,6 +113,12 @@ pub fn open(
     let outer = xml::parse(body).map_err(|e| Refusal::Malformed(e.to_string()))?;
     let sealed = query.encrypt_type == Some("aes");
     let Some(encrypt) = outer.get("Encrypt").filter(|_| sealed) else {
+        // A plain push is signed over the token, timestamp and nonce only, never its body: once
+        // the account has a key (safe or compatible mode), WeChat seals every push, and a plain
+        // one is someone replaying a signature they saw.
+        if !config.keys.is_empty() {
+            return Err(Refusal::Unsealed);
+        }
         if sealed && outer.get("MsgType").is_none() {
             return Err(Refusal::Malformed("Encrypt is required".into()));
         }

@@ -11,7 +11,7 @@ pub fn sign(parts: &[&str]) -> String {
         &aws_lc_rs::digest::SHA1_FOR_LEGACY_USE_ONLY,
         sorted.concat().as_bytes(),
     );
-    hex_lower(digest.as_ref())
+    hex::encode(digest.as_ref())
 }
 
 /// Whether `claimed` is the signature of `parts`, compared in constant time (a timing leak
@@ -20,16 +20,6 @@ pub fn matches(claimed: &str, parts: &[&str]) -> bool {
     let expected = sign(parts);
     let claimed = claimed.to_ascii_lowercase();
     claimed.len() == expected.len() && bool::from(claimed.as_bytes().ct_eq(expected.as_bytes()))
-}
-
-fn hex_lower(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        out.push(DIGITS[usize::from(b >> 4)] as char);
-        out.push(DIGITS[usize::from(b & 0x0f)] as char);
-    }
-    out
 }
 
 #[cfg(test)]

@@ -32,14 +32,22 @@ pub(crate) async fn gettoken(
     wire::reply(issue(&mut shared.world(), &params, now), now, caller)
 }
 
-/// Every call mints a token. Unlike `/cgi-bin/token` on the WeChat side, earlier tokens are not
-/// revoked: each lives its full 7200 s, so several callers may hold different valid tokens.
+/// Within a token's life a repeat call returns the same token with what is left of its
+/// 7200 s (WeCom: 有效期内重复获取返回相同结果); once it has expired, a new one.
 fn issue(world: &mut World, params: &Params, now: i64) -> Result<Value, WeComError> {
     let corp_id = params.get("corpid").ok_or(WeComError(41002))?;
     let secret = params.get("corpsecret").ok_or(WeComError(41004))?;
     let corp = world.wecom.corps.get(corp_id).ok_or(WeComError(40013))?;
     // The secret picks the app: one secret per agent.
     let agent_id = corp.agent_with_secret(secret).ok_or(WeComError(40001))?;
+    let live = world
+        .wecom
+        .tokens
+        .iter()
+        .find(|(_, t)| t.corp_id == corp_id && t.agent_id == agent_id && t.expires_at > now);
+    if let Some((token, t)) = live {
+        return Ok(json!({"access_token": token, "expires_in": t.expires_at - now}));
+    }
     let token = ids::corp_token();
     world.wecom.tokens.insert(
         token.clone(),

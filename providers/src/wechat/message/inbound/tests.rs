@@ -215,6 +215,20 @@ fn plain_and_compatible_pushes_read_their_fields() {
 }
 
 #[test]
+fn a_plain_push_is_refused_once_a_key_is_configured() {
+    // Validly signed: the signature covers the token, timestamp and nonce, not the body.
+    for encrypt_type in [None, Some("raw")] {
+        let mut q = query(None);
+        q.encrypt_type = encrypt_type;
+        assert_eq!(
+            open(&config(&[KEY]), &q, Some(MESSAGE.as_bytes()), NOW),
+            Err(Refusal::Unsealed),
+            "{encrypt_type:?}"
+        );
+    }
+}
+
+#[test]
 fn a_sealed_push_without_a_configured_key_is_ours_to_fix() {
     assert_eq!(
         open(
