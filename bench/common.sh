@@ -37,3 +37,17 @@ install_missing() {
     $sudo apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need[@]}" >/dev/null
 }
+
+# make_cert DIR: a private CA (DIR/ca.pem) and an ECDSA P-256 certificate for localhost and
+# 127.0.0.1 (DIR/cert.pem, DIR/key.pem), served by nginx and the gateway alike.
+make_cert() {
+    local d=$1
+    mkdir -p "$d"
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 \
+        -subj "/CN=wxgate bench CA" -keyout "$d/ca-key.pem" -out "$d/ca.pem" 2>/dev/null
+    openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=localhost" \
+        -keyout "$d/key.pem" -out "$d/csr.pem" 2>/dev/null
+    printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' >"$d/ext.cnf"
+    openssl x509 -req -in "$d/csr.pem" -CA "$d/ca.pem" -CAkey "$d/ca-key.pem" -CAcreateserial \
+        -days 30 -extfile "$d/ext.cnf" -out "$d/cert.pem" 2>/dev/null
+}

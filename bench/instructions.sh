@@ -7,6 +7,12 @@
 #   bearer   wrk -> wxgate /api/x, Authorization: Bearer            -> nginx
 #   cookie   wrk -> wxgate /api/x, the session cookie               -> nginx
 #   login    a mini-program login on SQLite (the simulator answers WeChat's part, outside valgrind)
+#   nginx-tls  wrk -> nginx proxy_pass over HTTPS (HTTP/1.1), the same certificate -> nginx
+#   tls-h1     wrk -> wxgate /pub/x over HTTPS (HTTP/1.1)                          -> nginx
+#   nginx-h2   h2load -> nginx over HTTPS with HTTP/2                               -> nginx
+#   tls-h2     h2load -> wxgate /pub/x over HTTPS with HTTP/2                       -> nginx
+#   (connections are kept alive: handshakes fall in the warm-up, records and frames in the
+#   count; nginx runs as one process, master_process off, under callgrind as well)
 #
 # (vgdb, which callgrind_control talks through, finds a process by its FIFOs in TMPDIR: the
 # processes under test keep the default one.)
@@ -23,7 +29,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 DURATION=${DURATION:-10}
 WARMUP=${WARMUP:-3}
 LOGINS=${LOGINS:-300}
-PORT_U=18181 PORT_G=18190 PORT_P=18195 PORT_SIM=18200
+PORT_U=18181 PORT_G=18190 PORT_P=18195 PORT_SIM=18200 PORT_NT=18183 PORT_GT=18191
 APPID=wx00000000000000d1
 export WXGATE_BENCH_MP_SECRET=bench-secret
 
@@ -39,7 +45,7 @@ trap 'exit 130' INT TERM
 die() { echo "instructions.sh: $*" >&2; exit 1; }
 . "$(dirname "$0")/common.sh"
 
-install_missing valgrind=valgrind wrk=wrk nginx=nginx-light
+install_missing valgrind=valgrind wrk=wrk nginx=nginx-light h2load=nghttp2-client openssl=openssl
 
 cd "$ROOT"
 if [ "${SKIP_BUILD:-0}" != 1 ]; then
@@ -50,7 +56,7 @@ fi
 GW="$ROOT/target/release/wxgate" BARE="$ROOT/target/release/examples/bare_pingora"
 SIM="$ROOT/target/release/wxgate-sim" LB="$ROOT/target/release/examples/login_bench"
 for b in "$GW" "$BARE" "$SIM" "$LB"; do [ -x "$b" ] || die "$b is missing"; done
-for port in $PORT_U $PORT_G $PORT_P $PORT_SIM; do
+for port in $PORT_U $PORT_G $PORT_P $PORT_SIM $PORT_NT $PORT_GT; do
     if (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null; then die "port $port is already in use"; fi
 done
 
@@ -159,7 +165,30 @@ measure() { # pid label url [wrk header args...]
     ir=$(dumped_ir "$pid")
     printf '%s %s %s\n' "$label" "$requests" "$ir" >>"$WORK/results"
     awk -v l="$label" -v n="$requests" -v ir="$ir" \
-        'BEGIN { printf "   %-7s %8d requests  %14d instructions  %8.1fk per request\n", l, n, ir, ir / n / 1000 }'
+        'BEGIN { printf "   %-9s %8d requests  %14d instructions  %8.1fk per request\n", l, n, ir, ir / n / 1000 }'
+}
+
+# Instructions per request of `h2load` (HTTP/2, 4 connections, one stream each) against URL.
+measure_h2() { # pid label url
+    local pid=$1 label=$2 url=$3
+    h2load -t1 -c4 -m1 -D "$WARMUP" "$url" >/dev/null 2>&1
+    callgrind_control -z "$pid" >/dev/null 2>&1
+    callgrind_control -i on "$pid" >/dev/null 2>&1
+    h2load -t1 -c4 -m1 -D "$DURATION" "$url" >"$WORK/h2load-$label.txt" 2>&1
+    callgrind_control -i off "$pid" >/dev/null 2>&1
+    callgrind_control -d "$label" "$pid" >/dev/null 2>&1
+    local requests ok ir
+    requests=$(awk '/^requests:/ {print $2}' "$WORK/h2load-$label.txt")
+    ok=$(awk '/^status codes:/ {print $3}' "$WORK/h2load-$label.txt")
+    if [ -z "$requests" ] || [ "$requests" != "$ok" ]; then
+        cat "$WORK/h2load-$label.txt"
+        die "$label: $ok of $requests answers were 2xx"
+    fi
+    grep -q "Application protocol: h2" "$WORK/h2load-$label.txt" || die "$label: not HTTP/2"
+    ir=$(dumped_ir "$pid")
+    printf '%s %s %s\n' "$label" "$requests" "$ir" >>"$WORK/results"
+    awk -v l="$label" -v n="$requests" -v ir="$ir" \
+        'BEGIN { printf "   %-9s %8d requests  %14d instructions  %8.1fk per request\n", l, n, ir, ir / n / 1000 }'
 }
 
 echo "== floor: bare Pingora"
@@ -186,6 +215,70 @@ TOKEN=$(curl -sf "http://127.0.0.1:$PORT_G/_auth/mp/login" -H 'content-type: app
 measure "$PID_G" public "http://127.0.0.1:$PORT_G/pub/x"
 measure "$PID_G" bearer "http://127.0.0.1:$PORT_G/api/x" -H "Authorization: Bearer $TOKEN"
 measure "$PID_G" cookie "http://127.0.0.1:$PORT_G/api/x" -H "Cookie: theme=dark; wxgate=$TOKEN"
+
+echo "== HTTPS, one certificate for nginx and the gateway"
+make_cert "$WORK/tls"
+mkdir -p "$WORK/nginx-tls"
+cat >"$WORK/nginx-tls/nginx.conf" <<NGINX
+worker_processes 1;
+master_process off;
+daemon off;
+user root;
+pid $WORK/nginx-tls/nginx.pid;
+error_log $WORK/nginx-tls/error.log warn;
+events { worker_connections 1024; }
+http {
+    access_log off;
+    keepalive_requests 1000000;
+    keepalive_timeout 120s;
+    client_body_temp_path $WORK/nginx-tls/client_body;
+    proxy_temp_path $WORK/nginx-tls/proxy;
+    fastcgi_temp_path $WORK/nginx-tls/fastcgi;
+    uwsgi_temp_path $WORK/nginx-tls/uwsgi;
+    scgi_temp_path $WORK/nginx-tls/scgi;
+    upstream up {
+        server 127.0.0.1:$PORT_U;
+        keepalive 16;
+    }
+    server {
+        listen 127.0.0.1:$PORT_NT ssl http2;
+        ssl_certificate $WORK/tls/cert.pem;
+        ssl_certificate_key $WORK/tls/key.pem;
+        ssl_protocols TLSv1.2 TLSv1.3;
+        location / {
+            proxy_pass http://up;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }
+    }
+}
+NGINX
+callgrind "$WORK/nginx-tls" nginx -c "$WORK/nginx-tls/nginx.conf"
+PID_NT=$LAST_PID
+{
+    sed "s|^listen = .*|listen = \"127.0.0.1:$PORT_GT\"|" "$WORK/gw/gateway.toml" | sed -n '1,/^\[database\]/p' | sed '$d'
+    echo "tls = { cert = \"$WORK/tls/cert.pem\", key = \"$WORK/tls/key.pem\" }"
+    echo
+    sed -n '/^\[database\]/,$p' "$WORK/gw/gateway.toml"
+} >"$WORK/gw/gateway-tls.toml"
+"$GW" check --config "$WORK/gw/gateway-tls.toml" >/dev/null || die "the gateway rejected its HTTPS config"
+RUST_LOG=warn callgrind "$WORK/gateway-tls" "$GW" --config "$WORK/gw/gateway-tls.toml" --threads 1
+PID_GT=$LAST_PID
+ready=0
+for _ in $(seq 600); do
+    if curl -sf -o /dev/null --cacert "$WORK/tls/ca.pem" "https://localhost:$PORT_NT/pub/x" &&
+        curl -sf -o /dev/null --cacert "$WORK/tls/ca.pem" "https://localhost:$PORT_GT/_auth/healthz"; then
+        ready=1
+        break
+    fi
+    kill -0 "$PID_GT" 2>/dev/null || { tail -n 20 "$WORK/gateway-tls.log"; die "the HTTPS gateway exited"; }
+    sleep 0.1
+done
+[ "$ready" = 1 ] || die "nginx or the gateway did not answer over HTTPS"
+measure "$PID_NT" nginx-tls "https://localhost:$PORT_NT/pub/x"
+measure "$PID_GT" tls-h1 "https://localhost:$PORT_GT/pub/x"
+measure_h2 "$PID_NT" nginx-h2 "https://localhost:$PORT_NT/pub/x"
+measure_h2 "$PID_GT" tls-h2 "https://localhost:$PORT_GT/pub/x"
 
 echo "== login (SQLite, $LOGINS logins, concurrency 4)"
 "$LB" mint --sim "http://127.0.0.1:$PORT_SIM" --appid "$APPID" --users "$LOGINS" --prefix inst \
@@ -222,4 +315,11 @@ for label in ["floor", "public", "bearer", "cookie"]:
     extra = f"{(v - rows['public']) / 1000:+8.1f}k" if label in ("bearer", "cookie") else ""
     print(f"   {label:<8} {v / 1000:9.1f}k {v / floor:7.2f}x {extra:>9}")
 print(f"   {'login':<8} {rows['login'] / 1000:9.1f}k   (a repeat mini-program login on SQLite, gateway side)")
+print()
+print("== over HTTPS, beside nginx with the same certificate (kept-alive connections)")
+print(f"   {'path':<9} {'instr/req':>10} {'x nginx':>8} {'x plain':>8}")
+for label, nginx in [("nginx-tls", "nginx-tls"), ("tls-h1", "nginx-tls"), ("nginx-h2", "nginx-h2"), ("tls-h2", "nginx-h2")]:
+    v = rows[label]
+    plain = f"{v / rows['public']:7.2f}x" if label.startswith("tls") else ""
+    print(f"   {label:<9} {v / 1000:9.1f}k {v / rows[nginx]:7.2f}x {plain:>8}")
 PY

@@ -8,13 +8,18 @@
 #   S4  wrk -> H -> U                  HAProxy 2.6, jwt_verify HS256 + X-Auth-User from `sub`
 #   P   wrk -> P -> U                  bare Pingora: a ProxyHttp that only picks the upstream
 #                                      (gateway/examples/bare_pingora.rs), the floor under S2/S3
+#   T1  wrk -> N (HTTPS) -> U          nginx proxy_pass over TLS 1.3, HTTP/1.1
+#   T2  wrk -> G (HTTPS) /pub/x -> U   wxgate, public route over TLS 1.3, HTTP/1.1 (same cert)
+#   T3  h2load -> N (HTTPS, h2) -> U   nginx over HTTP/2 (one stream per connection)
+#   T4  h2load -> G (HTTPS, h2) -> U   wxgate over HTTP/2 (same cert, same load)
 #
-# Each scenario: 3 s warm-up, then `wrk -t1 -c32 -d10s --latency`; the round S0..S4, P is repeated
+# Each scenario: 3 s warm-up, then `wrk -t1 -c32 -d10s --latency` (`h2load -t1 -c32 -m1` for T3
+# and T4, which report no percentiles); the round S0..S4, P, T1..T4 is repeated
 # ROUNDS times (interleaved) and the median of each figure is printed. CPU µs/request of the
 # process under test comes from utime+stime in /proc/<pid>/stat (all threads, and nginx workers).
-# Total runtime about 4 minutes plus the build.
+# Total runtime about 7 minutes plus the build.
 #
-# Usage: bench/proxy.sh            (root; installs nginx-light, haproxy, wrk when missing)
+# Usage: bench/proxy.sh            (root; installs nginx-light, haproxy, wrk, nghttp2-client when missing)
 # Env:   KEEP=1 (keep the temp dir with configs and logs)
 #        ROUNDS=3 DURATION=10 WARMUP=3 CONNS=32 SKIP_BUILD=1 (reuse target/release/wxgate)
 set -euo pipefail
@@ -24,7 +29,7 @@ ROUNDS=${ROUNDS:-3}
 DURATION=${DURATION:-10}
 WARMUP=${WARMUP:-3}
 CONNS=${CONNS:-32}
-PORT_U=18081 PORT_N=18080 PORT_H=18082 PORT_G=18090 PORT_P=18095
+PORT_U=18081 PORT_N=18080 PORT_H=18082 PORT_G=18090 PORT_P=18095 PORT_NT=18083 PORT_GT=18091
 HAPROXY_SECRET="bench-haproxy-hs256-secret-0123456789"
 
 WORK=$(mktemp -d /tmp/wxgate-bench-proxy.XXXXXX)
@@ -41,7 +46,7 @@ die() { echo "proxy.sh: $*" >&2; exit 1; }
 . "$(dirname "$0")/common.sh"
 
 # ---------------------------------------------------------------- install and build
-install_missing nginx=nginx-light haproxy=haproxy wrk=wrk curl=curl
+install_missing nginx=nginx-light haproxy=haproxy wrk=wrk curl=curl h2load=nghttp2-client openssl=openssl
 command -v python3 >/dev/null || die "python3 is required (token minting, statistics)"
 
 cd "$ROOT"
@@ -72,7 +77,7 @@ if [ "$busy" -gt 0 ]; then
     echo "WARNING:  $busy compiler process(es) running (cargo/rustc/ld): figures will be noisy"
 fi
 
-for port in $PORT_U $PORT_N $PORT_H $PORT_G $PORT_P; do
+for port in $PORT_U $PORT_N $PORT_H $PORT_G $PORT_P $PORT_NT $PORT_GT; do
     if (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null; then
         die "port $port is already in use"
     fi
@@ -81,7 +86,8 @@ done
 # ---------------------------------------------------------------- configs
 BODY64=$(printf 'x%.0s' $(seq 63))
 BODY64="${BODY64}\n"   # 63 'x' + newline = 64 bytes
-mkdir -p "$WORK"/nginx-u "$WORK"/nginx-n "$WORK"/gw/keys
+mkdir -p "$WORK"/nginx-u "$WORK"/nginx-n "$WORK"/gw/keys "$WORK"/gwt
+make_cert "$WORK/tls"
 
 nginx_common() { # $1 = dir
     cat <<EOF
@@ -144,6 +150,18 @@ $(nginx_temp "$WORK/nginx-n")
             proxy_set_header X-Auth-User "";
         }
     }
+    server {
+        listen 127.0.0.1:$PORT_NT ssl http2 backlog=4096;
+        ssl_certificate $WORK/tls/cert.pem;
+        ssl_certificate_key $WORK/tls/key.pem;
+        ssl_protocols TLSv1.2 TLSv1.3;
+        location / {
+            proxy_pass http://up;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header X-Auth-User "";
+        }
+    }
 }
 EOF
 } >"$WORK/nginx-n/nginx.conf"
@@ -200,6 +218,25 @@ auth = "required"
 EOF
 "$GW" check --config "$WORK/gw/gateway.toml" >/dev/null || die "the gateway rejected its config"
 
+# The same gateway on HTTPS with nginx's certificate (its own database and keys).
+cat >"$WORK/gwt/gateway.toml" <<EOF
+[server]
+listen = "127.0.0.1:$PORT_GT"
+tls = { cert = "$WORK/tls/cert.pem", key = "$WORK/tls/key.pem" }
+
+[database]
+url = "sqlite://$WORK/gwt/wxgate.db?mode=rwc"
+
+[tokens]
+keys_dir = "$WORK/gwt/keys"
+
+[[route]]
+prefix = "/pub/"
+upstream = "127.0.0.1:$PORT_U"
+auth = "public"
+EOF
+"$GW" check --config "$WORK/gwt/gateway.toml" >/dev/null || die "the gateway rejected its HTTPS config"
+
 # ---------------------------------------------------------------- start
 
 nginx -c "$WORK/nginx-u/nginx.conf" 2>"$WORK/nginx-u/stderr" & PID_U=$!; PIDS+=("$PID_U")
@@ -207,11 +244,16 @@ nginx -c "$WORK/nginx-n/nginx.conf" 2>"$WORK/nginx-n/stderr" & PID_N=$!; PIDS+=(
 haproxy -db -f "$WORK/haproxy.cfg" >"$WORK/haproxy.log" 2>&1 & PID_H=$!; PIDS+=("$PID_H")
 TMPDIR="$WORK/gw" NO_COLOR=1 RUST_LOG=warn "$GW" --config "$WORK/gw/gateway.toml" --threads 1 >"$WORK/gw/gateway.log" 2>&1 & PID_G=$!; PIDS+=("$PID_G")
 TMPDIR="$WORK" RUST_LOG=warn "$BARE" "127.0.0.1:$PORT_P" "127.0.0.1:$PORT_U" 1 >"$WORK/bare.log" 2>&1 & PID_P=$!; PIDS+=("$PID_P")
+TMPDIR="$WORK/gwt" NO_COLOR=1 RUST_LOG=warn "$GW" --config "$WORK/gwt/gateway.toml" --threads 1 >"$WORK/gwt/gateway.log" 2>&1 & PID_GT=$!; PIDS+=("$PID_GT")
 
 wait_http "http://127.0.0.1:$PORT_U/" 200 "upstream nginx" "$WORK/nginx-u/error.log"
 wait_http "http://127.0.0.1:$PORT_N/" 200 "reference nginx" "$WORK/nginx-n/error.log"
 wait_http "http://127.0.0.1:$PORT_G/_auth/healthz" 200 "the gateway" "$WORK/gw/gateway.log"
 wait_http "http://127.0.0.1:$PORT_P/x" 200 "bare pingora" "$WORK/bare.log"
+for _ in $(seq 150); do
+    curl -sf -o /dev/null --cacert "$WORK/tls/ca.pem" "https://localhost:$PORT_GT/_auth/healthz" && break
+    sleep 0.1
+done
 # haproxy answers 403 without a token once it is up
 wait_http "http://127.0.0.1:$PORT_H/" 403 "haproxy" "$WORK/haproxy.log"
 
@@ -287,6 +329,13 @@ check "H  GET /x with a bad signature" 403 "$(status -H "Authorization: Bearer $
 check "H  GET /x with the gateway's token (other secret)" 403 "$(status -H "$AUTH_G" "http://127.0.0.1:$PORT_H/x")"
 check "H  /echo + token, client sends X-Auth-User: admin" u_bench \
     "$(body -H 'X-Auth-User: admin' -H "$AUTH_H" "http://127.0.0.1:$PORT_H/echo")"
+TLS_CA=(--cacert "$WORK/tls/ca.pem")
+check "N  HTTPS h1 /x (T1)" 200 "$(status "${TLS_CA[@]}" --http1.1 "https://localhost:$PORT_NT/x")"
+check "G  HTTPS h1 /pub/x (T2)" 200 "$(status "${TLS_CA[@]}" --http1.1 "https://localhost:$PORT_GT/pub/x")"
+check "N  HTTPS h2 /x (T3)" 2 "$(curl -s -o /dev/null -w '%{http_version}' "${TLS_CA[@]}" --http2 "https://localhost:$PORT_NT/x")"
+check "G  HTTPS h2 /pub/x (T4)" 2 "$(curl -s -o /dev/null -w '%{http_version}' "${TLS_CA[@]}" --http2 "https://localhost:$PORT_GT/pub/x")"
+check "G  HTTPS /pub/echo, client sends X-Auth-User: admin" "" \
+    "$(body "${TLS_CA[@]}" -H 'X-Auth-User: admin' "https://localhost:$PORT_GT/pub/echo")"
 [ "$FAILS" = 0 ] || die "$FAILS smoke check(s) failed; not benchmarking"
 
 # ---------------------------------------------------------------- load
@@ -305,17 +354,28 @@ mem() { # pid field
     awk -v f="$2:" '$1 == f {print $2}' "/proc/$1/status"
 }
 
-SCEN_IDS=(S0 S1 S2 S3 S4 P)
-declare -A URL HDR PROC DESC
+SCEN_IDS=(S0 S1 S2 S3 S4 P T1 T2 T3 T4)
+declare -A URL HDR PROC DESC TOOL
 URL[S0]="http://127.0.0.1:$PORT_U/x";      HDR[S0]="";        PROC[S0]=$PID_U; DESC[S0]="U direct (nginx return 200)"
 URL[S1]="http://127.0.0.1:$PORT_N/x";      HDR[S1]="";        PROC[S1]=$PID_N; DESC[S1]="N nginx proxy_pass, keep-alive"
 URL[S2]="http://127.0.0.1:$PORT_G/pub/x";  HDR[S2]="";        PROC[S2]=$PID_G; DESC[S2]="G public route"
 URL[S3]="http://127.0.0.1:$PORT_G/api/x";  HDR[S3]="$AUTH_G"; PROC[S3]=$PID_G; DESC[S3]="G required route + bearer"
 URL[S4]="http://127.0.0.1:$PORT_H/x";      HDR[S4]="$AUTH_H"; PROC[S4]=$PID_H; DESC[S4]="H haproxy jwt_verify HS256"
 URL[P]="http://127.0.0.1:$PORT_P/x";       HDR[P]="";         PROC[P]=$PID_P;  DESC[P]="P bare Pingora ProxyHttp"
+URL[T1]="https://localhost:$PORT_NT/x";    HDR[T1]="";        PROC[T1]=$PID_N;  DESC[T1]="N nginx HTTPS h1"
+URL[T2]="https://localhost:$PORT_GT/pub/x"; HDR[T2]="";       PROC[T2]=$PID_GT; DESC[T2]="G public route HTTPS h1"
+URL[T3]="https://localhost:$PORT_NT/x";    HDR[T3]="";        PROC[T3]=$PID_N;  DESC[T3]="N nginx HTTPS h2"
+URL[T4]="https://localhost:$PORT_GT/pub/x"; HDR[T4]="";       PROC[T4]=$PID_GT; DESC[T4]="G public route HTTPS h2"
+for s in "${SCEN_IDS[@]}"; do TOOL[$s]=wrk; done
+TOOL[T3]=h2load; TOOL[T4]=h2load
 
 run_wrk() { # scenario seconds outfile
-    local s=$1 args=(-t1 -c"$CONNS" -d"$2"s --latency --timeout 5s)
+    local s=$1
+    if [ "${TOOL[$s]}" = h2load ]; then
+        h2load -t1 -c"$CONNS" -m1 -D "$2" "${URL[$s]}" >"$3" 2>&1
+        return
+    fi
+    local args=(-t1 -c"$CONNS" -d"$2"s --latency --timeout 5s)
     [ -n "${HDR[$s]}" ] && args+=(-H "${HDR[$s]}")
     wrk "${args[@]}" "${URL[$s]}" >"$3" 2>&1
 }
@@ -338,6 +398,16 @@ def us(v, unit):
 def lat(pct):
     m = re.search(r"^\s+%s%%\s+([\d.]+)(us|ms|s|m)\s*$" % pct, t, re.M)
     return us(*m.groups()) if m else float("nan")
+if "h2load" in t:
+    # h2load: no percentiles; errors are failed/errored/timed-out requests and non-2xx codes.
+    rps = re.search(r"finished in [\d.]+\w+, ([\d.]+) req/s", t)
+    req = re.search(r"requests: \d+ total, \d+ started, (\d+) done", t)
+    codes = re.search(r"status codes: (\d+) 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx", t)
+    fails = re.search(r"(\d+) failed, (\d+) errored, (\d+) timeout", t)
+    print(rps.group(1) if rps else "0", float("nan"), float("nan"), req.group(1) if req else "0",
+          int(codes.group(3)) + int(codes.group(4)) if codes else 0,
+          sum(map(int, fails.groups())) if fails else 0, sep="\t")
+    sys.exit()
 rps = re.search(r"Requests/sec:\s+([\d.]+)", t)
 req = re.search(r"(\d+) requests in", t)
 non2 = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", t)
@@ -365,8 +435,10 @@ tick_us = 1e6 / int(sys.argv[2])
 desc = {
     "S0": "${DESC[S0]}", "S1": "${DESC[S1]}", "S2": "${DESC[S2]}",
     "S3": "${DESC[S3]}", "S4": "${DESC[S4]}", "P": "${DESC[P]}",
+    "T1": "${DESC[T1]}", "T2": "${DESC[T2]}", "T3": "${DESC[T3]}", "T4": "${DESC[T4]}",
 }
-sut = {"S0": "U", "S1": "N", "S2": "G", "S3": "G", "S4": "H", "P": "P"}
+sut = {"S0": "U", "S1": "N", "S2": "G", "S3": "G", "S4": "H", "P": "P",
+       "T1": "N", "T2": "G", "T3": "N", "T4": "G"}
 by = {}
 bad = []
 for r in rows:
@@ -382,7 +454,7 @@ med = lambda s, k: statistics.median(x[k] for x in by[s])
 rng = lambda s, k: (min(x[k] for x in by[s]), max(x[k] for x in by[s]))
 print(f"== results: median of {len(by['S0'])} run(s); CPU = utime+stime of the process under test / requests")
 print(f"{'id':3} {'scenario':33} {'req/s':>9} {'(min-max)':>17} {'p50 us':>8} {'p99 us':>8} {'(min-max)':>15} {'CPU us/req':>10} {'U us/req':>8}")
-for s in [x for x in ("S0", "S1", "P", "S2", "S3", "S4") if x in by]:
+for s in [x for x in ("S0", "S1", "P", "S2", "S3", "S4", "T1", "T2", "T3", "T4") if x in by]:
     lo, hi = rng(s, "rps"); plo, phi = rng(s, "p99")
     print(f"{s:3} {desc[s]:33} {med(s,'rps'):9.0f} {f'({lo:.0f}-{hi:.0f})':>17} {med(s,'p50'):8.0f} "
           f"{med(s,'p99'):8.0f} {f'({plo:.0f}-{phi:.0f})':>15} {med(s,'cpu'):7.1f} {sut[s]} {med(s,'cpu_u'):8.1f}")
@@ -401,6 +473,9 @@ ratio("S1", "S0", "nginx proxy vs upstream direct (calibration: ~0.40 on the ref
 rp1 = ratio("P", "S1", "bare Pingora vs nginx proxy (the ceiling for any Pingora proxy's S3/S1)")
 ratio("S2", "P", "gateway public vs bare Pingora (what wxgate's own proxy work costs)")
 ratio("S3", "P", "gateway authenticated vs bare Pingora")
+ratio("T2", "T1", "gateway HTTPS h1 vs nginx HTTPS h1 (same certificate)")
+ratio("T4", "T3", "gateway HTTPS h2 vs nginx HTTPS h2 (same certificate)")
+ratio("T2", "S2", "gateway HTTPS h1 vs its plain public route")
 print()
 print("== CPU per request")
 c1, c2, c3, c4, cp = (med(s, "cpu") for s in ("S1", "S2", "S3", "S4", "P"))
@@ -410,6 +485,10 @@ print(f"  CPU_G(S2)/CPU_N(S1) = {c2/c1:5.2f}   (proposal: <= 1.5)")
 print(f"  CPU_G(S3)/CPU_N(S1) = {c3/c1:5.2f}")
 print(f"  CPU_G(S3)/CPU_H(S4) = {c3/c4:5.2f}")
 print(f"  CPU_G(S3)-CPU_G(S2) = {c3-c2:5.1f} us  (auth overhead; proposal: <= 5 us)")
+t1, t2, t3, t4 = (med(s, "cpu") for s in ("T1", "T2", "T3", "T4"))
+print(f"  CPU_G(T2)/CPU_N(T1) = {t2/t1:5.2f}   (HTTPS h1, same certificate)")
+print(f"  CPU_G(T4)/CPU_N(T3) = {t4/t3:5.2f}   (HTTPS h2, same certificate)")
+print(f"  CPU_G(T2)-CPU_G(S2) = {t2-c2:5.1f} us  (what TLS adds per kept-alive request)")
 print()
 print("== targets")
 print(f"  S3 >= 0.90 x S1 : {'PASS' if r31 >= 0.90 else 'MISS'}"

@@ -41,7 +41,6 @@ impl Default for RunOptions {
 /// connections and the background tasks).
 pub fn build(config: &Config, rt: &tokio::runtime::Runtime) -> anyhow::Result<Arc<Gateway>> {
     let clock: SharedClock = Arc::new(SystemClock);
-    let routes = RouteTable::compile(&config.routes)?;
     let (db, tokens) = rt.block_on(async {
         let db = Db::connect(&config.database.url)
             .await
@@ -69,6 +68,16 @@ pub fn build(config: &Config, rt: &tokio::runtime::Runtime) -> anyhow::Result<Ar
     let channels = build_channels(config, &db, &tokens, &clock, &short_lived);
     let auth = AuthService::new(db.clone(), resolver, sessions, tokens.clone());
     let metrics = Arc::new(Metrics::new()?);
+    let routes = {
+        // The resolver spawns its work on the runtime that builds it.
+        let _inside = rt.enter();
+        let mut pools = crate::upstream::PoolContext::new(
+            config.server.dns.clone(),
+            metrics.transport.pools.clone(),
+        );
+        RouteTable::compile(&config.routes, &mut pools)?
+    };
+    rt.block_on(routes.start_pools(rt.handle()))?;
     Arc::new(crate::webhooks::Dispatcher::new(
         db,
         clock.clone(),
@@ -326,13 +335,24 @@ pub fn serve(
     server.bootstrap();
     let listen = config.server.listen.to_string();
     let proxy = pingora::proxy::http_proxy(&server.configuration, GatewayProxy(gateway.clone()));
-    let app = guarded(proxy, config, &gateway);
+    let handshakes = match &config.server.tls {
+        None => None,
+        Some(tls) => Some(crate::transport::Handshakes {
+            acceptor: serve_tls(tls, &gateway, &control)?,
+            refused_slow: gateway
+                .metrics
+                .transport
+                .refused
+                .with_label_values(&["tls_handshake_timeout"]),
+        }),
+    };
+    let app = guarded(proxy, config, &gateway, handshakes);
     let mut service = pingora::services::listening::Service::new("wxgate".to_owned(), app);
+    // TLS, when on, is the guarded app's first step: the listener itself is plain TCP.
+    service.add_tcp(&listen);
     match &config.server.tls {
-        None => service.add_tcp(&listen),
+        None => {}
         Some(tls) => {
-            let settings = serve_tls(tls, &gateway, &control)?;
-            service.add_tls_with_settings(&listen, None, settings);
             if let Some(addr) = tls.redirect_listen {
                 let listener = control
                     .block_on(tokio::net::TcpListener::bind(addr))
@@ -355,7 +375,12 @@ pub fn serve(
 }
 
 /// The proxy with every client connection guarded by the `[server]` transport limits.
-fn guarded<A>(proxy: A, config: &Config, gateway: &Gateway) -> crate::transport::GuardedApp<A> {
+fn guarded<A>(
+    proxy: A,
+    config: &Config,
+    gateway: &Gateway,
+    tls: Option<crate::transport::Handshakes>,
+) -> crate::transport::GuardedApp<A> {
     let refused = &gateway.metrics.transport.refused;
     let server = &config.server;
     let limits = crate::transport::Limits {
@@ -373,16 +398,18 @@ fn guarded<A>(proxy: A, config: &Config, gateway: &Gateway) -> crate::transport:
         limits,
         caps,
         refused.with_label_values(&["per_network_cap"]),
+        tls,
     )
 }
 
-/// The HTTPS listener's settings: certificates by SNI from a store that a control task
-/// re-reads when the files change; ALPN `h2` then `http/1.1`.
+/// The HTTPS handshake: certificates by SNI from a store that a control task re-reads when the
+/// files change; TLS 1.2 and 1.3 with rustls's forward-secret AEAD suites in the server's
+/// order (strongest first, whatever the client lists first); ALPN `h2` then `http/1.1`.
 fn serve_tls(
     tls: &crate::config::Tls,
     gateway: &Arc<Gateway>,
     control: &tokio::runtime::Runtime,
-) -> anyhow::Result<pingora::listeners::tls::TlsSettings> {
+) -> anyhow::Result<pingora::listeners::tls::Acceptor> {
     use crate::tls::{CertStore, Reload};
     let store = Arc::new(
         CertStore::load(tls.certs.clone()).map_err(|e| anyhow::anyhow!("server.tls: {e}"))?,
@@ -415,11 +442,17 @@ fn serve_tls(
             }
         }
     });
-    // The paths are not read: the resolver supplies every certificate.
-    let mut settings = pingora::listeners::tls::TlsSettings::intermediate("", "")?;
-    settings.set_cert_resolver(store);
-    settings.enable_h2();
-    Ok(settings)
+    let mut server = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
+    .with_no_client_auth()
+    .with_cert_resolver(store);
+    server.ignore_client_order = true;
+    server.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(pingora::listeners::tls::Acceptor::from_server_config(
+        Arc::new(server),
+    ))
 }
 
 fn publish_expiry(store: &crate::tls::CertStore, metrics: &Metrics) {

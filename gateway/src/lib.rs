@@ -33,6 +33,7 @@ pub mod throttle;
 pub mod tickets;
 pub mod tls;
 pub mod transport;
+pub mod upstream;
 pub mod verify;
 pub mod views;
 pub mod webhooks;

@@ -71,6 +71,54 @@ pub struct TransportMetrics {
     /// `wxgate_upstream_tls_failures_total{route}`: handshakes with an upstream that failed
     /// (most often its certificate did not verify).
     pub upstream_tls_failures: IntCounterVec,
+    /// Upstream pools: each backend's state, ejections, requests with none ready.
+    pub pools: PoolMetrics,
+}
+
+/// Per-backend series, labelled by route and `ip:port`.
+#[derive(Clone)]
+pub struct PoolMetrics {
+    /// `wxgate_upstream_backend_up{route, backend}`: 1 while selectable.
+    pub up: IntGaugeVec,
+    /// `wxgate_upstream_ejections_total{route, backend}`: connections refused, backend left out.
+    pub ejections: IntCounterVec,
+    /// `wxgate_upstream_unavailable_total{route}`: requests answered 502 with every backend down.
+    pub unavailable: IntCounterVec,
+}
+
+impl PoolMetrics {
+    pub fn new() -> prometheus::Result<Self> {
+        use prometheus::Opts;
+        Ok(Self {
+            up: IntGaugeVec::new(
+                Opts::new(
+                    "wxgate_upstream_backend_up",
+                    "1 while a pool's backend is selectable (listed, healthy, not ejected)",
+                ),
+                &["route", "backend"],
+            )?,
+            ejections: IntCounterVec::new(
+                Opts::new(
+                    "wxgate_upstream_ejections_total",
+                    "Backends left out after refusing a connection",
+                ),
+                &["route", "backend"],
+            )?,
+            unavailable: IntCounterVec::new(
+                Opts::new(
+                    "wxgate_upstream_unavailable_total",
+                    "Requests answered 502 because every backend of the route was down",
+                ),
+                &["route"],
+            )?,
+        })
+    }
+
+    pub fn register(&self, registry: &prometheus::Registry) -> prometheus::Result<()> {
+        registry.register(Box::new(self.up.clone()))?;
+        registry.register(Box::new(self.ejections.clone()))?;
+        registry.register(Box::new(self.unavailable.clone()))
+    }
 }
 
 /// Identity events: attempts counted by the replica that made them, backlog read from the
@@ -175,7 +223,9 @@ impl Metrics {
                 ),
                 &["route"],
             )?,
+            pools: PoolMetrics::new()?,
         };
+        transport.pools.register(&registry)?;
         registry.register(Box::new(transport.cert_expiry.clone()))?;
         registry.register(Box::new(transport.cert_reloads.clone()))?;
         registry.register(Box::new(transport.refused.clone()))?;

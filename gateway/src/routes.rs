@@ -1,7 +1,8 @@
 //! The `[[route]]` table: longest-prefix match on the normalised path.
 
-use crate::config::{HostHeader, Route, RouteAuth};
+use crate::config::{Balance, HostHeader, Route, RouteAuth};
 use crate::tls::PeerTls;
+use crate::upstream::{PoolContext, Upstream};
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -9,9 +10,12 @@ use std::sync::Arc;
 pub struct CompiledRoute {
     pub index: usize,
     pub prefix: String,
-    /// Upstream as written (`host:port`) and its resolved address.
+    /// Upstream as written (`host:port`, a pool's joined by `, `), for logs.
     pub upstream: String,
-    pub addr: SocketAddr,
+    /// Where requests go: one address or a pool.
+    pub backends: Arc<Upstream>,
+    /// A pool balanced by user id: the request's user (or network) picks the backend.
+    pub by_user: bool,
     /// HTTPS to the upstream, its roots and client certificate read at start-up.
     pub tls: Option<Arc<PeerTls>>,
     /// `Some` when the upstream is sent its own name as `Host` rather than the client's.
@@ -29,21 +33,13 @@ pub struct RouteTable {
 }
 
 impl RouteTable {
-    /// Resolves every upstream once at start-up; a name that does not resolve stops start-up.
-    pub fn compile(routes: &[Route]) -> anyhow::Result<Self> {
-        use std::net::ToSocketAddrs;
+    /// Builds every route's upstream: fixed addresses as they are, pools empty until
+    /// `start_pools` reads their members.
+    pub fn compile(routes: &[Route], pools: &mut PoolContext) -> anyhow::Result<Self> {
         let mut compiled = routes
             .iter()
             .enumerate()
             .map(|(index, r)| {
-                let addr = r
-                    .upstream
-                    .to_socket_addrs()
-                    .map_err(|e| anyhow::anyhow!("route[{index}].upstream {:?}: {e}", r.upstream))?
-                    .next()
-                    .ok_or_else(|| {
-                        anyhow::anyhow!("route[{index}].upstream {:?}: no address", r.upstream)
-                    })?;
                 let tls = match &r.upstream_tls {
                     Some(t) => Some(Arc::new(
                         PeerTls::load(
@@ -56,15 +52,20 @@ impl RouteTable {
                     )),
                     None => None,
                 };
+                let backends = Upstream::build(r, tls.as_deref(), pools)
+                    .map_err(|e| anyhow::anyhow!("route[{index}].upstream: {e}"))?;
                 let upstream_host = match r.host_header {
                     HostHeader::Client => None,
-                    HostHeader::Upstream => Some(upstream_host_value(&r.upstream, tls.is_some())?),
+                    HostHeader::Upstream => {
+                        Some(upstream_host_value(&r.upstream[0], tls.is_some())?)
+                    }
                 };
                 Ok(CompiledRoute {
                     index,
                     prefix: r.prefix.clone(),
-                    upstream: r.upstream.clone(),
-                    addr,
+                    upstream: r.upstream.join(", "),
+                    by_user: r.balance == Balance::User && matches!(backends, Upstream::Pool(_)),
+                    backends: Arc::new(backends),
                     tls,
                     upstream_host,
                     auth: r.auth,
@@ -76,6 +77,30 @@ impl RouteTable {
             .collect::<anyhow::Result<Vec<_>>>()?;
         compiled.sort_by_key(|r| std::cmp::Reverse(r.prefix.len()));
         Ok(Self { routes: compiled })
+    }
+
+    /// Reads each pool's members once (a pool with none is a start-up error naming the
+    /// route), then keeps them and their health current on `rt`.
+    pub async fn start_pools(&self, rt: &tokio::runtime::Handle) -> anyhow::Result<()> {
+        for route in &self.routes {
+            if let Upstream::Pool(pool) = route.backends.as_ref() {
+                if let Err(e) = pool.refresh().await {
+                    anyhow::bail!(
+                        "route[{}].upstream ({}): no backend address ({e}); check the names \
+                         and [server] dns",
+                        route.index,
+                        route.upstream
+                    );
+                }
+                tracing::info!(
+                    route = %route.prefix,
+                    backends = ?pool.members().iter().map(|b| b.addr.to_string()).collect::<Vec<_>>(),
+                    "upstream pool ready"
+                );
+                pool.spawn(rt);
+            }
+        }
+        Ok(())
     }
 
     /// The most specific route whose prefix starts the path. A prefix without a trailing slash
@@ -104,14 +129,34 @@ impl RouteTable {
 }
 
 impl CompiledRoute {
-    /// How Pingora reaches this route's upstream.
-    pub fn peer(&self) -> pingora::upstreams::peer::HttpPeer {
+    /// The backend for this request: the fixed address, or the pool's choice (`key` is the
+    /// user or network for a pool balanced by user). `None`: every backend is down.
+    pub fn choose(&self, key: &[u8]) -> Option<SocketAddr> {
+        match self.backends.as_ref() {
+            Upstream::Fixed(addr) => Some(*addr),
+            Upstream::Pool(pool) => pool.select(key),
+        }
+    }
+
+    /// Leaves a pool's backend out after it refused a connection; a fixed one has no other.
+    pub fn eject(&self, addr: SocketAddr) -> bool {
+        match self.backends.as_ref() {
+            Upstream::Fixed(_) => false,
+            Upstream::Pool(pool) => {
+                pool.eject(addr);
+                true
+            }
+        }
+    }
+
+    /// How Pingora reaches `addr`, one of this route's backends.
+    pub fn peer(&self, addr: SocketAddr) -> pingora::upstreams::peer::HttpPeer {
         use pingora::upstreams::peer::{HttpPeer, HttpUpstreamRequestPolicy};
         let mut peer = match &self.tls {
             Some(tls) => {
                 // The SNI is never empty (the config refuses it): Pingora skips verification
                 // for a peer without one.
-                let mut peer = HttpPeer::new(self.addr, true, tls.sni.clone());
+                let mut peer = HttpPeer::new(addr, true, tls.sni.clone());
                 // Pingora's pool key leaves out the CA: without a key of its own, a route
                 // would reuse a connection another route verified against other roots.
                 peer.group_key = self.index as u64 + 1;
@@ -122,7 +167,7 @@ impl CompiledRoute {
                 }
                 peer
             }
-            None => HttpPeer::new(self.addr, false, String::new()),
+            None => HttpPeer::new(addr, false, String::new()),
         };
         // `headers::strip` has already removed every hop-by-hop header, whatever `Connection`
         // names, and every upgrade but a judged WebSocket; Pingora's own pass would only do
@@ -149,7 +194,11 @@ mod tests {
     fn route(prefix: &str, auth: RouteAuth) -> Route {
         Route {
             prefix: prefix.into(),
-            upstream: "127.0.0.1:9000".into(),
+            upstream: vec!["127.0.0.1:9000".into()],
+            balance: Default::default(),
+            health_check: None,
+            health_interval: std::time::Duration::from_secs(5),
+            eject_for: std::time::Duration::from_secs(10),
             upstream_tls: None,
             host_header: Default::default(),
             auth,
@@ -161,12 +210,15 @@ mod tests {
 
     #[test]
     fn longest_prefix_wins_and_prefixes_respect_segments() {
-        let table = RouteTable::compile(&[
-            route("/", RouteAuth::Public),
-            route("/api/", RouteAuth::Required),
-            route("/api/public/", RouteAuth::Public),
-            route("/admin", RouteAuth::Required),
-        ])
+        let table = RouteTable::compile(
+            &[
+                route("/", RouteAuth::Public),
+                route("/api/", RouteAuth::Required),
+                route("/api/public/", RouteAuth::Public),
+                route("/admin", RouteAuth::Required),
+            ],
+            &mut PoolContext::for_tests(),
+        )
         .unwrap();
         let prefix = |p: &str| table.find(p).map(|r| r.prefix.clone());
         assert_eq!(prefix("/api/x").as_deref(), Some("/api/"));

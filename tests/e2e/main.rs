@@ -76,6 +76,7 @@ mod login {
 /// The proxied request: what reaches an upstream and what comes back.
 mod proxy {
     mod hardening;
+    mod pools;
     pub(crate) mod requests;
     mod slow_clients;
     mod smuggling;

@@ -124,6 +124,18 @@ impl Route {
         }
     }
 
+    /// A route to a pool of `upstreams` (`auth` is `required`, `optional` or `public`).
+    pub fn pool(prefix: &str, upstreams: &[std::net::SocketAddr], auth: &str) -> Self {
+        let list: Vec<String> = upstreams.iter().map(|u| format!("\"{u}\"")).collect();
+        Self {
+            lines: Lines::of(&[
+                format!("prefix = \"{prefix}\""),
+                format!("upstream = [{}]", list.join(", ")),
+                format!("auth = \"{auth}\""),
+            ]),
+        }
+    }
+
     pub fn required(prefix: &str, upstream: impl std::fmt::Display) -> Self {
         Self::of(prefix, upstream, "required")
     }

@@ -246,7 +246,7 @@ pub fn call(
 }
 
 /// A TLS client trusting only the CA certificate(s) in `ca_file`.
-fn client_trusting(ca_file: &std::path::Path) -> std::sync::Arc<rustls::ClientConfig> {
+pub fn client_trusting(ca_file: &std::path::Path) -> std::sync::Arc<rustls::ClientConfig> {
     use rustls::pki_types::pem::PemObject;
     let mut roots = rustls::RootCertStore::empty();
     for cert in rustls::pki_types::CertificateDer::pem_file_iter(ca_file).expect("CA file") {

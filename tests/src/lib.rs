@@ -5,10 +5,13 @@
 //! (defaults: the local servers). When one is unreachable its tests are skipped with a note,
 //! except under `CI=true`, where an unreachable database fails the run.
 
+pub mod backends;
 pub mod builder;
 pub mod control;
 pub mod db;
+pub mod dns;
 pub mod gateway;
+pub mod h2raw;
 pub mod receiver;
 pub mod relay;
 pub mod tls;

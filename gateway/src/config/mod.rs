@@ -42,8 +42,8 @@ pub use env::{EnvSource, ProcessEnv};
 pub use error::{ConfigError, ConfigErrors};
 pub use limits::Limits;
 pub use login_page::LoginPage;
-pub use routes::{HostHeader, Route, RouteAuth, UpstreamTls};
-pub use server::{Server, Tls, UnderscoreHeaders};
+pub use routes::{Balance, HealthCheck, HostHeader, Route, RouteAuth, UpstreamTls};
+pub use server::{Dns, Server, Tls, UnderscoreHeaders};
 pub use tokens::Tokens;
 pub use webhooks::Webhook;
 

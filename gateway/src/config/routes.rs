@@ -18,8 +18,16 @@ use super::validate::Validator;
 pub struct Route {
     /// Path prefix, starting with `/`, outside `auth_prefix`, unique.
     pub prefix: String,
-    /// `host:port` of the upstream, as connected to.
-    pub upstream: String,
+    /// `host:port` of each upstream backend, as connected to: one, or a pool.
+    pub upstream: Vec<String>,
+    /// How a pool's backend is chosen for a request.
+    pub balance: Balance,
+    /// An active check of each backend, when set.
+    pub health_check: Option<HealthCheck>,
+    /// Time between active checks.
+    pub health_interval: Duration,
+    /// How long a backend that refused a connection is left out.
+    pub eject_for: Duration,
     /// HTTPS to the upstream, when its address says `https://`.
     pub upstream_tls: Option<UpstreamTls>,
     /// The `Host` the upstream receives.
@@ -47,6 +55,27 @@ pub struct UpstreamTls {
     pub client_cert: Option<crate::tls::CertPaths>,
     /// Offer HTTP/2 (ALPN `h2`), falling back to HTTP/1.1.
     pub http2: bool,
+}
+
+/// A route's `balance`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Balance {
+    /// Each request to the next healthy backend.
+    #[default]
+    RoundRobin,
+    /// By user id (the client network when anonymous), consistently: a user stays on one
+    /// backend while it is healthy, and only a departed backend's users move.
+    User,
+}
+
+/// A route's `health_check`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HealthCheck {
+    /// A connection (and for https, a handshake) succeeds.
+    Tcp,
+    /// `GET path` answers 2xx.
+    Http { path: String },
 }
 
 /// A route's `host_header`.
@@ -79,8 +108,18 @@ pub enum RouteAuth {
 pub(crate) struct RawRoute {
     /// Path prefix matched against the request path.
     pub prefix: String,
-    /// `host:port`, `http://host:port` or `https://host[:port]` of the upstream service.
-    pub upstream: String,
+    /// `host:port`, `http://host:port` or `https://host[:port]` of the upstream service, or a
+    /// list of them (a pool).
+    pub upstream: OneOrMany,
+    /// `round_robin` (default) or `user`.
+    #[serde(default)]
+    pub balance: Balance,
+    /// `"tcp"` or an HTTP path such as `"/healthz"`; none when absent.
+    pub health_check: Option<String>,
+    /// Time between active checks. Default `5s`.
+    pub health_interval: Option<String>,
+    /// How long a backend that refused a connection is left out. Default `10s`.
+    pub eject_for: Option<String>,
     /// PEM roots that verify an https upstream instead of the system's.
     pub ca_file: Option<String>,
     /// SNI and verified name for an https upstream, when not its host.
@@ -111,6 +150,23 @@ pub(crate) struct RawRoute {
         deserialize_with = "wxgate_core::rules::duration::deserialize"
     )]
     pub read_timeout: Duration,
+}
+
+/// One address or a list.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub(crate) enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    fn into_vec(self) -> Vec<String> {
+        match self {
+            Self::One(one) => vec![one],
+            Self::Many(many) => many,
+        }
+    }
 }
 
 fn default_connect_timeout() -> Duration {
@@ -217,7 +273,7 @@ impl Validator<'_> {
     ) -> Vec<Route> {
         let mut prefixes: HashMap<String, usize> = HashMap::new();
         let mut out = Vec::with_capacity(routes.len());
-        for (i, raw) in routes {
+        for (i, mut raw) in routes {
             let key = join_index("route", i);
             let prefix_key = join_key(&key, "prefix");
             if !raw.prefix.starts_with('/') {
@@ -242,19 +298,12 @@ impl Validator<'_> {
                     ),
                 );
             }
-            let upstream = match parse_upstream(&raw.upstream) {
-                Ok(u) => Some(u),
-                Err(problem) => {
-                    self.error(
-                        join_key(&key, "upstream"),
-                        format!("{:?} {problem}", raw.upstream),
-                    );
-                    None
-                }
-            };
+            let written = std::mem::replace(&mut raw.upstream, OneOrMany::Many(Vec::new()));
+            let upstream = self.upstream_list(&key, written.into_vec(), raw.host_header);
             let upstream_tls = upstream
                 .as_ref()
                 .and_then(|u| self.upstream_tls(&key, u, &raw));
+            let pool = self.pool(&key, &raw);
             if let Some(login) = &raw.login_channel {
                 self.login_channel(
                     &join_key(&key, "login_channel"),
@@ -284,9 +333,17 @@ impl Validator<'_> {
                     );
                 }
             }
+            let Some((balance, health_check, health_interval, eject_for)) = pool else {
+                continue;
+            };
             out.push(Route {
                 prefix: raw.prefix,
-                upstream: upstream.map_or(raw.upstream, |u| u.address),
+                upstream: upstream
+                    .map_or_else(Vec::new, |u| u.into_iter().map(|a| a.address).collect()),
+                balance,
+                health_check,
+                health_interval,
+                eject_for,
                 upstream_tls,
                 host_header: raw.host_header,
                 auth: raw.auth,
@@ -298,13 +355,120 @@ impl Validator<'_> {
         out
     }
 
+    /// Every address of `upstream` parsed; a pool's share one scheme, and a `Host` sent as the
+    /// upstream's own must be one name.
+    fn upstream_list(
+        &mut self,
+        key: &str,
+        written: Vec<String>,
+        host_header: HostHeader,
+    ) -> Option<Vec<UpstreamAddress>> {
+        let upstream_key = join_key(key, "upstream");
+        if written.is_empty() {
+            self.error(&upstream_key, "names no address; write one, or a list");
+            return None;
+        }
+        let mut parsed = Vec::with_capacity(written.len());
+        let mut failed = false;
+        for (i, text) in written.iter().enumerate() {
+            let at = if written.len() == 1 {
+                upstream_key.clone()
+            } else {
+                join_index(&upstream_key, i)
+            };
+            match parse_upstream(text) {
+                Ok(u)
+                    if parsed
+                        .iter()
+                        .any(|p: &UpstreamAddress| p.address == u.address) =>
+                {
+                    self.error(at, format!("{text:?} is listed twice"));
+                    failed = true;
+                }
+                Ok(u) => parsed.push(u),
+                Err(problem) => {
+                    self.error(at, format!("{text:?} {problem}"));
+                    failed = true;
+                }
+            }
+        }
+        if failed {
+            return None;
+        }
+        if parsed.iter().any(|u| u.https != parsed[0].https) {
+            self.error(
+                &upstream_key,
+                "mixes http and https backends; a pool's backends share one scheme",
+            );
+            return None;
+        }
+        if host_header == HostHeader::Upstream && parsed.iter().any(|u| u.host != parsed[0].host) {
+            self.error(
+                join_key(key, "host_header"),
+                "\"upstream\" sends the upstream's own name, but this pool's backends have \
+                 several; list one name, or use host_header = \"client\"",
+            );
+            return None;
+        }
+        Some(parsed)
+    }
+
+    /// A pool's `balance`, active check, check interval and ejection time.
+    fn pool(
+        &mut self,
+        key: &str,
+        raw: &RawRoute,
+    ) -> Option<(Balance, Option<HealthCheck>, Duration, Duration)> {
+        let health_check = match raw.health_check.as_deref() {
+            None => None,
+            Some("tcp") => Some(HealthCheck::Tcp),
+            Some(path)
+                if path.starts_with('/')
+                    && path.bytes().all(|b| b.is_ascii_graphic())
+                    && path.parse::<http::uri::PathAndQuery>().is_ok() =>
+            {
+                Some(HealthCheck::Http {
+                    path: path.to_owned(),
+                })
+            }
+            Some(other) => {
+                self.error(
+                    join_key(key, "health_check"),
+                    format!("{other:?} is neither \"tcp\" nor a path such as \"/healthz\""),
+                );
+                return None;
+            }
+        };
+        let health_interval = self.bounded_duration(
+            &join_key(key, "health_interval"),
+            raw.health_interval.as_deref(),
+            Duration::from_secs(5),
+            (Duration::from_secs(1), Duration::from_secs(300)),
+        );
+        let eject_for = self.bounded_duration(
+            &join_key(key, "eject_for"),
+            raw.eject_for.as_deref(),
+            Duration::from_secs(10),
+            (Duration::from_secs(1), Duration::from_secs(600)),
+        );
+        if raw.health_interval.is_some() && health_check.is_none() {
+            self.error(
+                join_key(key, "health_interval"),
+                "applies only with a health_check (\"tcp\" or a path)",
+            );
+            return None;
+        }
+        Some((raw.balance, health_check, health_interval?, eject_for?))
+    }
+
     /// The TLS settings of an `https://` upstream; on a plain one they are mistakes.
     fn upstream_tls(
         &mut self,
         key: &str,
-        upstream: &UpstreamAddress,
+        upstreams: &[UpstreamAddress],
         raw: &RawRoute,
     ) -> Option<UpstreamTls> {
+        let upstream = &upstreams[0];
         if !upstream.https {
             for (name, set) in [
                 ("ca_file", raw.ca_file.is_some()),
@@ -354,6 +518,14 @@ impl Validator<'_> {
                 return None;
             }
             Some(name) => name.to_ascii_lowercase(),
+            None if upstreams.iter().any(|u| u.host != upstream.host) => {
+                self.error(
+                    join_key(key, "sni"),
+                    "this pool's backends have several names; name the one their certificates \
+                     carry with sni",
+                );
+                return None;
+            }
             None => upstream.host.clone(),
         };
         Some(UpstreamTls {

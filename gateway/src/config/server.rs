@@ -40,6 +40,44 @@ pub struct Server {
     /// Open connections allowed from one client network (`[limits]` prefixes); none when
     /// absent. Off by default: carriers put many people behind one address.
     pub max_connections_per_network: Option<u32>,
+    /// How upstream names are resolved and how long an answer is kept.
+    pub dns: Dns,
+}
+
+/// `[server] dns`: upstream names are re-resolved as their records expire, so a backend that
+/// moves (a redeploy, a cloud load balancer) is followed without a restart.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Dns {
+    /// Name servers asked instead of the system's (`/etc/resolv.conf`), when set.
+    pub nameservers: Vec<SocketAddr>,
+    /// An answer is kept at least this long, whatever its TTL (a floor against TTL 0).
+    /// Default `5s`.
+    pub min_ttl: Duration,
+    /// An answer is kept at most this long, whatever its TTL. Default `300s`.
+    pub max_ttl: Duration,
+}
+
+impl Default for Dns {
+    fn default() -> Self {
+        Self {
+            nameservers: Vec::new(),
+            min_ttl: Duration::from_secs(5),
+            max_ttl: Duration::from_secs(300),
+        }
+    }
+}
+
+/// `[server] dns`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawDns {
+    /// `IP` or `IP:PORT` of each name server; the system's when empty.
+    #[serde(default)]
+    pub nameservers: Vec<String>,
+    /// TTL floor. Default `5s`.
+    pub min_ttl: Option<String>,
+    /// TTL ceiling. Default `300s`.
+    pub max_ttl: Option<String>,
 }
 
 /// `[server] tls`: the certificates served, chosen by SNI, and what goes with HTTPS.
@@ -124,6 +162,8 @@ pub(crate) struct RawServer {
     pub min_body_rate: u32,
     /// Connections allowed per client network; none when absent.
     pub max_connections_per_network: Option<u32>,
+    /// Resolution of upstream names.
+    pub dns: Option<RawDns>,
 }
 
 fn default_min_body_rate() -> u32 {
@@ -202,7 +242,12 @@ impl Validator<'_> {
                 "0 would refuse every connection; leave it out for no cap",
             );
         }
+        let dns = match raw.dns {
+            Some(d) => self.dns(d),
+            None => Some(Dns::default()),
+        };
         Some(Server {
+            dns: dns?,
             listen: listen?,
             public_url: public_url?,
             auth_prefix: auth_prefix?,
@@ -218,7 +263,7 @@ impl Validator<'_> {
     }
 
     /// A duration `value` (or `default`) within `bounds`.
-    fn bounded_duration(
+    pub(super) fn bounded_duration(
         &mut self,
         key: &str,
         value: Option<&str>,
@@ -246,6 +291,54 @@ impl Validator<'_> {
                 None
             }
         }
+    }
+
+    fn dns(&mut self, raw: RawDns) -> Option<Dns> {
+        let defaults = Dns::default();
+        let mut nameservers = Vec::new();
+        for (i, text) in raw.nameservers.iter().enumerate() {
+            let parsed = text.parse::<SocketAddr>().ok().or_else(|| {
+                text.parse::<std::net::IpAddr>()
+                    .ok()
+                    .map(|ip| (ip, 53).into())
+            });
+            match parsed {
+                Some(addr) => nameservers.push(addr),
+                None => self.error(
+                    join_index("server.dns.nameservers", i),
+                    format!("{text:?} is not an IP address or IP:PORT such as \"10.0.0.2:53\""),
+                ),
+            }
+        }
+        let min_ttl = self.bounded_duration(
+            "server.dns.min_ttl",
+            raw.min_ttl.as_deref(),
+            defaults.min_ttl,
+            (Duration::from_secs(1), Duration::from_secs(3600)),
+        );
+        let max_ttl = self.bounded_duration(
+            "server.dns.max_ttl",
+            raw.max_ttl.as_deref(),
+            defaults.max_ttl,
+            (Duration::from_secs(1), Duration::from_secs(86400)),
+        );
+        let (min_ttl, max_ttl) = (min_ttl?, max_ttl?);
+        if min_ttl > max_ttl {
+            self.error(
+                "server.dns.min_ttl",
+                format!(
+                    "{} is above max_ttl ({})",
+                    format_duration(min_ttl),
+                    format_duration(max_ttl)
+                ),
+            );
+            return None;
+        }
+        Some(Dns {
+            nameservers,
+            min_ttl,
+            max_ttl,
+        })
     }
 
     /// `[server] tls`: the files are read at start-up and by `wxgate check`, not here.

@@ -1,6 +1,8 @@
 //! The client connection below HTTP: deadlines Pingora does not keep (a whole-header deadline,
 //! an idle first connection, a body trickled slower than a floor) and a cap on open connections
 //! per client network, applied by wrapping each accepted stream before Pingora reads from it.
+//! On HTTPS the handshake happens here too, with a rustls configuration of the gateway's own
+//! (Pingora's listener builds one without a server cipher order), under the header deadline.
 
 mod caps;
 mod guard;
@@ -22,6 +24,14 @@ pub struct GuardedApp<A> {
     limits: Arc<Limits>,
     caps: Option<Arc<NetworkCaps>>,
     refused_cap: prometheus::IntCounter,
+    tls: Option<Handshakes>,
+}
+
+/// TLS on accepted connections.
+pub struct Handshakes {
+    pub acceptor: pingora::listeners::tls::Acceptor,
+    /// `wxgate_connections_refused_total{reason="tls_handshake_timeout"}`.
+    pub refused_slow: prometheus::IntCounter,
 }
 
 impl<A> GuardedApp<A> {
@@ -30,12 +40,14 @@ impl<A> GuardedApp<A> {
         limits: Limits,
         caps: Option<NetworkCaps>,
         refused_cap: prometheus::IntCounter,
+        tls: Option<Handshakes>,
     ) -> Self {
         Self {
             inner: Arc::new(inner),
             limits: Arc::new(limits),
             caps: caps.map(Arc::new),
             refused_cap,
+            tls,
         }
     }
 }
@@ -56,6 +68,31 @@ impl<A: ServerApp + Send + Sync + 'static> ServerApp for GuardedApp<A> {
                 }
             },
             _ => None,
+        };
+        let stream: Stream = match &self.tls {
+            None => stream,
+            Some(tls) => {
+                // The listener is plain TCP: its streams are Pingora's L4 streams.
+                let Ok(tcp) = stream
+                    .into_any()
+                    .downcast::<pingora::protocols::l4::stream::Stream>()
+                else {
+                    tracing::error!("an accepted connection is not a TCP stream; closed");
+                    return None;
+                };
+                let handshake = tls.acceptor.tls_handshake(*tcp);
+                match tokio::time::timeout(self.limits.header_timeout, handshake).await {
+                    Ok(Ok(done)) => Box::new(done),
+                    Ok(Err(e)) => {
+                        tracing::debug!(error = %e, "TLS handshake failed");
+                        return None;
+                    }
+                    Err(_) => {
+                        tls.refused_slow.inc();
+                        return None;
+                    }
+                }
+            }
         };
         let guarded: Stream = Box::new(Guarded::new(stream, self.limits.clone(), slot));
         self.inner.process_new(guarded, shutdown).await

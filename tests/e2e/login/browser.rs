@@ -331,6 +331,95 @@ async fn a_qr_login_starts_a_cookie_session_and_returns_to_the_page() {
     assert!(!logs.contains(cookie.split('=').nth(1).unwrap().split(';').next().unwrap()));
 }
 
+/// The same QR login on an HTTPS listener: every cookie is `__Host-` with `Secure`, `Path=/`
+/// and no `Domain`; the session cookie then carries the browser to the protected page.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_qr_login_over_https_sets_host_prefixed_secure_cookies() {
+    const WEB_TLS: &str = "wx00000000000000c9";
+    let db = TestDb::new(Backend::Sqlite).await.unwrap();
+    let http = reqwest::Client::new();
+    let sim = simulator(&http).await;
+    // WeChat checks the redirect domain: this site is `localhost`.
+    control::post(&http, &sim.base_url(), "/_sim/apps", json!({"appid": WEB_TLS, "secret": "CANARY_APPSECRET_web_c9", "kind": "website", "open_platform": "op1", "redirect_domain": "localhost"})).await;
+    let upstream = wxgate_sim::serve_echo_upstream("127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let pki = wxgate_tests::tls::Pki::new(&db.dir, "gw");
+    let cert = pki.issue("gw", &["localhost"], 30);
+    let gw = tokio::task::block_in_place(|| {
+        TestGateway::builder(&db.url, &db.dir)
+            .https(&cert, &pki.ca_file, "")
+            .channel(Channel::open_qr(
+                "web",
+                WEB_TLS,
+                "CANARY_APPSECRET_web_c9",
+                &sim.base_url(),
+            ))
+            .route(Route::required("/qr/", upstream.addr).login_channel("web"))
+            .start()
+    });
+    let site = format!("https://localhost:{}", gw.addr.port());
+    let mut b = Browser::trusting(&pki.ca_file, "localhost", gw.addr);
+    let host_only = |c: &str| {
+        c.starts_with("__Host-")
+            && c.contains("; Secure")
+            && c.contains("Path=/")
+            && !c.to_ascii_lowercase().contains("domain=")
+    };
+
+    let page = b.get(&format!("{site}/qr/orders")).await;
+    assert_eq!(page.status, 302, "{}", page.body);
+    let authorize = page.location().unwrap().to_string();
+    let start = b.get(&format!("{site}{authorize}")).await;
+    assert_eq!(start.status, 302, "{}", start.body);
+    let wechat = reqwest::Url::parse(start.location().unwrap()).unwrap();
+    let q: std::collections::HashMap<_, _> = wechat.query_pairs().into_owned().collect();
+    assert_eq!(q["redirect_uri"], format!("{site}/_auth/web/callback"));
+    let state_cookie = start
+        .set_cookies
+        .iter()
+        .find(|c| c.starts_with("__Host-wxgate_state_"))
+        .unwrap_or_else(|| panic!("a __Host- state cookie: {:?}", start.set_cookies));
+    assert!(host_only(state_cookie), "{state_cookie}");
+
+    // WeChat's page sends the browser back to the HTTPS callback.
+    let back = b.get(&as_person(start.location().unwrap(), "alice")).await;
+    assert_eq!(back.status, 302, "{}", back.body);
+    let callback = back.location().unwrap().to_string();
+    assert!(
+        callback.starts_with(&format!("{site}/_auth/web/callback?code=")),
+        "{callback}"
+    );
+    let signed_in = b.get(&callback).await;
+    assert_eq!(signed_in.status, 302, "{}", signed_in.body);
+    assert_eq!(signed_in.location(), Some("/qr/orders"));
+    let session: Vec<&String> = signed_in
+        .set_cookies
+        .iter()
+        .filter(|c| c.starts_with("__Host-wxgate=") || c.starts_with("__Host-wxgate_refresh="))
+        .collect();
+    assert_eq!(session.len(), 2, "{:?}", signed_in.set_cookies);
+    for c in &session {
+        assert!(host_only(c) && c.contains("HttpOnly"), "{c}");
+    }
+    assert!(
+        !signed_in
+            .set_cookies
+            .iter()
+            .any(|c| c.starts_with("wxgate")),
+        "no plain-named cookie over https: {:?}",
+        signed_in.set_cookies
+    );
+
+    let page = b.get(&format!("{site}/qr/orders")).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let seen = page.json();
+    assert_eq!(seen["headers"]["x-auth-channel"], "web");
+    assert_eq!(seen["headers"]["x-forwarded-proto"], "https");
+    assert!(seen["headers"]["x-auth-user"].as_str().is_some());
+    assert!(seen["headers"].get("cookie").is_none(), "{seen}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_person_through_the_mini_program_the_official_account_and_qr_is_one_user() {
     let s = setup().await;

@@ -205,3 +205,209 @@ async fn ambiguous_requests_are_refused_and_never_reach_the_upstream() {
         String::from_utf8_lossy(&seen)
     );
 }
+
+/// The h2 desync classes and the corpus above, over HTTP/2: each is refused (a stream or
+/// connection error, or a 400/431) and no byte of it reaches the HTTP/1.1 upstream.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn h2_desync_requests_are_refused_and_never_reach_the_upstream() {
+    use wxgate_tests::h2raw::{Outcome, H2};
+    let db = TestDb::new(Backend::Sqlite).await.unwrap();
+    let upstream = recorder();
+    let pki = wxgate_tests::tls::Pki::new(&db.dir, "gw");
+    let cert = pki.issue("gw", &["localhost"], 30);
+    let gw = tokio::task::block_in_place(|| {
+        TestGateway::builder(&db.url, &db.dir)
+            .https(&cert, &pki.ca_file, "")
+            .route(Route::public("/pub/", upstream.addr))
+            .start()
+    });
+    type Field = (&'static [u8], Vec<u8>);
+    let base = |method: &'static str, path: &'static str| -> Vec<Field> {
+        vec![
+            (b":method", method.as_bytes().to_vec()),
+            (b":scheme", b"https".to_vec()),
+            (b":authority", b"localhost".to_vec()),
+            (b":path", path.as_bytes().to_vec()),
+        ]
+    };
+    let with = |mut fields: Vec<Field>, more: &[(&'static [u8], &[u8])]| {
+        fields.extend(more.iter().map(|(n, v)| (*n, v.to_vec())));
+        fields
+    };
+    let huge = "a".repeat(8000);
+    // What, the header fields, the DATA frames (the last ends the stream).
+    type Case = (&'static str, Vec<Field>, Vec<&'static [u8]>);
+    let cases: Vec<Case> = vec![
+        (
+            "content-length above the DATA",
+            with(base("POST", "/pub/x"), &[(b"content-length", b"10")]),
+            vec![b"hello"],
+        ),
+        (
+            "content-length below the DATA",
+            with(base("POST", "/pub/x"), &[(b"content-length", b"3")]),
+            vec![b"hel", b"lo"],
+        ),
+        (
+            "two content-length values",
+            with(
+                base("POST", "/pub/x"),
+                &[(b"content-length", b"5"), (b"content-length", b"6")],
+            ),
+            vec![b"hello!"],
+        ),
+        (
+            "transfer-encoding in h2",
+            with(
+                base("POST", "/pub/x"),
+                &[(b"transfer-encoding", b"chunked")],
+            ),
+            vec![b"0\r\n\r\n"],
+        ),
+        (
+            "content-length and transfer-encoding",
+            with(
+                base("POST", "/pub/x"),
+                &[
+                    (b"content-length", b"5"),
+                    (b"transfer-encoding", b"chunked"),
+                ],
+            ),
+            vec![b"0\r\n\r\n"],
+        ),
+        (
+            "transfer_encoding with an underscore",
+            with(
+                base("POST", "/pub/x"),
+                &[(b"transfer_encoding", b"chunked")],
+            ),
+            vec![b"0\r\n\r\n"],
+        ),
+        (
+            "content_length with an underscore",
+            with(base("POST", "/pub/x"), &[(b"content_length", b"5")]),
+            vec![b"hello"],
+        ),
+        (
+            "connection-specific header",
+            with(base("GET", "/pub/x"), &[(b"connection", b"keep-alive")]),
+            vec![],
+        ),
+        (
+            "te other than trailers",
+            with(base("GET", "/pub/x"), &[(b"te", b"gzip")]),
+            vec![],
+        ),
+        (
+            "an uppercase header name",
+            with(base("GET", "/pub/x"), &[(b"X-Upper", b"1")]),
+            vec![],
+        ),
+        (
+            "CR/LF in a header value",
+            with(base("GET", "/pub/x"), &[(b"x-a", b"1\r\nx-injected: 1")]),
+            vec![],
+        ),
+        (
+            "LF in a header name",
+            with(base("GET", "/pub/x"), &[(b"x-a\nx-b", b"1")]),
+            vec![],
+        ),
+        (
+            "a space in a header name",
+            with(base("POST", "/pub/x"), &[(b"content-length ", b"5")]),
+            vec![b"hello"],
+        ),
+        (
+            "a NUL in a header value",
+            with(base("GET", "/pub/x"), &[(b"x-nul", b"a\0b")]),
+            vec![],
+        ),
+        ("a :path without /", base("GET", "pub/x"), vec![]),
+        ("an empty :path", base("GET", ""), vec![]),
+        (
+            "a duplicated :authority",
+            with(base("GET", "/pub/x"), &[(b":authority", b"evil.example")]),
+            vec![],
+        ),
+        (
+            ":authority and host disagreeing",
+            with(base("GET", "/pub/x"), &[(b"host", b"evil.example")]),
+            vec![],
+        ),
+        (
+            "a pseudo-header after a regular one",
+            {
+                let mut f = base("GET", "/pub/x");
+                let path = f.pop().unwrap();
+                f.push((b"x-a", b"1".to_vec()));
+                f.push(path);
+                f
+            },
+            vec![],
+        ),
+        (
+            "an unknown pseudo-header",
+            with(base("GET", "/pub/x"), &[(b":protocol", b"websocket")]),
+            vec![],
+        ),
+        ("no :path", base("GET", "/pub/x")[..3].to_vec(), vec![]),
+        (
+            "an over-long header block",
+            with(
+                base("GET", "/pub/x"),
+                // Past Pingora's 64 KiB decoded header-list limit.
+                &(0..10)
+                    .map(|_| (&b"x-filler"[..], huge.as_bytes()))
+                    .collect::<Vec<_>>(),
+            ),
+            vec![],
+        ),
+    ];
+    for (what, fields, data) in cases {
+        let outcome = tokio::task::block_in_place(|| {
+            let mut h2 = H2::connect(gw.addr, &pki.ca_file);
+            let refs: Vec<(&[u8], &[u8])> = fields.iter().map(|(n, v)| (*n, &v[..])).collect();
+            h2.headers(1, &refs, data.is_empty());
+            for (i, chunk) in data.iter().enumerate() {
+                h2.data(1, chunk, i + 1 == data.len());
+            }
+            h2.outcome(1)
+        });
+        assert!(
+            matches!(
+                outcome,
+                Outcome::Reset(_) | Outcome::GoAway(_) | Outcome::Answered(Some(400 | 431))
+            ),
+            "{what}: {outcome:?}"
+        );
+        // Give a forwarded request time to arrive before calling it absent.
+        std::thread::sleep(Duration::from_millis(50));
+        let seen = upstream.seen.lock().unwrap().clone();
+        assert!(
+            seen.is_empty(),
+            "{what} ({outcome:?}) reached the upstream: {}",
+            String::from_utf8_lossy(&seen)
+        );
+    }
+
+    // The control: the same client's well-formed request is forwarded and answered, so the
+    // refusals above are the gateway's, not the client's mistakes.
+    let outcome = tokio::task::block_in_place(|| {
+        let mut h2 = H2::connect(gw.addr, &pki.ca_file);
+        let fields = base("POST", "/pub/h2");
+        let mut refs: Vec<(&[u8], &[u8])> = fields.iter().map(|(n, v)| (*n, &v[..])).collect();
+        refs.push((b"content-length", b"5"));
+        h2.headers(1, &refs, false);
+        h2.data(1, b"hello", true);
+        h2.outcome(1)
+    });
+    assert_eq!(outcome, Outcome::Answered(Some(200)));
+    let seen = String::from_utf8_lossy(&upstream.seen.lock().unwrap()).into_owned();
+    assert!(seen.starts_with("POST /pub/h2 HTTP/1.1\r\n"), "{seen}");
+    assert!(
+        seen.to_ascii_lowercase().contains("content-length: 5\r\n"),
+        "{seen}"
+    );
+    assert!(seen.ends_with("\r\n\r\nhello"), "{seen}");
+}

@@ -146,7 +146,10 @@ fn dev_config_loads_with_the_simulator_and_demo_upstream() {
             ("/opt/", RouteAuth::Optional, None),
         ]
     );
-    assert!(config.routes.iter().all(|r| r.upstream == "127.0.0.1:9000"));
+    assert!(config
+        .routes
+        .iter()
+        .all(|r| r.upstream == ["127.0.0.1:9000"]));
 }
 
 #[test]

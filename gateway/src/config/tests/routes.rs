@@ -181,3 +181,131 @@ fn route_timeouts_default_and_are_bounded() {
         "between 100ms and 30s",
     );
 }
+
+fn pool(upstreams: &str, extra: &str) -> String {
+    format!("[[route]]\nprefix = \"/a/\"\nupstream = {upstreams}\nauth = \"public\"\n{extra}")
+}
+
+#[test]
+fn pools_list_backends_of_one_scheme_with_their_checks() {
+    let config = load(&pool(
+        "[\"10.0.0.5:8080\", \"api.internal:8080\"]",
+        "balance = \"user\"\nhealth_check = \"/healthz?deep=1\"\nhealth_interval = \"2s\"\neject_for = \"30s\"\n",
+    ))
+    .unwrap();
+    let r = &config.routes[0];
+    assert_eq!(r.upstream, ["10.0.0.5:8080", "api.internal:8080"]);
+    assert_eq!(r.balance, Balance::User);
+    assert_eq!(
+        r.health_check,
+        Some(HealthCheck::Http {
+            path: "/healthz?deep=1".into()
+        })
+    );
+    assert_eq!(r.health_interval, std::time::Duration::from_secs(2));
+    assert_eq!(r.eject_for, std::time::Duration::from_secs(30));
+    let plain = load(&pool("\"127.0.0.1:9000\"", "health_check = \"tcp\"\n")).unwrap();
+    assert_eq!(plain.routes[0].health_check, Some(HealthCheck::Tcp));
+    assert_eq!(plain.routes[0].balance, Balance::RoundRobin);
+
+    assert_error(&pool("[]", ""), "route[0].upstream", 3, "names no address");
+    assert_error(
+        &pool("[\"127.0.0.1:9000\", \"127.0.0.1\"]", ""),
+        "route[0].upstream[1]",
+        3,
+        "must be host:port",
+    );
+    assert_error(
+        &pool("[\"127.0.0.1:9000\", \"127.0.0.1:9000\"]", ""),
+        "route[0].upstream[1]",
+        3,
+        "is listed twice",
+    );
+    assert_error(
+        &pool("[\"127.0.0.1:9000\", \"https://api.internal\"]", ""),
+        "route[0].upstream",
+        3,
+        "mixes http and https",
+    );
+    assert_error(
+        &pool("[\"https://a.internal\", \"https://b.internal\"]", ""),
+        "route[0].sni",
+        1,
+        "name the one their certificates carry",
+    );
+    assert!(load(&pool(
+        "[\"https://a.internal\", \"https://b.internal\"]",
+        "sni = \"api.internal\"\n"
+    ))
+    .is_ok());
+    assert_error(
+        &pool(
+            "[\"a.internal:80\", \"b.internal:80\"]",
+            "host_header = \"upstream\"\n",
+        ),
+        "route[0].host_header",
+        5,
+        "several",
+    );
+    assert_error(
+        &pool("\"127.0.0.1:9000\"", "health_check = \"healthz\"\n"),
+        "route[0].health_check",
+        5,
+        "neither \"tcp\" nor a path",
+    );
+    assert_error(
+        &pool("\"127.0.0.1:9000\"", "health_interval = \"2s\"\n"),
+        "route[0].health_interval",
+        5,
+        "applies only with a health_check",
+    );
+    assert_error(
+        &pool("\"127.0.0.1:9000\"", "eject_for = \"0s\"\n"),
+        "route[0].eject_for",
+        5,
+        "must be between",
+    );
+    assert_error(
+        &pool("\"127.0.0.1:9000\"", "balance = \"random\"\n"),
+        "route[0].balance",
+        5,
+        "round_robin",
+    );
+}
+
+#[test]
+fn dns_settings_bound_the_ttl() {
+    let config = load(&format!(
+        "[server]\ndns = {{ nameservers = [\"10.0.0.2\", \"10.0.0.3:5353\"], min_ttl = \"2s\", max_ttl = \"1m\" }}\n{}",
+        route("/a/", "127.0.0.1:9000", "public", None)
+    ))
+    .unwrap();
+    let dns = &config.server.dns;
+    assert_eq!(
+        dns.nameservers,
+        [
+            "10.0.0.2:53".parse::<std::net::SocketAddr>().unwrap(),
+            "10.0.0.3:5353".parse().unwrap()
+        ]
+    );
+    assert_eq!(dns.min_ttl, std::time::Duration::from_secs(2));
+    assert_eq!(dns.max_ttl, std::time::Duration::from_secs(60));
+    assert_error(
+        &format!(
+            "[server]\ndns = {{ min_ttl = \"10m\", max_ttl = \"1m\" }}\n{}",
+            route("/a/", "127.0.0.1:9000", "public", None)
+        ),
+        "server.dns.min_ttl",
+        2,
+        "is above max_ttl",
+    );
+    assert_error(
+        &format!(
+            "[server]\ndns = {{ nameservers = [\"dns.internal\"] }}\n{}",
+            route("/a/", "127.0.0.1:9000", "public", None)
+        ),
+        "server.dns.nameservers[0]",
+        2,
+        "is not an IP address",
+    );
+}

@@ -1,331 +1,22 @@
-//! The Pingora service: normalise, strip, verify, inject, forward — one hook per step.
+//! The steps of `request_filter`, in order, and the helpers that shape the upstream request.
 
-use crate::cookies;
+use super::{GatewayProxy, RequestCtx};
 use crate::endpoints;
-use crate::headers::{self, Identity};
+use crate::headers::{self};
 use crate::path;
-use crate::request;
 use crate::rescue::{self, ApiError, ErrorCode};
-use crate::respond::{write_empty, write_error};
-use crate::state::Gateway;
-use crate::verify::{self, Verified};
-use async_trait::async_trait;
+use crate::respond::write_error;
+use crate::verify::{self};
 use http::HeaderName;
-use pingora::http::{RequestHeader, ResponseHeader};
-use pingora::prelude::HttpPeer;
-use pingora::proxy::{FailToProxy, ProxyHttp, Session};
+use pingora::http::RequestHeader;
+use pingora::proxy::Session;
 use pingora::{Error, ErrorType};
-use std::sync::Arc;
-use std::time::Instant;
 
-pub struct GatewayProxy(pub Arc<Gateway>);
-
-/// How long prepared identity headers are reused: well inside the assertion's 60 s life, so an
-/// upstream never receives an assertion about to expire.
-const PREPARED_FOR_MS: i64 = 45_000;
-
-/// Per-request state.
-#[derive(Default)]
-pub struct RequestCtx {
-    route: Option<usize>,
-    /// Set only after a successful verification on a route that carries identity.
-    injected: Option<Arc<headers::Prepared>>,
-    upstream_started: Option<Instant>,
-    handled_by_gateway: bool,
-    /// A browser session renewed on the way: its new cookies ride on the upstream's answer.
-    set_cookies: Vec<String>,
-    /// The TCP peer is one of `trusted_proxies`: its `X-Forwarded-*` headers are kept and
-    /// extended rather than replaced.
-    from_trusted_proxy: bool,
-}
-
-impl GatewayProxy {
-    /// The identity headers for this token and route, built (and the assertion signed) once
-    /// and memoised on the token's cache entry until shortly before the assertion expires.
-    /// Per token, not per session: a session's next token may carry other facts (a phone
-    /// verified since) in the same second.
-    fn injected_for(
-        &self,
-        verified: &Verified,
-        route: usize,
-    ) -> pingora::Result<Arc<headers::Prepared>> {
-        let g = &self.0;
-        let claims = &verified.token.claims;
-        let now = g.tokens.clock().now_ms();
-        let slot = route as u64;
-        if let Some(hit) = verified
-            .token
-            .recall::<headers::Prepared>(slot, now - PREPARED_FOR_MS)
-        {
-            return Ok(hit);
-        }
-        let aud = g
-            .routes
-            .get(route)
-            .map(|r| r.prefix.as_str())
-            .unwrap_or("/");
-        let (assertion, _) = g
-            .tokens
-            .sign_assertion(
-                aud,
-                &claims.sub,
-                &claims.chn,
-                claims.oid.as_deref(),
-                claims.uid.as_deref(),
-                claims.phn.as_deref(),
-            )
-            .map_err(|e| Error::explain(ErrorType::InternalError, e.to_string()))?;
-        let prepared = headers::prepare(
-            &g.headers,
-            &Identity {
-                user: &claims.sub,
-                channel: &claims.chn,
-                openid: claims.oid.as_deref(),
-                unionid: claims.uid.as_deref(),
-                phone: claims.phn.as_deref(),
-                assertion: &assertion,
-            },
-        )
-        .map_err(|e| Error::explain(ErrorType::InternalError, e.to_string()))?;
-        let prepared = Arc::new(prepared);
-        verified.token.remember(slot, now, prepared.clone());
-        Ok(prepared)
-    }
-
-    /// A TLS handshake with an upstream that failed is said plainly, once per request: a
-    /// wrong `ca_file` or `sni` is a configuration error an operator must see. The request
-    /// still gets its 502; nothing falls back to an unverified connection.
-    fn report_upstream_tls_failure(&self, e: &Error, ctx: &RequestCtx) {
-        use pingora::ErrorType;
-        let tls = matches!(
-            e.etype(),
-            ErrorType::TLSHandshakeFailure
-                | ErrorType::InvalidCert
-                | ErrorType::HandshakeError
-                | ErrorType::TLSWantX509Lookup
-        );
-        let Some(route) = ctx.route.and_then(|i| self.0.routes.get(i)) else {
-            return;
-        };
-        if let (true, Some(peer)) = (tls, &route.tls) {
-            self.0
-                .metrics
-                .transport
-                .upstream_tls_failures
-                .with_label_values(&[&route.prefix])
-                .inc();
-            tracing::error!(
-                route = %route.prefix,
-                upstream = %route.upstream,
-                sni = %peer.sni,
-                error = %e,
-                "TLS with the upstream failed: check its certificate against the route's \
-                 ca_file (or the system roots) and sni"
-            );
-        }
-    }
-
-    /// 401, or for a browser a redirect to the route's login channel, else to the login page.
-    async fn deny(
-        &self,
-        session: &mut Session,
-        route: usize,
-        error: ApiError,
-    ) -> pingora::Result<bool> {
-        let g = &self.0;
-        let login = g.routes.get(route).and_then(|r| r.login_channel.clone());
-        // Only "who are you?" sends a browser to log in; an outage is answered as one.
-        if error.code == ErrorCode::Unauthorized
-            && request::is_browser_navigation(session.req_header())
-            && (login.is_some() || !g.login_options.is_empty())
-        {
-            let uri = &session.req_header().uri;
-            let here = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
-            let location = login
-                .and_then(|channel| g.login_start(&channel, here))
-                .unwrap_or_else(|| g.login_page_for(here));
-            let mut extra = error.headers;
-            extra.push(("location", location));
-            write_empty(session, 302, &extra).await?;
-            return Ok(true);
-        }
-        write_error(session, &error).await?;
-        Ok(true)
-    }
-}
-
-#[async_trait]
-impl ProxyHttp for GatewayProxy {
-    type CTX = RequestCtx;
-
-    fn new_ctx(&self) -> Self::CTX {
-        RequestCtx::default()
-    }
-
-    fn init_downstream_modules(&self, modules: &mut pingora::modules::http::HttpModules) {
-        // Pingora's default: compression present and off.
-        modules
-            .add_module(pingora::modules::http::compression::ResponseCompressionBuilder::enable(0));
-        if let Some(age) = self.0.hsts {
-            modules.add_module(Box::new(crate::hsts::Hsts::max_age(age)));
-        }
-    }
-
-    /// The straight line, one named step each; a step that answered ends it.
-    async fn request_filter(
-        &self,
-        session: &mut Session,
-        ctx: &mut Self::CTX,
-    ) -> pingora::Result<bool> {
-        macro_rules! step {
-            ($e:expr) => {
-                if let Next::Answered = $e.await? {
-                    return Ok(true);
-                }
-            };
-        }
-        // Between requests a kept-alive connection waits this long (nginx's keepalive_timeout).
-        session.set_keepalive(Some(self.0.idle_timeout_secs));
-        step!(self.refuse_ambiguous_framing(session));
-        step!(self.judge_the_forwarded_target(session));
-        step!(self.normalise_path(session));
-        step!(self.serve_gateway_endpoints(session, ctx));
-        step!(self.choose_route(session, ctx));
-        step!(self.verify_strip_and_renew(session, ctx));
-        Ok(false)
-    }
-
-    async fn upstream_peer(
-        &self,
-        _session: &mut Session,
-        ctx: &mut Self::CTX,
-    ) -> pingora::Result<Box<HttpPeer>> {
-        let g = &self.0;
-        let route = ctx
-            .route
-            .and_then(|i| g.routes.get(i))
-            .ok_or_else(|| Error::explain(ErrorType::InternalError, "no route chosen"))?;
-        let peer = route.peer();
-        ctx.upstream_started = Some(Instant::now());
-        Ok(Box::new(peer))
-    }
-
-    async fn upstream_request_filter(
-        &self,
-        session: &mut Session,
-        upstream: &mut RequestHeader,
-        ctx: &mut Self::CTX,
-    ) -> pingora::Result<()> {
-        forwarded_headers(session, upstream, ctx.from_trusted_proxy)?;
-        if let Some(host) = ctx
-            .route
-            .and_then(|i| self.0.routes.get(i))
-            .and_then(|r| r.upstream_host.clone())
-        {
-            upstream.insert_header(http::header::HOST, host)?;
-        }
-        if let Some(prepared) = &ctx.injected {
-            headers::inject(upstream, prepared)?;
-        }
-        Ok(())
-    }
-
-    async fn response_filter(
-        &self,
-        _session: &mut Session,
-        upstream_response: &mut ResponseHeader,
-        ctx: &mut Self::CTX,
-    ) -> pingora::Result<()> {
-        // An upstream never sets the gateway's cookies (it could fix a browser's session).
-        let set = &upstream_response.headers;
-        if set
-            .get_all(http::header::SET_COOKIE)
-            .iter()
-            .any(|v| cookies::set_cookie_is_ours(v.as_bytes()))
-        {
-            let kept: Vec<_> = set
-                .get_all(http::header::SET_COOKIE)
-                .iter()
-                .filter(|v| !cookies::set_cookie_is_ours(v.as_bytes()))
-                .cloned()
-                .collect();
-            upstream_response.remove_header(&http::header::SET_COOKIE);
-            for v in kept {
-                upstream_response.append_header(http::header::SET_COOKIE, v)?;
-            }
-        }
-        if !ctx.set_cookies.is_empty() {
-            // A renewed session's cookies must not be stored by a shared cache and handed to
-            // the next visitor.
-            upstream_response.insert_header(http::header::CACHE_CONTROL, "private, no-store")?;
-            upstream_response.remove_header(&http::header::EXPIRES);
-            for cookie in std::mem::take(&mut ctx.set_cookies) {
-                upstream_response.append_header(http::header::SET_COOKIE, cookie)?;
-            }
-        }
-        Ok(())
-    }
-
-    async fn fail_to_proxy(
-        &self,
-        session: &mut Session,
-        e: &Error,
-        ctx: &mut Self::CTX,
-    ) -> FailToProxy {
-        self.report_upstream_tls_failure(e, ctx);
-        let code = match rescue::from_proxy_error(e) {
-            Some(mut api) => {
-                // A renewed session keeps its new cookies even when the upstream failed.
-                api.headers.extend(
-                    std::mem::take(&mut ctx.set_cookies)
-                        .into_iter()
-                        .map(|c| ("set-cookie", c)),
-                );
-                if write_error(session, &api).await.is_err() {
-                    tracing::debug!("could not write the error response");
-                }
-                api.status
-            }
-            None => 0,
-        };
-        FailToProxy {
-            error_code: code,
-            can_reuse_downstream: false,
-        }
-    }
-
-    /// A client hanging up mid-request is routine (load balancers, closed tabs, a load tool's
-    /// last requests); Pingora would log each at ERROR, burying real upstream failures.
-    fn suppress_error_log(&self, _session: &Session, _ctx: &Self::CTX, e: &Error) -> bool {
-        let quiet = rescue::client_went_away(e);
-        if quiet {
-            tracing::debug!(error = %e, "the client closed the connection mid-request");
-        }
-        quiet
-    }
-
-    async fn logging(&self, session: &mut Session, _e: Option<&Error>, ctx: &mut Self::CTX) {
-        let g = &self.0;
-        let status = session.response_written().map_or(0, |r| r.status.as_u16());
-        let n = g.route_metrics.len();
-        let index = match ctx.route {
-            Some(i) => i,
-            None if ctx.handled_by_gateway => n - 2,
-            None => n - 1,
-        };
-        if let Some(route) = g.route_metrics.get(index) {
-            g.metrics.count(route, status);
-            if let Some(started) = ctx.upstream_started {
-                route
-                    .upstream_latency
-                    .observe(started.elapsed().as_secs_f64());
-            }
-        }
-    }
-}
+/// The largest HTTP/2 body read whole before anything goes upstream: Pingora's replay buffer.
+const SETTLED_H2_BODY: usize = 64 * 1024;
 
 /// What a step of `request_filter` decided.
-enum Next {
+pub(super) enum Next {
     /// On to the next step.
     Go,
     /// The step wrote the answer: the request ends here.
@@ -336,7 +27,10 @@ enum Next {
 
 impl GatewayProxy {
     /// Ambiguous body framing (request smuggling) is refused and the connection closed.
-    async fn refuse_ambiguous_framing(&self, session: &mut Session) -> pingora::Result<Next> {
+    pub(super) async fn refuse_ambiguous_framing(
+        &self,
+        session: &mut Session,
+    ) -> pingora::Result<Next> {
         let framing = if raw_has_length_and_encoding(session) {
             Err(headers::FramingError::LengthAndChunked)
         } else {
@@ -352,7 +46,10 @@ impl GatewayProxy {
     }
 
     /// The target forwarded is the target judged.
-    async fn judge_the_forwarded_target(&self, session: &mut Session) -> pingora::Result<Next> {
+    pub(super) async fn judge_the_forwarded_target(
+        &self,
+        session: &mut Session,
+    ) -> pingora::Result<Next> {
         // Forward exactly the target that is judged. Pingora keeps the raw bytes of a target
         // that is not origin-form and forwards them, while its URI holds only a path (or `/`
         // for a target it cannot classify): `GET foo:/api/x` would be judged as `/`.
@@ -373,7 +70,7 @@ impl GatewayProxy {
         Ok(Next::Go)
     }
 
-    async fn normalise_path(&self, session: &mut Session) -> pingora::Result<Next> {
+    pub(super) async fn normalise_path(&self, session: &mut Session) -> pingora::Result<Next> {
         // Normalise once; the same path is matched and forwarded. Most paths are already
         // normal: those are judged in place, without an allocation.
         if !path::is_clean(session.req_header().uri.path()) {
@@ -392,7 +89,7 @@ impl GatewayProxy {
     }
 
     /// `{auth_prefix}/…` is the gateway's own.
-    async fn serve_gateway_endpoints(
+    pub(super) async fn serve_gateway_endpoints(
         &self,
         session: &mut Session,
         ctx: &mut RequestCtx,
@@ -415,7 +112,7 @@ impl GatewayProxy {
     }
 
     /// The longest route prefix; none is 404.
-    async fn choose_route(
+    pub(super) async fn choose_route(
         &self,
         session: &mut Session,
         ctx: &mut RequestCtx,
@@ -430,9 +127,50 @@ impl GatewayProxy {
         Ok(Next::Go)
     }
 
+    /// An HTTP/2 request re-framed for an HTTP/1.1 upstream carries its `content-length`
+    /// there; streamed, its header would leave before DATA frames could contradict it. So a
+    /// declared body up to 64 KiB is read whole first (into Pingora's replay buffer, which the
+    /// proxy then sends) and a mismatch is refused with nothing forwarded. Larger bodies
+    /// stream: the h2 layer still resets a stream whose DATA exceeds or falls short of its
+    /// length, and the upstream connection carrying it is closed, never reused.
+    pub(super) async fn settle_small_h2_body(
+        &self,
+        session: &mut Session,
+    ) -> pingora::Result<Next> {
+        if !session.is_http2() {
+            return Ok(Next::Go);
+        }
+        let declared = session
+            .req_header()
+            .headers
+            .get(http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<usize>().ok());
+        let Some(declared) = declared.filter(|n| (1..=SETTLED_H2_BODY).contains(n)) else {
+            return Ok(Next::Go);
+        };
+        session.enable_retry_buffering();
+        let mut read = 0usize;
+        while let Some(chunk) = session.read_request_body().await? {
+            read += chunk.len();
+            if read > declared {
+                break;
+            }
+        }
+        if read != declared {
+            write_error(
+                session,
+                &ApiError::invalid_request("the request body does not match its content-length"),
+            )
+            .await?;
+            return Ok(Next::Answered);
+        }
+        Ok(Next::Go)
+    }
+
     /// The credential is checked (before the strip removes it), the client's headers cleaned,
     /// an expired browser session renewed, and the route's rule applied.
-    async fn verify_strip_and_renew(
+    pub(super) async fn verify_strip_and_renew(
         &self,
         session: &mut Session,
         ctx: &mut RequestCtx,
@@ -516,6 +254,9 @@ impl GatewayProxy {
             (_, Ok(Some(verified))) => {
                 g.metrics.auth.inc("valid");
                 ctx.injected = Some(self.injected_for(&verified, route_index)?);
+                if g.routes.get(route_index).is_some_and(|r| r.by_user) {
+                    ctx.user = Some(verified.token.claims.sub.clone());
+                }
             }
             (RouteAuth::Optional, Ok(None)) => g.metrics.auth.inc("missing"),
             (RouteAuth::Optional, Err(rejected)) => g.metrics.auth.inc(rejected.reason.label()),
@@ -540,7 +281,7 @@ impl GatewayProxy {
 
 /// `X-Forwarded-*`: believed from `trusted_proxies` only (`trusted`, judged once in
 /// `request_filter`); otherwise replaced by what the gateway saw itself.
-fn forwarded_headers(
+pub(super) fn forwarded_headers(
     session: &Session,
     upstream: &mut RequestHeader,
     trusted: bool,
