@@ -387,6 +387,7 @@ fn guarded<A>(
         header_timeout: server.header_timeout,
         idle_timeout: server.idle_timeout,
         min_body_rate: server.min_body_rate,
+        max_connection_age: server.max_connection_age,
         refused_header: refused.with_label_values(&["header_timeout"]),
         refused_body: refused.with_label_values(&["slow_body"]),
     };

@@ -138,14 +138,12 @@ impl CompiledRoute {
         }
     }
 
-    /// Leaves a pool's backend out after it refused a connection; a fixed one has no other.
+    /// Leaves a pool's backend out after it refused a connection; true when it was (and the
+    /// request may try another). A fixed address, or a pool's only member, stays.
     pub fn eject(&self, addr: SocketAddr) -> bool {
         match self.backends.as_ref() {
             Upstream::Fixed(_) => false,
-            Upstream::Pool(pool) => {
-                pool.eject(addr);
-                true
-            }
+            Upstream::Pool(pool) => pool.eject(addr),
         }
     }
 

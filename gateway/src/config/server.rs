@@ -42,6 +42,9 @@ pub struct Server {
     pub max_connections_per_network: Option<u32>,
     /// How upstream names are resolved and how long an answer is kept.
     pub dns: Dns,
+    /// An upgraded socket (a WebSocket) is closed this long after its handshake, so that its
+    /// client reconnects and is judged again; none when absent.
+    pub max_connection_age: Option<Duration>,
 }
 
 /// `[server] dns`: upstream names are re-resolved as their records expire, so a backend that
@@ -164,6 +167,8 @@ pub(crate) struct RawServer {
     pub max_connections_per_network: Option<u32>,
     /// Resolution of upstream names.
     pub dns: Option<RawDns>,
+    /// Life of an upgraded socket; unbounded when absent.
+    pub max_connection_age: Option<String>,
 }
 
 fn default_min_body_rate() -> u32 {
@@ -246,7 +251,19 @@ impl Validator<'_> {
             Some(d) => self.dns(d),
             None => Some(Dns::default()),
         };
+        let max_connection_age = match raw.max_connection_age.as_deref() {
+            None => Some(None),
+            age => self
+                .bounded_duration(
+                    "server.max_connection_age",
+                    age,
+                    Duration::ZERO,
+                    (Duration::from_secs(1), Duration::from_secs(7 * 86400)),
+                )
+                .map(Some),
+        };
         Some(Server {
+            max_connection_age: max_connection_age?,
             dns: dns?,
             listen: listen?,
             public_url: public_url?,

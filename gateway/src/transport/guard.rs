@@ -6,7 +6,8 @@
 //! The phases follow the bytes: the first byte of a request arms the header deadline, the end
 //! of the header (an empty line) starts the body clock, and the gateway's first write of an
 //! answer ends both until the next request. A `101 Switching Protocols` (a WebSocket) and
-//! HTTP/2 connections are left alone.
+//! HTTP/2 connections are left alone, except that with `max_connection_age` an upgraded socket
+//! ends that long after its handshake, so that its client reconnects and is judged again.
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -32,6 +33,8 @@ pub struct Limits {
     pub idle_timeout: Duration,
     /// Bytes per second; 0 is off.
     pub min_body_rate: u32,
+    /// How long an upgraded socket (a WebSocket) lives; unbounded when `None`.
+    pub max_connection_age: Option<Duration>,
     pub refused_header: prometheus::IntCounter,
     pub refused_body: prometheus::IntCounter,
 }
@@ -47,6 +50,8 @@ enum Phase {
     Body { since: Instant, bytes: u64 },
     /// HTTP/2, an upgraded connection, or one being cut: no more checks.
     Off,
+    /// An upgraded socket that ends when the deadline fires (`max_connection_age`).
+    Aging,
 }
 
 pub struct Guarded {
@@ -128,7 +133,7 @@ impl Guarded {
                 }
                 Ok(())
             }
-            Phase::Off => Ok(()),
+            Phase::Off | Phase::Aging => Ok(()),
         }
     }
 }
@@ -140,6 +145,13 @@ impl AsyncRead for Guarded {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<std::io::Result<()>> {
         let this = &mut *self;
+        if let Phase::Aging = this.phase {
+            if this.deadline.as_mut().poll(cx).is_ready() {
+                // The end of the stream, as if the client had closed: the tunnel winds down.
+                this.phase = Phase::Off;
+                return Poll::Ready(Ok(()));
+            }
+        }
         if this.armed && this.deadline.as_mut().poll(cx).is_ready() {
             let fresh = matches!(this.phase, Phase::Fresh);
             this.armed = false;
@@ -159,7 +171,7 @@ impl AsyncRead for Guarded {
         let polled = Pin::new(&mut this.inner).poll_read(cx, buf);
         if let Poll::Ready(Ok(())) = &polled {
             let new = &buf.filled()[before..];
-            if !new.is_empty() && !matches!(this.phase, Phase::Off) {
+            if !new.is_empty() && !matches!(this.phase, Phase::Off | Phase::Aging) {
                 this.saw(new)?;
             }
         }
@@ -175,12 +187,18 @@ impl AsyncWrite for Guarded {
     ) -> Poll<std::io::Result<usize>> {
         let this = &mut *self;
         match this.phase {
-            Phase::Off | Phase::Between | Phase::Fresh => {}
+            Phase::Off | Phase::Aging | Phase::Between | Phase::Fresh => {}
             // `100 Continue` asks for the body: the request is still arriving.
             _ if data.starts_with(b"HTTP/1.1 100 ") => {}
             _ if data.starts_with(b"HTTP/1.1 101 ") => {
-                this.phase = Phase::Off;
                 this.armed = false;
+                this.phase = match this.limits.max_connection_age {
+                    Some(age) => {
+                        this.deadline.as_mut().reset(Instant::now() + age);
+                        Phase::Aging
+                    }
+                    None => Phase::Off,
+                };
             }
             _ => {
                 this.phase = Phase::Between;

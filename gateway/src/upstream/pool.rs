@@ -115,8 +115,13 @@ impl Pool {
         }
     }
 
-    /// Leaves out a backend that refused a connection for `eject_for`.
-    pub fn eject(&self, addr: SocketAddr) {
+    /// Leaves out a backend that refused a connection for `eject_for`; false when it is the
+    /// pool's only member, which is never left out (as nginx never marks a lone server down):
+    /// each request tries it, and it serves again the moment it is back.
+    pub fn eject(&self, addr: SocketAddr) -> bool {
+        if self.members().len() <= 1 {
+            return false;
+        }
         let b = backend(addr);
         let until = Instant::now() + self.eject_for;
         let mut ejected = self.ejected.lock().unwrap_or_else(|p| p.into_inner());
@@ -134,6 +139,7 @@ impl Pool {
         self.balancer.backends().set_enable(&b, false);
         drop(ejected);
         self.publish();
+        true
     }
 
     /// Backends listed now (whatever their health).

@@ -374,12 +374,14 @@ async fn concurrent_phone_logins_fetch_one_access_token() {
         .map(|body| {
             tokio::task::spawn_blocking(move || {
                 let req = format!("POST /_auth/mp/login HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}", body.len());
-                raw(addr, &req).unwrap().status
+                let r = raw(addr, &req).unwrap();
+                (r.status, String::from_utf8_lossy(&r.body).into_owned())
             })
         })
         .collect();
     for t in tasks {
-        assert_eq!(t.await.unwrap(), 200);
+        let (status, body) = t.await.unwrap();
+        assert_eq!(status, 200, "{body}");
     }
     assert!(
         s.calls("/cgi-bin/stable_token").await <= 1,

@@ -136,6 +136,29 @@ async fn every_backend_down_is_a_502_at_once() {
     );
 }
 
+/// A pool of one (a single name, or one address with a check) never leaves its backend out
+/// passively: the first request after it comes back is served, not refused for `eject_for`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lone_backend_is_never_left_out_by_a_refusal() {
+    let db = TestDb::new(Backend::Sqlite).await.unwrap();
+    let mut a = NamedBackend::start("127.0.0.1:0".parse().unwrap(), "a").await;
+    let gw = tokio::task::block_in_place(|| {
+        TestGateway::builder(&db.url, &db.dir)
+            .route(pool_route(
+                &[&a],
+                "health_check = \"tcp\"\nhealth_interval = \"5m\"\neject_for = \"5m\"",
+            ))
+            .start()
+    });
+    assert_eq!(get(&gw, "/pool/x", "").0, 200);
+    a.kill();
+    assert_eq!(get(&gw, "/pool/x", "").0, 502);
+    a.revive().await;
+    let (status, body) = get(&gw, "/pool/x", "");
+    assert_eq!((status, body.as_str()), (200, "a"));
+    assert!(!gw.logs().contains("left out"), "{}", gw.logs());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_active_check_leaves_out_a_backend_that_fails_it() {
     let db = TestDb::new(Backend::Sqlite).await.unwrap();

@@ -140,3 +140,47 @@ async fn an_upgrade_to_anything_but_websocket_is_not_forwarded() {
         assert!(headers.get(gone).is_none(), "{gone} forwarded: {headers}");
     }
 }
+
+/// `max_connection_age` ends a WebSocket that long after its handshake (its client then
+/// reconnects and is judged again), while it works normally until then; a gateway without it
+/// keeps the socket.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_connection_age_ends_a_websocket_so_it_is_judged_again() {
+    let db = TestDb::new(Backend::Sqlite).await.unwrap();
+    let (upstream, seen) = ws_upstream().await;
+    let gw = tokio::task::block_in_place(|| {
+        TestGateway::builder(&db.url, &db.dir)
+            .server("max_connection_age = \"2s\"")
+            .route(Route::required("/live/", upstream))
+            .start()
+    });
+    let grant = crate::proxy::requests::login(&gw).await;
+    let mut request = format!("ws://{}/live/orders", gw.addr)
+        .into_client_request()
+        .unwrap();
+    request.headers_mut().insert(
+        "authorization",
+        format!("Bearer {}", grant.access_token.expose())
+            .parse()
+            .unwrap(),
+    );
+    let started = std::time::Instant::now();
+    let (mut ws, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    ws.send(Message::text("before")).await.unwrap();
+    let echoed = ws.next().await.unwrap().unwrap();
+    assert_eq!(echoed.into_text().unwrap().as_str(), "before");
+    // Quiet until the gateway ends it: the next read is the end of the stream.
+    let end = tokio::time::timeout(std::time::Duration::from_secs(8), ws.next())
+        .await
+        .expect("the socket ends within its age");
+    let lived = started.elapsed();
+    assert!(
+        !matches!(end, Some(Ok(Message::Text(_)))),
+        "no frame came: {end:?}"
+    );
+    assert!(
+        lived >= std::time::Duration::from_millis(1900),
+        "ended after {lived:?}, before its age"
+    );
+    assert_eq!(seen.lock().unwrap().len(), 1);
+}
