@@ -117,6 +117,10 @@ appid = "$APPID"
 secret = "\${WXGATE_BENCH_MP_SECRET}"
 api_base = "http://127.0.0.1:$PORT_SIM"
 
+# One client network logs in 600 times: lift the per-network cap (60 a minute by default).
+[limits]
+wechat_logins_per_minute = 1000000
+
 [[route]]
 prefix = "/pub/"
 upstream = "127.0.0.1:$PORT_U"

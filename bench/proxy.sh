@@ -398,7 +398,7 @@ def us(v, unit):
 def lat(pct):
     m = re.search(r"^\s+%s%%\s+([\d.]+)(us|ms|s|m)\s*$" % pct, t, re.M)
     return us(*m.groups()) if m else float("nan")
-if "h2load" in t:
+if "finished in" in t and "req/s" in t and "Requests/sec" not in t:
     # h2load: no percentiles; errors are failed/errored/timed-out requests and non-2xx codes.
     rps = re.search(r"finished in [\d.]+\w+, ([\d.]+) req/s", t)
     req = re.search(r"requests: \d+ total, \d+ started, (\d+) done", t)

@@ -58,10 +58,11 @@ impl NamedBackend {
         }));
     }
 
-    /// Closes the listener and every connection.
-    pub fn kill(&mut self) {
+    /// Closes the listener and every connection, and waits until they are gone.
+    pub async fn kill(&mut self) {
         if let Some(task) = self.task.take() {
             task.abort();
+            let _ = task.await;
         }
     }
 
@@ -88,7 +89,9 @@ impl NamedBackend {
 
 impl Drop for NamedBackend {
     fn drop(&mut self) {
-        self.kill();
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
     }
 }
 

@@ -458,6 +458,22 @@ impl Validator<'_> {
             );
             return None;
         }
+        if raw.balance == Balance::User && raw.auth == RouteAuth::Public {
+            self.error(
+                join_key(key, "balance"),
+                "\"user\" needs the user: a public route never reads a token; use \"required\" \
+                 or \"optional\" auth, or round_robin",
+            );
+            return None;
+        }
+        if health_check == Some(HealthCheck::Tcp) && raw.client_cert.is_some() {
+            self.error(
+                join_key(key, "health_check"),
+                "a \"tcp\" check cannot present the client certificate this upstream asks \
+                 for; check an HTTP path instead (\"/healthz\")",
+            );
+            return None;
+        }
         Some((raw.balance, health_check, health_interval?, eject_for?))
     }
 

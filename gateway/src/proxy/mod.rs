@@ -195,7 +195,10 @@ impl ProxyHttp for GatewayProxy {
         step!(self.serve_gateway_endpoints(session, ctx));
         step!(self.choose_route(session, ctx));
         step!(self.verify_strip_and_renew(session, ctx));
-        step!(self.settle_small_h2_body(session));
+        if session.is_http2() {
+            // Boxed: its deadline and body read would otherwise widen every request's future.
+            step!(Box::pin(self.settle_small_h2_body(session, ctx)));
+        }
         Ok(false)
     }
 

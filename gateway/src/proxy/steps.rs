@@ -136,8 +136,15 @@ impl GatewayProxy {
     pub(super) async fn settle_small_h2_body(
         &self,
         session: &mut Session,
+        ctx: &RequestCtx,
     ) -> pingora::Result<Next> {
-        if !session.is_http2() {
+        // A client waiting for `100 Continue` would wait for ever: it streams as before.
+        if !session.is_http2()
+            || session
+                .req_header()
+                .headers
+                .contains_key(http::header::EXPECT)
+        {
             return Ok(Next::Go);
         }
         let declared = session
@@ -149,23 +156,40 @@ impl GatewayProxy {
         let Some(declared) = declared.filter(|n| (1..=SETTLED_H2_BODY).contains(n)) else {
             return Ok(Next::Go);
         };
+        // Pingora's h2 body reads have no deadline of their own: a body that stalls is cut at
+        // the route's read timeout, as the upstream would have cut it.
+        let wait = ctx
+            .route
+            .and_then(|i| self.0.routes.get(i))
+            .map_or(std::time::Duration::from_secs(30), |r| r.read_timeout);
         session.enable_retry_buffering();
-        let mut read = 0usize;
-        while let Some(chunk) = session.read_request_body().await? {
-            read += chunk.len();
-            if read > declared {
-                break;
+        let settled = tokio::time::timeout(wait, async {
+            let mut read = 0usize;
+            while let Some(chunk) = session.read_request_body().await? {
+                read += chunk.len();
+                if read > declared {
+                    break;
+                }
             }
+            Ok::<usize, Box<pingora::Error>>(read)
+        })
+        .await;
+        let refusal = match settled {
+            Ok(Ok(read)) if read == declared => return Ok(Next::Go),
+            // The h2 layer resets a stream whose DATA contradicts its length before this sees
+            // it; either way the answer is the client's mistake, not a server error.
+            Ok(_) => {
+                ApiError::invalid_request("the request body does not match its content-length")
+            }
+            Err(_) => ApiError {
+                status: 408,
+                ..ApiError::invalid_request("the request body did not arrive in time")
+            },
+        };
+        if write_error(session, &refusal).await.is_err() {
+            tracing::debug!("the refused h2 stream was already reset");
         }
-        if read != declared {
-            write_error(
-                session,
-                &ApiError::invalid_request("the request body does not match its content-length"),
-            )
-            .await?;
-            return Ok(Next::Answered);
-        }
-        Ok(Next::Go)
+        Ok(Next::Answered)
     }
 
     /// The credential is checked (before the strip removes it), the client's headers cleaned,

@@ -102,7 +102,9 @@ impl Discovery {
         let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
         match answer {
             Ok(lookup) => {
-                let ips: Vec<IpAddr> = lookup.iter().collect();
+                // Sorted: round-robin DNS rotates its answers, which is no change.
+                let mut ips: Vec<IpAddr> = lookup.iter().collect();
+                ips.sort();
                 if !ips.is_empty() {
                     if last.get(host) != Some(&ips) {
                         tracing::info!(route = %self.route, host, addresses = ?ips, "upstream name resolved");

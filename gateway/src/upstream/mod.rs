@@ -75,11 +75,8 @@ impl Upstream {
         } else {
             None
         };
-        let host = route.upstream[0]
-            .rsplit_once(':')
-            .map_or(route.upstream[0].as_str(), |(h, _)| h)
-            .trim_start_matches('[')
-            .trim_end_matches(']');
+        // The `Host` an HTTP check sends: `host:port` as written (IPv6 in brackets).
+        let host = route.upstream[0].as_str();
         let pool = Pool::new(
             pool::PoolSpec {
                 route: &route.prefix,

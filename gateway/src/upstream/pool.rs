@@ -115,14 +115,17 @@ impl Pool {
         }
     }
 
-    /// Leaves out a backend that refused a connection for `eject_for`; false when it is the
-    /// pool's only member, which is never left out (as nginx never marks a lone server down):
-    /// each request tries it, and it serves again the moment it is back.
+    /// Leaves out a backend that refused a connection for `eject_for`; false when no other
+    /// member is ready, for then it stays (as nginx never marks a lone server down): each
+    /// request tries it, and it serves again the moment it is back. Only an active check calls
+    /// the last one down.
     pub fn eject(&self, addr: SocketAddr) -> bool {
-        if self.members().len() <= 1 {
+        let b = backend(addr);
+        let backends = self.balancer.backends();
+        let others_ready = self.members().iter().any(|m| *m != b && backends.ready(m));
+        if !others_ready {
             return false;
         }
-        let b = backend(addr);
         let until = Instant::now() + self.eject_for;
         let mut ejected = self.ejected.lock().unwrap_or_else(|p| p.into_inner());
         match ejected.iter_mut().find(|(e, _)| *e == b) {
@@ -200,6 +203,15 @@ impl Pool {
                 if let Err(e) = pool.balancer.update().await {
                     tracing::debug!(route = %pool.route, error = %e, "upstream membership unchanged");
                 }
+            }
+        });
+        // Ejections end on time even while a lookup waits on an unreachable name server.
+        let pool = self.clone();
+        rt.spawn(async move {
+            let mut every = tokio::time::interval(Duration::from_millis(500));
+            every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                every.tick().await;
                 pool.tick();
             }
         });

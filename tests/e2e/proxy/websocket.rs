@@ -142,8 +142,7 @@ async fn an_upgrade_to_anything_but_websocket_is_not_forwarded() {
 }
 
 /// `max_connection_age` ends a WebSocket that long after its handshake (its client then
-/// reconnects and is judged again), while it works normally until then; a gateway without it
-/// keeps the socket.
+/// reconnects and is judged again), while it works normally until then.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn max_connection_age_ends_a_websocket_so_it_is_judged_again() {
     let db = TestDb::new(Backend::Sqlite).await.unwrap();

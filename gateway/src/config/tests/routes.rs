@@ -183,7 +183,7 @@ fn route_timeouts_default_and_are_bounded() {
 }
 
 fn pool(upstreams: &str, extra: &str) -> String {
-    format!("[[route]]\nprefix = \"/a/\"\nupstream = {upstreams}\nauth = \"public\"\n{extra}")
+    format!("[[route]]\nprefix = \"/a/\"\nupstream = {upstreams}\nauth = \"required\"\n{extra}")
 }
 
 #[test]
@@ -264,6 +264,22 @@ fn pools_list_backends_of_one_scheme_with_their_checks() {
         "route[0].eject_for",
         5,
         "must be between",
+    );
+    assert_error(
+        &route("/a/", "127.0.0.1:9000", "public", None)
+            .replace("auth = \"public\"", "auth = \"public\"\nbalance = \"user\""),
+        "route[0].balance",
+        5,
+        "needs the user",
+    );
+    assert_error(
+        &pool(
+            "\"https://api.internal\"",
+            "client_cert = \"c.pem\"\nclient_key = \"k.pem\"\nhealth_check = \"tcp\"\n",
+        ),
+        "route[0].health_check",
+        7,
+        "cannot present the client certificate",
     );
     assert_error(
         &pool("\"127.0.0.1:9000\"", "balance = \"random\"\n"),
