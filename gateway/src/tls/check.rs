@@ -81,7 +81,9 @@ fn judge_dates(
     let days_left = (not_after - now).div_euclid(86_400);
     let file = file.display();
     if not_after <= now {
-        out.error(format!("{key}: {file} expired {} day(s) ago", -days_left));
+        // Whole days since it expired: a day and a second ago is one day ago.
+        let days_ago = (now - not_after) / 86_400;
+        out.error(format!("{key}: {file} expired {days_ago} day(s) ago"));
     } else if not_before > now {
         out.error(format!("{key}: {file} is not valid yet"));
     } else if days_left < WARN_DAYS {
@@ -93,5 +95,29 @@ fn judge_dates(
             "{key}: {file} ok for {} ({days_left} days left)",
             names.join(", ")
         ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn said(not_after: i64, now: i64) -> String {
+        let mut out = Findings {
+            lines: Vec::new(),
+            errors: 0,
+        };
+        let file = std::path::Path::new("c.pem");
+        judge_dates(&mut out, "k", file, &[], 0, not_after, now);
+        out.lines.join("\n")
+    }
+
+    #[test]
+    fn expiry_is_told_in_whole_days() {
+        let now = 1_800_000_000;
+        assert!(said(now - 86_400 - 5, now).contains("expired 1 day(s) ago"));
+        assert!(said(now - 5, now).contains("expired 0 day(s) ago"));
+        assert!(said(now + 3 * 86_400 + 5, now).contains("expires in 3 day(s)"));
+        assert!(said(now + 30 * 86_400, now).contains("(30 days left)"));
     }
 }
