@@ -51,3 +51,23 @@ make_cert() {
     openssl x509 -req -in "$d/csr.pem" -CA "$d/ca.pem" -CAkey "$d/ca-key.pem" -CAcreateserial \
         -days 30 -extfile "$d/ext.cnf" -out "$d/cert.pem" 2>/dev/null
 }
+
+# nginx_tls_proxy PORT CERT_DIR [LISTEN_ARGS]: an nginx `server` block on PORT with TLS 1.2/1.3
+# and HTTP/2, DIR's certificate, proxying to an `upstream up` the caller defines.
+nginx_tls_proxy() {
+    cat <<EOF
+    server {
+        listen 127.0.0.1:$1 ssl http2 ${3:-};
+        ssl_certificate $2/cert.pem;
+        ssl_certificate_key $2/key.pem;
+        ssl_protocols TLSv1.2 TLSv1.3;
+        location / {
+            proxy_pass http://up;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            # mirror the gateway's identity-header stripping
+            proxy_set_header X-Auth-User "";
+        }
+    }
+EOF
+}

@@ -244,17 +244,7 @@ http {
         server 127.0.0.1:$PORT_U;
         keepalive 16;
     }
-    server {
-        listen 127.0.0.1:$PORT_NT ssl http2;
-        ssl_certificate $WORK/tls/cert.pem;
-        ssl_certificate_key $WORK/tls/key.pem;
-        ssl_protocols TLSv1.2 TLSv1.3;
-        location / {
-            proxy_pass http://up;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-        }
-    }
+$(nginx_tls_proxy "$PORT_NT" "$WORK/tls")
 }
 NGINX
 callgrind "$WORK/nginx-tls" nginx -c "$WORK/nginx-tls/nginx.conf"

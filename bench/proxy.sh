@@ -150,18 +150,7 @@ $(nginx_temp "$WORK/nginx-n")
             proxy_set_header X-Auth-User "";
         }
     }
-    server {
-        listen 127.0.0.1:$PORT_NT ssl http2 backlog=4096;
-        ssl_certificate $WORK/tls/cert.pem;
-        ssl_certificate_key $WORK/tls/key.pem;
-        ssl_protocols TLSv1.2 TLSv1.3;
-        location / {
-            proxy_pass http://up;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-            proxy_set_header X-Auth-User "";
-        }
-    }
+$(nginx_tls_proxy "$PORT_NT" "$WORK/tls" backlog=4096)
 }
 EOF
 } >"$WORK/nginx-n/nginx.conf"

@@ -11,15 +11,17 @@ const MAX_BODY: usize = 16 * 1024;
 /// A query longer than this is refused (state, code and return_to fit easily).
 const MAX_QUERY: usize = 4096;
 
-/// Reads a bounded request body.
-pub async fn read_body(session: &mut Session) -> Result<Bytes, ApiError> {
-    let declared = session
-        .req_header()
-        .headers
+/// The body length a request declares, when it declares a readable one.
+pub fn declared_length(req: &RequestHeader) -> Option<usize> {
+    req.headers
         .get(http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|n| n > MAX_BODY) {
+        .and_then(|v| v.parse::<usize>().ok())
+}
+
+/// Reads a bounded request body.
+pub async fn read_body(session: &mut Session) -> Result<Bytes, ApiError> {
+    if declared_length(session.req_header()).is_some_and(|n| n > MAX_BODY) {
         return Err(ApiError::body_too_large());
     }
     let mut body = BytesMut::new();

@@ -47,6 +47,11 @@ impl TestDns {
         self.names.lock().unwrap().insert(name.to_owned(), ip);
     }
 
+    /// `name` no longer resolves (NXDOMAIN).
+    pub fn remove(&self, name: &str) {
+        self.names.lock().unwrap().remove(name);
+    }
+
     /// How many queries asked for `name`.
     pub fn queries(&self, name: &str) -> usize {
         self.queries.lock().unwrap().get(name).copied().unwrap_or(0)

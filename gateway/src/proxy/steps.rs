@@ -131,8 +131,7 @@ impl GatewayProxy {
     /// there; streamed, its header would leave before DATA frames could contradict it. So a
     /// declared body up to 64 KiB is read whole first (into Pingora's replay buffer, which the
     /// proxy then sends) and a mismatch is refused with nothing forwarded. Larger bodies
-    /// stream: the h2 layer still resets a stream whose DATA exceeds or falls short of its
-    /// length, and the upstream connection carrying it is closed, never reused.
+    /// stream as Pingora streams them (see `docs/operations.md`).
     pub(super) async fn settle_small_h2_body(
         &self,
         session: &mut Session,
@@ -147,12 +146,7 @@ impl GatewayProxy {
         {
             return Ok(Next::Go);
         }
-        let declared = session
-            .req_header()
-            .headers
-            .get(http::header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<usize>().ok());
+        let declared = crate::request::declared_length(session.req_header());
         let Some(declared) = declared.filter(|n| (1..=SETTLED_H2_BODY).contains(n)) else {
             return Ok(Next::Go);
         };

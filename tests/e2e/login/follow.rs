@@ -355,19 +355,7 @@ async fn a_duplicate_push_on_the_other_replica_is_ignored(backend: Backend) {
     reply_text(&report, true);
     let sent = &report["sent"];
     for replica in [&other, &s.gw] {
-        let again = reqwest::Client::new()
-            .post(format!(
-                "http://{}/_auth/oa/message?{}",
-                replica.addr,
-                sent["query"].as_str().unwrap()
-            ))
-            .header("content-type", "text/xml")
-            .body(sent["body"].as_str().unwrap().to_string())
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(again.status(), 200);
-        assert_eq!(again.text().await.unwrap(), "success");
+        assert_eq!(replay(replica.addr, sent).await, "success");
     }
     assert_eq!(s.status(&mut browser).await["status"], "confirmed");
     assert_eq!(s.users().await, 1);
@@ -409,3 +397,20 @@ per_backend!(
     a_duplicate_push_on_the_other_replica_is_ignored,
     a_scan_after_the_ticket_expired_is_told_so,
 );
+
+/// The push WeChat `sent` (its query and body) posted again to a gateway at `addr`: 200 and
+/// what the gateway answered.
+pub(crate) async fn replay(addr: std::net::SocketAddr, sent: &serde_json::Value) -> String {
+    let again = reqwest::Client::new()
+        .post(format!(
+            "http://{addr}/_auth/oa/message?{}",
+            sent["query"].as_str().unwrap()
+        ))
+        .header("content-type", "text/xml")
+        .body(sent["body"].as_str().unwrap().to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 200);
+    again.text().await.unwrap()
+}

@@ -89,19 +89,10 @@ async fn other_pushes_go_to_forward_to(backend: Backend) {
     let sent = last.unwrap();
     let other = tokio::task::block_in_place(|| s.gateway_builder().start());
     for replica in [&s.gw, &other] {
-        let again = reqwest::Client::new()
-            .post(format!(
-                "http://{}/_auth/oa/message?{}",
-                replica.addr,
-                sent["query"].as_str().unwrap()
-            ))
-            .header("content-type", "text/xml")
-            .body(sent["body"].as_str().unwrap().to_string())
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(again.status(), 200);
-        assert_eq!(again.text().await.unwrap(), "success");
+        assert_eq!(
+            crate::login::follow::replay(replica.addr, &sent).await,
+            "success"
+        );
     }
     assert_eq!(handler.0.lock().unwrap().len(), 3, "a replay was forwarded");
 }

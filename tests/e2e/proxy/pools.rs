@@ -268,21 +268,37 @@ async fn a_name_moved_to_another_address_is_followed_without_a_restart() {
         (2..=seconds + 3).contains(&asked),
         "asked {asked} times in {seconds} s"
     );
+
+    // A name that stops resolving keeps its last answer rather than emptying the pool.
+    dns.remove("api.wxgate.test");
+    let kept = eventually(Duration::from_secs(6), || {
+        gw.logs()
+            .contains("did not resolve; keeping the last answer")
+    })
+    .await;
+    assert!(kept, "the failed lookup is logged: {}", gw.logs());
+    assert_eq!(tally(&gw, 4).get("b"), Some(&4));
 }
 
+/// `balance = "user"`: each user stays on one backend, users spread over all of them, and when
+/// a backend dies only its users move (consistent hashing), the others keep theirs.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn balance_by_user_keeps_each_user_on_one_backend() {
     let db = TestDb::new(Backend::Sqlite).await.unwrap();
-    let a = NamedBackend::start("127.0.0.1:0".parse().unwrap(), "a").await;
+    let mut a = NamedBackend::start("127.0.0.1:0".parse().unwrap(), "a").await;
     let b = NamedBackend::start("127.0.0.1:0".parse().unwrap(), "b").await;
+    let c = NamedBackend::start("127.0.0.1:0".parse().unwrap(), "c").await;
     let gw = tokio::task::block_in_place(|| {
         TestGateway::builder(&db.url, &db.dir)
-            .route(Route::pool("/pool/", &[a.addr, b.addr], "required").with("balance = \"user\""))
+            .route(
+                Route::pool("/pool/", &[a.addr, b.addr, c.addr], "required")
+                    .with("balance = \"user\""),
+            )
             .start()
     });
     let auth = gw.auth().await;
-    let mut homes = HashMap::new();
-    for i in 0..16 {
+    let mut users = Vec::new();
+    for i in 0..24 {
         let grant = auth
             .login(&wxgate_core::identity::LoginAttempt {
                 channel: "mp".into(),
@@ -308,11 +324,45 @@ async fn balance_by_user_keeps_each_user_on_one_backend() {
             answers.iter().all(|x| *x == answers[0]),
             "user {i} moved between backends: {answers:?}"
         );
-        homes.insert(i, answers[0].clone());
+        users.push((bearer, answers[0].clone()));
     }
-    let on_a = homes.values().filter(|h| *h == "a").count();
+    for name in ["a", "b", "c"] {
+        let n = users.iter().filter(|(_, home)| home == name).count();
+        assert!(
+            n > 0,
+            "24 users spread over all three backends (none on {name})"
+        );
+    }
+
+    a.kill().await;
+    for (bearer, home) in &users {
+        let (status, now) = get(&gw, "/pool/x", bearer);
+        assert_eq!(status, 200, "{now}");
+        if home == "a" {
+            assert_ne!(now, "a", "a's users move");
+        } else {
+            assert_eq!(&now, home, "a user of {home} stays there when a dies");
+        }
+    }
+}
+
+/// A pool whose names resolve to nothing at start-up is a start-up error naming the route.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pool_without_any_address_stops_start_up() {
+    let db = TestDb::new(Backend::Sqlite).await.unwrap();
+    let dns = TestDns::start(1).await;
+    let builder = TestGateway::builder(&db.url, &db.dir)
+        .server(&format!("dns = {{ nameservers = [\"{}\"] }}", dns.addr))
+        .route(Route::public("/pool/", "nowhere.wxgate.test:8080"));
+    let failed = tokio::task::block_in_place(|| {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| builder.start()))
+    });
+    let said = match failed {
+        Ok(_) => panic!("the gateway started without a backend"),
+        Err(panic) => panic.downcast_ref::<String>().cloned().unwrap_or_default(),
+    };
     assert!(
-        (1..16).contains(&on_a),
-        "16 users spread over both backends ({on_a} on a)"
+        said.contains("route[0].upstream") && said.contains("no backend address"),
+        "{said}"
     );
 }

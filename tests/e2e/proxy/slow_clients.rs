@@ -146,3 +146,44 @@ async fn a_body_slower_than_the_floor_is_cut_and_a_network_over_its_cap_is_refus
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// On HTTPS the handshake is held to `header_timeout` too: a connection that never says hello
+/// is closed at the deadline and counted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tls_handshake_that_never_comes_is_cut_at_the_header_deadline() {
+    let db = TestDb::new(Backend::Sqlite).await.unwrap();
+    let pki = wxgate_tests::tls::Pki::new(&db.dir, "gw");
+    let cert = pki.issue("gw", &["localhost"], 30);
+    let metrics = wxgate_tests::gateway::free_port();
+    let gw = tokio::task::block_in_place(|| {
+        TestGateway::builder(&db.url, &db.dir)
+            .https(&cert, &pki.ca_file, "")
+            .server(&format!(
+                "header_timeout = \"2s\"\nidle_timeout = \"30s\"\nmetrics_listen = \"127.0.0.1:{metrics}\""
+            ))
+            .start()
+    });
+    let started = Instant::now();
+    let said = tokio::task::block_in_place(|| {
+        let mut silent = TcpStream::connect(gw.addr).unwrap();
+        read_to_close(&mut silent)
+    });
+    let lived = started.elapsed();
+    assert!(said.is_empty(), "{said}");
+    assert!(
+        (Duration::from_millis(1900)..Duration::from_secs(10)).contains(&lived),
+        "closed after {lived:?}"
+    );
+    let counted = tokio::task::block_in_place(|| {
+        wxgate_tests::gateway::raw(
+            ([127, 0, 0, 1], metrics).into(),
+            "GET /metrics HTTP/1.1\r\nHost: m\r\nConnection: close\r\n\r\n",
+        )
+    })
+    .unwrap();
+    let text = String::from_utf8_lossy(&counted.body).into_owned();
+    assert!(
+        text.contains("wxgate_connections_refused_total{reason=\"tls_handshake_timeout\"} 1"),
+        "{text}"
+    );
+}
