@@ -7,6 +7,7 @@ pub mod error;
 pub mod events;
 pub mod identity;
 pub mod model;
+pub mod oidc;
 pub mod phone;
 pub mod policy;
 pub mod rules;

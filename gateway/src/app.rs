@@ -52,6 +52,10 @@ pub fn build(config: &Config, rt: &tokio::runtime::Runtime) -> anyhow::Result<Ar
             })?
             .with_subscriptions(config.webhooks.iter().map(|w| w.subscription()).collect());
         db.migrate().await.context("applying migrations")?;
+        if config.oidc.is_some() {
+            wxgate_core::token::keys::KeySet::ensure_oidc(&config.tokens.keys_dir, clock.now_ms())
+                .context("creating the id_token key")?;
+        }
         let tokens = TokenService::open(
             config.tokens.issuer.clone(),
             config.tokens.access_ttl,
@@ -129,6 +133,12 @@ pub fn build(config: &Config, rt: &tokio::runtime::Runtime) -> anyhow::Result<Ar
             .build(),
         auth,
         tokens,
+        oidc: config.oidc.clone().map(|c| crate::state::OidcState {
+            codes: wxgate_core::oidc::Codes::new(short_lived.clone(), c.code_ttl),
+            // As long as a browser flow's state lives: a sign-in takes no longer.
+            pending: wxgate_core::oidc::Pending::new(short_lived.clone(), Duration::from_secs(600)),
+            config: c,
+        }),
         flows: Flows::new(short_lived, cookies.clone()),
         flow_starts: crate::throttle::Throttle::new(
             config.limits.browser_logins_per_minute,
@@ -525,6 +535,7 @@ pub fn dev(options: RunOptions) -> anyhow::Result<()> {
         ("WXGATE_OA_SECRET", "demo-oa-secret"),
         ("WXGATE_WEB_SECRET", "demo-web-secret"),
         ("WXGATE_DEV_WEBHOOK_SECRET", DEV_WEBHOOK_SECRET),
+        ("WXGATE_OIDC_DEMO_SECRET", "demo-oidc-secret-0123456789"),
         ("WXGATE_WECOM_SECRET", wxgate_sim::DEMO_WECOM_SECRET),
         ("WXGATE_OA_TOKEN", wxgate_sim::DEMO_OA_MESSAGE_TOKEN),
         ("WXGATE_OA_AES_KEY", wxgate_sim::DEMO_OA_ENCODING_AES_KEY),

@@ -70,6 +70,12 @@ pub async fn handle(g: &Gateway, session: &mut Session, sub: &str) -> pingora::R
         (_, own) if let Some((_, allow)) = OWN.iter().find(|(name, _)| *name == own) => {
             Err(ApiError::method_not_allowed(allow))
         }
+        _ if let Some(action) = sub.strip_prefix("oidc/") => {
+            if crate::oidc::handle(g, session, action).await? {
+                return Ok(());
+            }
+            Err(ApiError::not_found("OpenID Connect is not configured"))
+        }
         _ => match sub.split_once('/') {
             // An action may have segments of its own (`scan/status`): the channel matches it.
             Some((channel, action)) if !action.is_empty() => {

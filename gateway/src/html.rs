@@ -273,6 +273,45 @@ pub fn error_page(code: &str, message: &str, login_page: &str) -> String {
     page("登录未完成", &body)
 }
 
+/// An OpenID Connect request that cannot go back to its client (an unknown client or
+/// redirect URI): shown here, never redirected.
+pub fn oidc_error_page(message: &str) -> String {
+    let body = format!(
+        "<h1>无法登录此应用 · This app's sign-in request was refused</h1><p>{}</p>\
+         <p>请回到该应用重试。Go back to the app and try again.</p>",
+        escape(message)
+    );
+    page("无法登录此应用", &body)
+}
+
+/// Asks before signing out when the request did not prove which app sent it.
+pub fn logout_confirm_page(action: &str, fields: &[(String, String)]) -> String {
+    let hidden: String = fields
+        .iter()
+        .map(|(k, v)| {
+            format!(
+                "<input type=\"hidden\" name=\"{}\" value=\"{}\">",
+                escape(k),
+                escape(v)
+            )
+        })
+        .collect();
+    let body = format!(
+        "<h1>退出登录？ · Sign out?</h1><form method=\"post\" action=\"{}\">{hidden}\
+         <button class=\"button\" type=\"submit\">退出 · Sign out</button></form>",
+        escape(action)
+    );
+    page("退出登录", &body)
+}
+
+/// After an RP-initiated logout with nowhere to return to.
+pub fn signed_out_page() -> String {
+    page(
+        "已退出",
+        "<h1>已退出 · Signed out</h1><p>你已退出登录。You are signed out.</p>",
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -20,6 +20,7 @@ pub mod hsts;
 pub mod html;
 pub mod login_page;
 pub mod metrics;
+pub mod oidc;
 pub mod path;
 pub mod proxy;
 pub mod request;

@@ -172,9 +172,14 @@ fn main() -> ExitCode {
             let activation_ms = i64::try_from(activation.as_millis()).unwrap_or(i64::MAX / 4);
             wxgate_core::token::keys::KeySet::rotate(&c.tokens.keys_dir, now, activation_ms)
                 .map(|k| {
+                    let oidc = k
+                        .oidc
+                        .first()
+                        .map(|key| format!(", id_token {}", key.kid))
+                        .unwrap_or_default();
                     println!(
-                        "new keys: access {}, assertion {}, vault {}; published now, signing in {} \
-                         (tokens.key_activation), once every replica has read them",
+                        "new keys: access {}, assertion {}, vault {}{oidc}; published now, signing \
+                         in {} (tokens.key_activation), once every replica has read them",
                         k.access_signer().kid,
                         k.assertion_signer().kid,
                         k.vault[0].kid,

@@ -54,6 +54,9 @@ pub struct Metrics {
     pub upstream_latency: HistogramVec,
     /// Logins by channel and outcome (`ok`, or the error code).
     pub logins: IntCounterVec,
+    /// OpenID Connect requests by client (`unknown` for an unregistered id), endpoint and
+    /// outcome (`ok`, or the OAuth error code).
+    pub oidc: IntCounterVec,
     pub events: EventMetrics,
     pub transport: TransportMetrics,
 }
@@ -160,6 +163,14 @@ impl Metrics {
         registry.register(Box::new(auth_outcomes.clone()))?;
         registry.register(Box::new(upstream_latency.clone()))?;
         registry.register(Box::new(logins.clone()))?;
+        let oidc = IntCounterVec::new(
+            Opts::new(
+                "wxgate_oidc_requests_total",
+                "OpenID Connect requests by client, endpoint and outcome",
+            ),
+            &["client", "endpoint", "outcome"],
+        )?;
+        registry.register(Box::new(oidc.clone()))?;
         let events = EventMetrics {
             deliveries: IntCounterVec::new(
                 Opts::new(
@@ -247,6 +258,7 @@ impl Metrics {
             auth_outcomes,
             upstream_latency,
             logins,
+            oidc,
             events,
             transport,
         })

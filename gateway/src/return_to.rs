@@ -5,14 +5,27 @@
 /// Longest `return_to` kept (it rides in the flow's record and in a `Location`).
 const MAX_LEN: usize = 1024;
 
-/// `raw` when it is a safe local path outside the gateway's own endpoints, else `/`.
+/// `raw` when it is a safe local path outside the gateway's own endpoints (but for the
+/// OpenID Connect authorization, which a sign-in resumes), else `/`.
 pub fn sanitize(raw: Option<&str>, auth_prefix: &str) -> String {
     match raw {
-        Some(path) if is_local_path(path) && !reaches_gateway(path, auth_prefix) => {
+        Some(path)
+            if is_local_path(path)
+                && (!reaches_gateway(path, auth_prefix)
+                    || resumes_authorization(path, auth_prefix)) =>
+        {
             path.to_string()
         }
         _ => "/".to_string(),
     }
+}
+
+/// `{auth_prefix}/oidc/authorize?…`, spelled exactly so: the one gateway endpoint a sign-in
+/// may come back to. It only ever redirects to a client's registered URI.
+fn resumes_authorization(raw: &str, auth_prefix: &str) -> bool {
+    let path = raw.split(['?', '#']).next().unwrap_or(raw);
+    let expected = format!("{auth_prefix}/oidc/authorize");
+    path == expected && !raw.contains('#')
 }
 
 /// The path, as the gateway will normalise it (`/%5Fauth`, `/x/../_auth`), is one of the
@@ -115,6 +128,19 @@ mod tests {
             assert_eq!(sanitize(Some(raw), "/_auth"), "/", "{raw:?}");
         }
         assert_eq!(sanitize(None, "/_auth"), "/");
+        // The authorization a sign-in resumes comes back as written; nothing else under the
+        // prefix does, however it is spelled.
+        let resume = "/_auth/oidc/authorize?client_id=a&redirect_uri=https%3A%2F%2Frp%2Fcb";
+        assert_eq!(sanitize(Some(resume), "/_auth"), resume);
+        for other in [
+            "/_auth/oidc/token",
+            "/_auth/oidc/authorize/../../me",
+            "/%5Fauth/oidc/authorize",
+            "/_auth/oidc/authorize#x",
+            "/_auth/oidc//authorize",
+        ] {
+            assert_eq!(sanitize(Some(other), "/_auth"), "/", "{other}");
+        }
         assert_eq!(
             sanitize(Some(&format!("/{}", "a".repeat(MAX_LEN))), "/_auth"),
             "/"

@@ -24,6 +24,14 @@ pub struct PageOption {
     pub option: LoginOption,
 }
 
+/// wxgate as an OpenID Connect provider: `[oidc]` and its codes in the shared store.
+pub struct OidcState {
+    pub config: crate::config::Oidc,
+    pub codes: wxgate_core::oidc::Codes,
+    /// Authorization requests waiting for a sign-in.
+    pub pending: wxgate_core::oidc::Pending,
+}
+
 pub struct Gateway {
     /// `/_auth` (no trailing slash).
     pub auth_prefix: String,
@@ -81,6 +89,8 @@ pub struct Gateway {
     pub renewals_refused: moka::sync::Cache<String, ()>,
     pub trusted_proxies: Vec<ipnet::IpNet>,
     pub metrics: Arc<Metrics>,
+    /// `[oidc]`, when configured.
+    pub oidc: Option<OidcState>,
     /// Per-route metric handles, indexed by route index; then `_auth`, then unmatched.
     pub route_metrics: Vec<crate::metrics::RouteMetrics>,
 }

@@ -178,6 +178,7 @@ pub async fn renew(g: &Gateway, due: Renewable) -> Result<Renewed, ApiError> {
     let how = Rotation {
         session: due.sid.clone(),
         grace: REFRESH_GRACE,
+        client: None,
     };
     let grant = match g.auth.refresh_with(&due.refresh, how).await {
         Ok(grant) => grant,

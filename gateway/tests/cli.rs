@@ -12,6 +12,11 @@ fn wxgate() -> Command {
         ("WXGATE_WEB_SECRET", "s4"),
         ("WXGATE_DEV_WEBHOOK_SECRET", "dev-webhook-secret-0123"),
         ("WXGATE_WEBHOOK_ORDERS_SECRET", "orders-webhook-secret-0123"),
+        ("WXGATE_OIDC_DEMO_SECRET", "demo-oidc-secret-0123456789"),
+        (
+            "WXGATE_OIDC_GRAFANA_SECRET",
+            "grafana-oidc-secret-0123456789",
+        ),
         ("WXGATE_OA_TOKEN", "oaToken123"),
         ("WXGATE_WECOM_SECRET", "wecom-secret"),
         (

@@ -93,4 +93,7 @@ mod ops {
     mod webhooks;
 }
 
+/// wxgate as an OpenID Connect provider.
+mod oidc;
+
 mod tidy;

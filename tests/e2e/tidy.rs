@@ -182,6 +182,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("login_page", 7),
     ("verify", 6),
     ("channels", 8),
+    ("oidc", 8),
     ("endpoints", 9),
     ("proxy", 10),
     ("app", 11),

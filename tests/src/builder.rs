@@ -192,6 +192,59 @@ impl Webhook {
     }
 }
 
+/// One `[[oidc.client]]` table.
+#[derive(Debug, Clone)]
+pub struct OidcClient {
+    lines: Lines,
+}
+
+impl OidcClient {
+    /// A client with a secret, sending people back to `redirect_uri`.
+    pub fn confidential(client_id: &str, secret: &str, redirect_uri: &str) -> Self {
+        Self {
+            lines: Lines::of(&[
+                format!("client_id = \"{client_id}\""),
+                format!("client_secret = {}", toml_string(secret)),
+                format!("redirect_uris = [\"{redirect_uri}\"]"),
+            ]),
+        }
+    }
+
+    /// A public client (no secret: PKCE required).
+    pub fn public(client_id: &str, redirect_uri: &str) -> Self {
+        Self {
+            lines: Lines::of(&[
+                format!("client_id = \"{client_id}\""),
+                format!("redirect_uris = [\"{redirect_uri}\"]"),
+            ]),
+        }
+    }
+
+    /// One more key of the table (`subject = "pairwise"`).
+    pub fn with(mut self, keys: &str) -> Self {
+        self.lines.add(keys);
+        self
+    }
+
+    fn toml(&self) -> String {
+        self.lines.under("[[oidc.client]]")
+    }
+}
+
+/// `value` as a TOML basic string.
+fn toml_string(value: &str) -> String {
+    let mut out = String::from("\"");
+    for c in value.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
 /// A gateway to start: its database, the keys of each section, and its tables in order.
 #[derive(Debug, Clone)]
 pub struct GatewayBuilder {
@@ -275,6 +328,18 @@ impl GatewayBuilder {
 
     pub fn route(mut self, route: Route) -> Self {
         self.tables.push(route.toml());
+        self
+    }
+
+    /// Keys of `[oidc]` (the section is written even when empty).
+    pub fn oidc(self, keys: &str) -> Self {
+        let mut b = self.section("oidc", keys);
+        b.sections.entry("oidc").or_default();
+        b
+    }
+
+    pub fn oidc_client(mut self, client: OidcClient) -> Self {
+        self.tables.push(client.toml());
         self
     }
 

@@ -12,7 +12,7 @@ use wxgate_core::policy::IdentityPolicy;
 use wxgate_core::store::Db;
 use wxgate_core::token::{Sessions, TokenService};
 
-pub use crate::builder::{Channel, GatewayBuilder, Route, Webhook};
+pub use crate::builder::{Channel, GatewayBuilder, OidcClient, Route, Webhook};
 
 /// The `wxgate` binary next to this test executable (`target/<profile>/wxgate`); cargo builds
 /// it for the gateway crate's own integration tests in the same `cargo test` run.

@@ -6,6 +6,8 @@
 //! keys_dir/assertion/<created_ms>-<kid>.pem   P-256 PKCS#8: ES256 for X-Auth-Assertion
 //! keys_dir/vault/<created_ms>-<kid>.key       32 random bytes, base64: AES-256-GCM for secrets
 //!                                             kept at rest (WeChat session_keys)
+//! keys_dir/oidc/<created_ms>-<kid>.pem        RSA-2048 PKCS#8: RS256 for OpenID Connect id_tokens
+//!                                             (only when `[oidc]` is configured)
 //! ```
 //! A rotation adds a key of each kind that every replica publishes and verifies at once, but
 //! that signs only after `key_activation` (longer than any replica takes to reload): by the
@@ -16,7 +18,8 @@
 //! lock file, so they never end up with different key sets.
 
 use crate::error::{CoreError, CoreResult};
-use aws_lc_rs::signature::{EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
+use aws_lc_rs::encoding::AsDer;
+use aws_lc_rs::signature::{EcdsaKeyPair, KeyPair, RsaKeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
 use rand::RngCore;
@@ -28,6 +31,7 @@ use std::time::Duration;
 const ACCESS: &str = "access";
 const ASSERTION: &str = "assertion";
 const VAULT: &str = "vault";
+const OIDC: &str = "oidc";
 
 /// An HS256 key for access tokens.
 #[derive(Clone)]
@@ -61,6 +65,23 @@ impl std::fmt::Debug for EcKey {
     }
 }
 
+/// An RS256 key for id_tokens: the private key as PKCS#8 and the public modulus and exponent
+/// (base64url, big-endian) for the JWKS.
+#[derive(Clone)]
+pub struct RsaKey {
+    pub kid: String,
+    pub pkcs8_pem: String,
+    pub n: String,
+    pub e: String,
+    pub created_ms: i64,
+}
+
+impl std::fmt::Debug for RsaKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "RsaKey({}, ***)", self.kid)
+    }
+}
+
 /// Anything with a creation time, for [`signer_at`].
 trait Created {
     fn created_ms(&self) -> i64;
@@ -73,6 +94,12 @@ impl Created for HmacKey {
 }
 
 impl Created for EcKey {
+    fn created_ms(&self) -> i64 {
+        self.created_ms
+    }
+}
+
+impl Created for RsaKey {
     fn created_ms(&self) -> i64 {
         self.created_ms
     }
@@ -94,6 +121,8 @@ pub struct KeySet {
     pub assertion: Vec<EcKey>,
     /// Symmetric keys sealing secrets at rest; same file format as the access keys.
     pub vault: Vec<HmacKey>,
+    /// id_token keys; empty unless OpenID Connect was ever enabled on this `keys_dir`.
+    pub oidc: Vec<RsaKey>,
 }
 
 impl KeySet {
@@ -120,6 +149,19 @@ impl KeySet {
                     .map_err(|m| CoreError::Keys(format!("{}: {m}", path.display())))
             })
             .collect::<CoreResult<Vec<_>>>()?;
+        let oidc_dir = dir.join(OIDC);
+        let oidc = if oidc_dir.is_dir() {
+            key_files(&oidc_dir, "pem")?
+                .into_iter()
+                .map(|(kid, path)| {
+                    let pem = fs::read_to_string(&path).map_err(|e| io_error(&path, e))?;
+                    rsa_key_from_pem(kid, created_of(&path), pem)
+                        .map_err(|m| CoreError::Keys(format!("{}: {m}", path.display())))
+                })
+                .collect::<CoreResult<Vec<_>>>()?
+        } else {
+            Vec::new()
+        };
         if access.is_empty() || assertion.is_empty() || vault.is_empty() {
             return Err(CoreError::Keys(format!(
                 "{} holds no keys; start the gateway once or run `wxgate keys rotate`",
@@ -130,7 +172,18 @@ impl KeySet {
             access,
             assertion,
             vault,
+            oidc,
         })
+    }
+
+    /// Creates the first id_token key when there is none (OpenID Connect just enabled); one
+    /// of several replicas starting together creates it, as for the first keys.
+    pub fn ensure_oidc(dir: &Path, now_ms: i64) -> CoreResult<()> {
+        fs::create_dir_all(dir.join(OIDC)).map_err(|e| io_error(dir, e))?;
+        if key_files(&dir.join(OIDC), "pem")?.is_empty() {
+            initialise_kinds(dir, now_ms, &[OIDC], ".oidc.lock")?;
+        }
+        Ok(())
     }
 
     /// Adds a new key of each kind, which will sign from `now_ms + activation_ms`, and deletes
@@ -140,25 +193,25 @@ impl KeySet {
         for kind in [ACCESS, ASSERTION, VAULT] {
             fs::create_dir_all(dir.join(kind)).map_err(|e| io_error(dir, e))?;
         }
-        let current = Self::load(dir).ok();
-        for kind in [ACCESS, ASSERTION, VAULT] {
-            if kind != VAULT {
-                let signer_position = current.as_ref().map(|keys| {
-                    let created: Vec<i64> = if kind == ACCESS {
-                        keys.access.iter().map(|k| k.created_ms).collect()
-                    } else {
-                        keys.assertion.iter().map(|k| k.created_ms).collect()
-                    };
-                    created
-                        .iter()
-                        .position(|c| c.saturating_add(activation_ms) <= now_ms)
-                        .unwrap_or(created.len().saturating_sub(1))
-                });
-                if let Some(position) = signer_position {
-                    let all = key_files(&dir.join(kind), extension(kind))?;
-                    for (_, path) in all.iter().skip(position + 2) {
-                        fs::remove_file(path).map_err(|e| io_error(path, e))?;
-                    }
+        // id_token keys rotate with the rest once OpenID Connect has made its first one.
+        let oidc_in_use = !key_files(&dir.join(OIDC), "pem")
+            .unwrap_or_default()
+            .is_empty();
+        let kinds: &[&str] = if oidc_in_use {
+            &[ACCESS, ASSERTION, VAULT, OIDC]
+        } else {
+            &[ACCESS, ASSERTION, VAULT]
+        };
+        let valid = Self::load(dir).is_ok();
+        for &kind in kinds {
+            if kind != VAULT && valid {
+                let all = key_files(&dir.join(kind), extension(kind))?;
+                let signer_position = all
+                    .iter()
+                    .position(|(_, path)| created_of(path).saturating_add(activation_ms) <= now_ms)
+                    .unwrap_or(all.len().saturating_sub(1));
+                for (_, path) in all.iter().skip(signer_position + 2) {
+                    fs::remove_file(path).map_err(|e| io_error(path, e))?;
                 }
             }
             write_new_key(dir, kind, now_ms)?;
@@ -191,6 +244,26 @@ impl KeySet {
         signer_at(&self.vault, now_ms, activation_ms)
     }
 
+    /// The id_token key that signs at `now_ms`, when OpenID Connect has keys.
+    pub fn oidc_signer_at(&self, now_ms: i64, activation_ms: i64) -> Option<&RsaKey> {
+        (!self.oidc.is_empty()).then(|| signer_at(&self.oidc, now_ms, activation_ms))
+    }
+
+    /// The public JWKS of the id_token keys (newest first).
+    pub fn oidc_jwks(&self) -> serde_json::Value {
+        let keys: Vec<_> = self
+            .oidc
+            .iter()
+            .map(|k| {
+                serde_json::json!({
+                    "kty": "RSA", "alg": "RS256", "use": "sig",
+                    "kid": k.kid, "n": k.n, "e": k.e,
+                })
+            })
+            .collect();
+        serde_json::json!({ "keys": keys })
+    }
+
     /// The public JWKS of the assertion keys (signer first).
     pub fn jwks(&self) -> serde_json::Value {
         let keys: Vec<_> = self
@@ -208,7 +281,7 @@ impl KeySet {
 }
 
 fn extension(kind: &str) -> &'static str {
-    if kind == ASSERTION {
+    if kind == ASSERTION || kind == OIDC {
         "pem"
     } else {
         "key"
@@ -240,8 +313,18 @@ fn symmetric_keys(dir: &Path) -> CoreResult<Vec<HmacKey>> {
 
 /// The kinds with no key yet (a new install, or a `keys_dir` from an older version).
 fn missing_kinds(dir: &Path) -> CoreResult<Vec<&'static str>> {
+    missing_of(dir, &[ACCESS, ASSERTION, VAULT])
+}
+
+/// First start: one process creates the keys; any other waits for them.
+fn initialise(dir: &Path, now_ms: i64) -> CoreResult<()> {
+    initialise_kinds(dir, now_ms, &[ACCESS, ASSERTION, VAULT], ".init.lock")
+}
+
+/// The kinds of `kinds` with no key yet.
+fn missing_of(dir: &Path, kinds: &[&'static str]) -> CoreResult<Vec<&'static str>> {
     let mut missing = Vec::new();
-    for kind in [ACCESS, ASSERTION, VAULT] {
+    for &kind in kinds {
         if key_files(&dir.join(kind), extension(kind))?.is_empty() {
             missing.push(kind);
         }
@@ -249,16 +332,21 @@ fn missing_kinds(dir: &Path) -> CoreResult<Vec<&'static str>> {
     Ok(missing)
 }
 
-/// First start: one process creates the keys; any other waits for them.
-fn initialise(dir: &Path, now_ms: i64) -> CoreResult<()> {
-    let lock = dir.join(".init.lock");
+/// One process (holding `lock_name`) creates the missing keys of `kinds`; others wait.
+fn initialise_kinds(
+    dir: &Path,
+    now_ms: i64,
+    kinds: &[&'static str],
+    lock_name: &str,
+) -> CoreResult<()> {
+    let lock = dir.join(lock_name);
     match fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .open(&lock)
     {
         Ok(_) => {
-            let result = missing_kinds(dir).and_then(|kinds| {
+            let result = missing_of(dir, kinds).and_then(|kinds| {
                 kinds
                     .into_iter()
                     .try_for_each(|kind| write_new_key(dir, kind, now_ms))
@@ -268,7 +356,7 @@ fn initialise(dir: &Path, now_ms: i64) -> CoreResult<()> {
         }
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
             for _ in 0..100 {
-                if missing_kinds(dir)?.is_empty() {
+                if missing_of(dir, kinds)?.is_empty() {
                     return Ok(());
                 }
                 std::thread::sleep(Duration::from_millis(100));
@@ -291,6 +379,14 @@ fn write_new_key(dir: &Path, kind: &str, now_ms: i64) -> CoreResult<()> {
         )
         .map_err(|_| CoreError::Keys("could not generate a P-256 key".into()))?;
         return write_key_file(&dir.join(ASSERTION), now_ms, "pem", &to_pem(pkcs8.as_ref()));
+    }
+    if kind == OIDC {
+        let pair = RsaKeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048)
+            .map_err(|_| CoreError::Keys("could not generate an RSA key".into()))?;
+        let pkcs8 = pair
+            .as_der()
+            .map_err(|_| CoreError::Keys("could not encode an RSA key".into()))?;
+        return write_key_file(&dir.join(OIDC), now_ms, "pem", &to_pem(pkcs8.as_ref()));
     }
     let mut secret = [0u8; 32];
     rand::rngs::OsRng.fill_bytes(&mut secret);
@@ -365,6 +461,22 @@ fn ec_key_from_pem(kid: String, created_ms: i64, pem: String) -> Result<EcKey, S
         pkcs8_pem: pem,
         x: URL_SAFE_NO_PAD.encode(&point[1..33]),
         y: URL_SAFE_NO_PAD.encode(&point[33..65]),
+        created_ms,
+    })
+}
+
+fn rsa_key_from_pem(kid: String, created_ms: i64, pem: String) -> Result<RsaKey, String> {
+    let der = from_pem(&pem).ok_or("not a PKCS#8 PEM private key")?;
+    let pair = RsaKeyPair::from_pkcs8(&der).map_err(|_| "not an RSA private key")?;
+    if pair.public_modulus_len() < 256 {
+        return Err("an id_token key needs at least 2048 bits".into());
+    }
+    let public = pair.public_key();
+    Ok(RsaKey {
+        kid,
+        pkcs8_pem: pem,
+        n: URL_SAFE_NO_PAD.encode(public.modulus().big_endian_without_leading_zero()),
+        e: URL_SAFE_NO_PAD.encode(public.exponent().big_endian_without_leading_zero()),
         created_ms,
     })
 }
@@ -459,6 +571,38 @@ mod tests {
         assert_eq!(fs::read_dir(dir.join(ASSERTION)).unwrap().count(), 3);
         // Every vault key ever made is still there.
         assert_eq!(k4.vault.len(), 4);
+    }
+
+    #[test]
+    fn id_token_keys_exist_only_once_asked_for_and_then_rotate_with_the_rest() {
+        let dir = temp_dir();
+        let plain = KeySet::load_or_create(&dir, 1_000).unwrap();
+        assert!(plain.oidc.is_empty());
+        assert!(KeySet::rotate(&dir, 2_000, 60_000).unwrap().oidc.is_empty());
+        KeySet::ensure_oidc(&dir, 3_000).unwrap();
+        KeySet::ensure_oidc(&dir, 4_000).unwrap();
+        let first = KeySet::load(&dir).unwrap();
+        assert_eq!(first.oidc.len(), 1, "a second ensure adds nothing");
+        let jwk = &first.oidc_jwks()["keys"][0];
+        assert_eq!(jwk["kty"], "RSA");
+        assert_eq!(jwk["e"], "AQAB");
+        assert_eq!(
+            URL_SAFE_NO_PAD
+                .decode(jwk["n"].as_str().unwrap())
+                .unwrap()
+                .len(),
+            256
+        );
+        let rotated = KeySet::rotate(&dir, 5_000, 60_000).unwrap();
+        assert_eq!(rotated.oidc.len(), 2, "published before it signs");
+        assert_eq!(
+            rotated.oidc_signer_at(64_999, 60_000).unwrap().kid,
+            first.oidc[0].kid
+        );
+        assert_ne!(
+            rotated.oidc_signer_at(65_000, 60_000).unwrap().kid,
+            first.oidc[0].kid
+        );
     }
 
     #[test]

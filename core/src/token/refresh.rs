@@ -32,6 +32,12 @@ pub struct SessionRecord {
     pub created_at: i64,
     pub expires_at: i64,
     pub revoked_at: Option<i64>,
+    /// The OpenID Connect client whose session this is; `None` for the gateway's own.
+    pub client_id: Option<String>,
+    /// The scopes granted to that client, space-separated.
+    pub scope: Option<String>,
+    /// When the person last proved who they are (ms), for a client's session.
+    pub auth_time: Option<i64>,
 }
 
 /// A successful rotation: the session and the new refresh token.
@@ -62,6 +68,9 @@ pub struct Rotation {
     pub session: Option<String>,
     /// How long after its use a token may be presented again and get its unused child back.
     pub grace: Duration,
+    /// The OpenID Connect client the token must have been issued to; `None`: a gateway
+    /// token. A token of another client, or of the other kind, is refused untouched.
+    pub client: Option<String>,
 }
 
 impl Default for Rotation {
@@ -69,30 +78,56 @@ impl Default for Rotation {
         Self {
             session: None,
             grace: REFRESH_GRACE,
+            client: None,
         }
     }
 }
 
-/// Refresh tokens look like `rt_<43 base64url chars>`; anything else is refused unparsed.
+/// Refresh tokens look like `rt_<43 base64url chars>` (the gateway's) or `ort_…` (an OpenID
+/// Connect client's); anything else is refused unparsed, and one kind never passes as the other.
 const PREFIX: &str = "rt_";
+const CLIENT_PREFIX: &str = "ort_";
 
-fn new_token() -> Secret {
+fn new_token_with(prefix: &str) -> Secret {
     let mut bytes = [0u8; 32];
     rand::rngs::OsRng.fill_bytes(&mut bytes);
-    Secret::new(format!("{PREFIX}{}", URL_SAFE_NO_PAD.encode(bytes)))
+    Secret::new(format!("{prefix}{}", URL_SAFE_NO_PAD.encode(bytes)))
+}
+
+#[cfg(test)]
+fn new_token() -> Secret {
+    new_token_with(PREFIX)
 }
 
 fn hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
-fn well_formed(token: &str) -> bool {
-    token.len() == PREFIX.len() + 43
-        && token.starts_with(PREFIX)
-        && token[PREFIX.len()..]
+fn well_formed_with(token: &str, prefix: &str) -> bool {
+    token.len() == prefix.len() + 43
+        && token.starts_with(prefix)
+        && token[prefix.len()..]
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
+
+#[cfg(test)]
+fn well_formed(token: &str) -> bool {
+    well_formed_with(token, PREFIX)
+}
+
+/// The refresh-token prefix of a family: a client's or the gateway's.
+fn prefix_of(client: Option<&str>) -> &'static str {
+    if client.is_some() {
+        CLIENT_PREFIX
+    } else {
+        PREFIX
+    }
+}
+
+/// The columns [`session_from_row`] reads.
+const SESSION_COLUMNS: &str = "id, user_id, channel, appid, openid, phone, created_at, \
+     expires_at, revoked_at, client_id, scope, auth_time";
 
 fn session_from_row(row: &sqlx::any::AnyRow) -> Result<SessionRecord, sqlx::Error> {
     Ok(SessionRecord {
@@ -105,6 +140,9 @@ fn session_from_row(row: &sqlx::any::AnyRow) -> Result<SessionRecord, sqlx::Erro
         created_at: row.try_get("created_at")?,
         expires_at: row.try_get("expires_at")?,
         revoked_at: row.try_get("revoked_at")?,
+        client_id: row.try_get("client_id")?,
+        scope: row.try_get("scope")?,
+        auth_time: row.try_get("auth_time")?,
     })
 }
 
@@ -163,8 +201,43 @@ impl Sessions {
             created_at: now,
             expires_at: now.saturating_add(self.ttl_ms()),
             revoked_at: None,
+            client_id: None,
+            scope: None,
+            auth_time: None,
         };
-        let token = new_token();
+        self.insert_family(session, now).await
+    }
+
+    /// Starts an OpenID Connect client's session (its own refresh family) for the person of
+    /// the browser session `from`: it carries that session's proof (channel, identity or
+    /// phone), so whatever ends sessions started through it (an unbind) ends this one too.
+    pub async fn create_for_client(
+        &self,
+        from: &SessionRecord,
+        client_id: &str,
+        scope: &str,
+        auth_time_ms: i64,
+    ) -> CoreResult<RefreshGrant> {
+        let now = self.clock.now_ms();
+        let session = SessionRecord {
+            id: format!("s_{}", uuid::Uuid::new_v4().simple()),
+            user_id: from.user_id.clone(),
+            channel: from.channel.clone(),
+            appid: from.appid.clone(),
+            openid: from.openid.clone(),
+            phone: from.phone.clone(),
+            created_at: now,
+            expires_at: now.saturating_add(self.ttl_ms()),
+            revoked_at: None,
+            client_id: Some(client_id.to_string()),
+            scope: Some(scope.to_string()),
+            auth_time: Some(auth_time_ms),
+        };
+        self.insert_family(session, now).await
+    }
+
+    async fn insert_family(&self, session: SessionRecord, now: i64) -> CoreResult<RefreshGrant> {
+        let token = new_token_with(prefix_of(session.client_id.as_deref()));
         // Two inserts, but SERIALIZABLE (PostgreSQL) can still fail them at commit when they
         // read-write-depend on a concurrent login's transaction: re-run, as everywhere else.
         let (this, record, secret) = (self.clone(), session, token.clone());
@@ -206,8 +279,9 @@ impl Sessions {
         now: i64,
     ) -> Result<bool, sqlx::Error> {
         let q = self.db.sql(
-            "INSERT INTO sessions (id, user_id, channel, appid, openid, phone, created_at, expires_at) \
-             SELECT ?, id, ?, ?, ?, ?, ?, ? FROM users \
+            "INSERT INTO sessions (id, user_id, channel, appid, openid, phone, created_at, \
+             expires_at, client_id, scope, auth_time) \
+             SELECT ?, id, ?, ?, ?, ?, ?, ?, ?, ?, ? FROM users \
              WHERE id = ? AND merged_into IS NULL AND deleted_at IS NULL",
         );
         let inserted = sqlx::query(&q)
@@ -218,6 +292,9 @@ impl Sessions {
             .bind(session.phone.as_deref())
             .bind(now)
             .bind(session.expires_at)
+            .bind(session.client_id.as_deref())
+            .bind(session.scope.as_deref())
+            .bind(session.auth_time)
             .bind(session.user_id.as_str())
             .execute(&mut *conn)
             .await?
@@ -232,8 +309,8 @@ impl Sessions {
         now: i64,
     ) -> Result<(), sqlx::Error> {
         let q = self.db.sql(
-            "INSERT INTO sessions (id, user_id, channel, appid, openid, phone, created_at, expires_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO sessions (id, user_id, channel, appid, openid, phone, created_at, \
+             expires_at, client_id, scope, auth_time) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         );
         sqlx::query(&q)
             .bind(&session.id)
@@ -244,6 +321,9 @@ impl Sessions {
             .bind(session.phone.as_deref())
             .bind(now)
             .bind(session.expires_at)
+            .bind(session.client_id.as_deref())
+            .bind(session.scope.as_deref())
+            .bind(session.auth_time)
             .execute(&mut *conn)
             .await?;
         Ok(())
@@ -282,7 +362,7 @@ impl Sessions {
 
     /// [`Sessions::rotate`] with the caller's conditions (see [`Rotation`]).
     pub async fn rotate_with(&self, presented: &str, how: Rotation) -> CoreResult<RefreshGrant> {
-        if !well_formed(presented) {
+        if !well_formed_with(presented, prefix_of(how.client.as_deref())) {
             return Err(CoreError::InvalidRefreshToken);
         }
         let presented_hash = hash(presented);
@@ -333,7 +413,23 @@ impl Sessions {
                 return Err(RotateStop::Rejected);
             }
         }
-        let child = new_token();
+        if let Some(client) = &how.client {
+            // A client's token presented by another client is refused before it is touched.
+            let q = self.db.sql(
+                "SELECT s.client_id FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id \
+                 WHERE t.hash = ?",
+            );
+            let owner: Option<Option<String>> = sqlx::query(&q)
+                .bind(presented_hash)
+                .fetch_optional(&mut *conn)
+                .await?
+                .map(|r| r.try_get("client_id"))
+                .transpose()?;
+            if owner.flatten().as_deref() != Some(client.as_str()) {
+                return Err(RotateStop::Rejected);
+            }
+        }
+        let child = new_token_with(prefix_of(how.client.as_deref()));
         // Bound to the parent's hash: a sealed child copied to another row does not open.
         let sealed = self
             .sealer
@@ -464,9 +560,9 @@ impl Sessions {
         session_id: &str,
         now: i64,
     ) -> Result<Option<SessionRecord>, sqlx::Error> {
-        let q = self.db.sql(
-            "SELECT id, user_id, channel, appid, openid, phone, created_at, expires_at, revoked_at FROM sessions WHERE id = ?",
-        );
+        let q = self.db.sql_owned(format!(
+            "SELECT {SESSION_COLUMNS} FROM sessions WHERE id = ?"
+        ));
         let Some(row) = sqlx::query(&q)
             .bind(session_id)
             .fetch_optional(&mut *conn)
@@ -507,9 +603,9 @@ impl Sessions {
     }
 
     pub async fn get(&self, session_id: &str) -> CoreResult<Option<SessionRecord>> {
-        let q = self.db.sql(
-            "SELECT id, user_id, channel, appid, openid, phone, created_at, expires_at, revoked_at FROM sessions WHERE id = ?",
-        );
+        let q = self.db.sql_owned(format!(
+            "SELECT {SESSION_COLUMNS} FROM sessions WHERE id = ?"
+        ));
         let row = sqlx::query(&q)
             .bind(session_id)
             .fetch_optional(self.db.pool())

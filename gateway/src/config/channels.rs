@@ -11,7 +11,9 @@ use super::raw::{backticked, deserialize};
 use super::validate::Validator;
 
 /// Channel ids that would collide with the gateway's own endpoints under `auth_prefix`.
-pub const RESERVED_CHANNEL_IDS: [&str; 8] = [
+pub const RESERVED_CHANNEL_IDS: [&str; 10] = [
+    "oidc",
+    ".well-known",
     "token",
     "logout",
     "me",

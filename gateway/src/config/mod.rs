@@ -21,6 +21,7 @@ mod identity;
 mod index;
 mod limits;
 mod login_page;
+mod oidc;
 mod raw;
 mod routes;
 mod server;
@@ -42,6 +43,7 @@ pub use env::{EnvSource, ProcessEnv};
 pub use error::{ConfigError, ConfigErrors};
 pub use limits::Limits;
 pub use login_page::LoginPage;
+pub use oidc::{Oidc, OidcClient, Subject, KNOWN_SCOPES};
 pub use routes::{Balance, HealthCheck, HostHeader, Route, RouteAuth, UpstreamTls};
 pub use server::{Dns, Server, Tls, UnderscoreHeaders};
 pub use tokens::Tokens;
@@ -68,6 +70,8 @@ pub struct Config {
     pub routes: Vec<Route>,
     /// `[[webhook]]`: receivers of identity events.
     pub webhooks: Vec<Webhook>,
+    /// `[oidc]`: wxgate as an OpenID Connect provider, when configured.
+    pub oidc: Option<Oidc>,
 }
 
 impl Config {

@@ -15,13 +15,14 @@ use super::identity::RawIdentity;
 use super::index::{join_index, join_key};
 use super::limits::RawLimits;
 use super::login_page::RawLoginPage;
+use super::oidc::RawOidc;
 use super::routes::RawRoute;
 use super::server::RawServer;
 use super::tokens::RawTokens;
 use super::webhooks::RawWebhook;
 
 /// The top-level keys; anything else is an unknown key.
-const SECTIONS: [&str; 10] = [
+const SECTIONS: [&str; 11] = [
     "server",
     "database",
     "tokens",
@@ -32,6 +33,7 @@ const SECTIONS: [&str; 10] = [
     "channel",
     "route",
     "webhook",
+    "oidc",
 ];
 
 /// Everything that deserialized. A section that failed falls back to its defaults (its error is
@@ -52,6 +54,8 @@ pub(crate) struct RawConfig {
     pub unread_channel_ids: Vec<(usize, String)>,
     pub routes: Vec<(usize, RawRoute)>,
     pub webhooks: Vec<(usize, RawWebhook)>,
+    /// `[oidc]`, when present.
+    pub oidc: Option<RawOidc>,
 }
 
 /// Reads the interpolated document section by section.
@@ -77,6 +81,11 @@ pub(crate) fn read(mut root: toml::Table, errors: &mut Vec<ConfigError>) -> RawC
     let headers = section(&mut root, "headers", errors);
     let limits = section(&mut root, "limits", errors);
     let login_page = section(&mut root, "login_page", errors);
+    let oidc = if root.contains_key("oidc") {
+        section(&mut root, "oidc", errors)
+    } else {
+        None
+    };
 
     let mut channels = Vec::new();
     let mut unread_channel_ids = Vec::new();
@@ -127,6 +136,7 @@ pub(crate) fn read(mut root: toml::Table, errors: &mut Vec<ConfigError>) -> RawC
         unread_channel_ids,
         routes,
         webhooks,
+        oidc,
     }
 }
 

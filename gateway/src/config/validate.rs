@@ -34,6 +34,10 @@ pub(crate) fn validate(raw: RawConfig, index: &KeyIndex) -> (Option<Config>, Vec
         &raw.unread_channel_ids,
     );
     let webhooks = v.webhooks(raw.webhooks);
+    let public_url = server
+        .as_ref()
+        .map_or("http://127.0.0.1:8080", |s| s.public_url.as_str());
+    let oidc = v.oidc(raw.oidc, public_url, auth_prefix);
     let config = server.map(|server| Config {
         server,
         database,
@@ -45,6 +49,7 @@ pub(crate) fn validate(raw: RawConfig, index: &KeyIndex) -> (Option<Config>, Vec
         channels: raw.channels.into_iter().map(|(_, c)| c).collect(),
         routes,
         webhooks,
+        oidc,
     });
     (config, v.errors)
 }

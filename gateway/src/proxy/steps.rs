@@ -95,6 +95,11 @@ impl GatewayProxy {
         ctx: &mut RequestCtx,
     ) -> pingora::Result<Next> {
         let g = &self.0;
+        let path = session.req_header().uri.path().to_string();
+        if crate::oidc::serve_discovery(g, session, &path).await? {
+            ctx.handled_by_gateway = true;
+            return Ok(Next::Answered);
+        }
         let gateway_sub = session
             .req_header()
             .uri

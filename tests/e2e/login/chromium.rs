@@ -233,6 +233,48 @@ async fn a_real_browser_signs_in_by_qr_then_through_the_official_account_as_the_
     assert_eq!(s.users().await, 1);
 }
 
+/// An app signing people in through wxgate's OpenID Connect provider: the browser without a
+/// session lands on the login page, signs in by QR, and the authorization resumes by itself
+/// and returns to the app with a code that redeems.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_real_browser_signs_in_for_an_openid_connect_client_and_the_authorization_resumes() {
+    let Some(driver) = start_driver() else {
+        return;
+    };
+    let w = crate::oidc::world().await;
+    let (url, r) = w.authorize_url("app", "openid profile", &[]);
+    let client = browser(&driver, None).await;
+    client.goto(&url).await.unwrap();
+    click(&client, "a[href^='/_auth/web/authorize']").await;
+    wait_for(&client, Locator::LinkText("Scan as alice"))
+        .await
+        .click()
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let back = loop {
+        let now = client.current_url().await.expect("current url").to_string();
+        if now.starts_with(&w.redirect_uri) {
+            break now;
+        }
+        assert!(Instant::now() < deadline, "stuck at {now}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    client.close().await.unwrap();
+    assert_eq!(
+        crate::oidc::param(&back, "state").as_deref(),
+        Some(r.state.as_str())
+    );
+    let code = crate::oidc::param(&back, "code").expect("a code");
+    let (status, tokens) = w.redeem(&code, &r).await;
+    assert_eq!(status, 200, "{tokens}");
+    let id = w
+        .verify_id_token(tokens["id_token"].as_str().unwrap(), "app")
+        .await;
+    assert_eq!(id["nonce"], r.nonce.as_str());
+    assert_eq!(id["name"], "爱丽丝");
+}
+
 /// The login page with every way in: the website QR, the mini-program's code, the official
 /// account (inside WeChat, and by following it), and the phone form.
 async fn every_way_in() -> (

@@ -203,6 +203,7 @@ async fn a_browser_renewal_may_be_replayed_for_longer(t: TestDb) {
     let browser = || Rotation {
         session: Some(login.claims.sid.clone()),
         grace: std::time::Duration::from_secs(900),
+        client: None,
     };
     let first = auth.refresh_with(&token, browser()).await.unwrap();
     // A minute later (past the 20 s default), the lost answer is asked for again.

@@ -14,6 +14,7 @@ mod database;
 mod headers;
 mod identity;
 mod limits;
+mod oidc;
 mod routes;
 mod server;
 mod tokens;
@@ -34,6 +35,11 @@ fn env() -> HashMap<String, String> {
             "demo-webhook-secret-0123456789",
         ),
         ("WXGATE_WEBHOOK_ORDERS_SECRET", "orders-webhook-secret-0123"),
+        ("WXGATE_OIDC_DEMO_SECRET", "demo-oidc-secret-0123456789"),
+        (
+            "WXGATE_OIDC_GRAFANA_SECRET",
+            "grafana-oidc-secret-0123456789",
+        ),
         ("WXGATE_WECOM_SECRET", wxgate_sim::DEMO_WECOM_SECRET),
         ("WXGATE_OA_TOKEN", wxgate_sim::DEMO_OA_MESSAGE_TOKEN),
         ("WXGATE_OA_AES_KEY", wxgate_sim::DEMO_OA_ENCODING_AES_KEY),
@@ -155,7 +161,7 @@ fn dev_config_loads_with_the_simulator_and_demo_upstream() {
 #[test]
 fn shipped_configs_fail_without_their_secrets() {
     let e = load_str(DEV, "dev.toml", &HashMap::new()).unwrap_err();
-    assert_eq!(e.0.len(), 8, "{e}");
+    assert_eq!(e.0.len(), 9, "{e}");
     assert!(e.0.iter().all(|e| e.message.ends_with("is not set")));
 }
 

@@ -1,0 +1,321 @@
+//! The authorization endpoint. An unknown client or `redirect_uri` gets an error page, never a
+//! redirect (an open redirector otherwise); every later error goes back to the proved
+//! `redirect_uri` with `error` and `state`. Without a browser session (or with one too old
+//! for `max_age`, or with `prompt=login`) the person goes to the login page, which comes back
+//! here; `prompt=none` answers `login_required` instead.
+
+use super::errors::OAuthError;
+use super::{count, params, Params};
+use crate::config::OidcClient;
+use crate::html;
+use crate::respond::{write_answer, Answer};
+use crate::state::{Gateway, OidcState};
+use crate::verify::authenticate;
+use pingora::proxy::Session;
+use wxgate_core::oidc::CodeGrant;
+
+/// The parameter the gateway adds when it sends a person to sign in for `prompt=login`: the
+/// resumed request needs a sign-in at or after this time (seconds).
+const LOGIN_AFTER: &str = "wxgate_login_after";
+const MAX_NONCE: usize = 512;
+const MAX_STATE: usize = 1024;
+
+/// A request whose client and redirect are proved.
+struct Proved<'a> {
+    client: &'a OidcClient,
+    redirect_uri: String,
+    state: Option<String>,
+}
+
+pub async fn authorize(g: &Gateway, o: &OidcState, session: &mut Session) -> pingora::Result<()> {
+    let pairs = match params(session).await {
+        Ok(p) => p,
+        Err(e) => return error_page(session, &e.description).await,
+    };
+    // Back from the login page: the parked request, whole. Only a parked request carries the
+    // gateway's own "signed in after" mark; a client cannot send one.
+    let pairs = match pairs.one("resume") {
+        None => Params(
+            pairs
+                .0
+                .into_iter()
+                .filter(|(k, _)| k != LOGIN_AFTER)
+                .collect(),
+        ),
+        Some(id) => match o.pending.find(id).await {
+            Ok(Some(query)) => Params(
+                url::form_urlencoded::parse(query.as_bytes())
+                    .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                    .collect(),
+            ),
+            Ok(None) => {
+                return error_page(
+                    session,
+                    "the sign-in took too long: start again from the app",
+                )
+                .await
+            }
+            Err(_) => return error_page(session, "the database is unavailable; try again").await,
+        },
+    };
+    let one = |name: &str| pairs.one(name).map(str::to_string);
+    let Some(client) = one("client_id").and_then(|id| o.config.client(&id)) else {
+        count(g, None, "authorize", "unknown_client");
+        return error_page(session, "unknown client_id").await;
+    };
+    let redirect_uri = one("redirect_uri").unwrap_or_default();
+    if !client.redirect_uris.contains(&redirect_uri) {
+        count(g, Some(client), "authorize", "bad_redirect_uri");
+        return error_page(session, "redirect_uri is not registered for this client").await;
+    }
+    let proved = Proved {
+        client,
+        redirect_uri,
+        state: one("state").filter(|s| s.len() <= MAX_STATE),
+    };
+    let outcome = decide(g, o, session, &proved, &pairs).await;
+    let (location, cookies) = match outcome {
+        Ok(Decision::Code { code, cookies }) => {
+            count(g, Some(client), "authorize", "ok");
+            (with_params(&proved, o, &[("code", code.as_str())]), cookies)
+        }
+        Ok(Decision::Login { to }) => {
+            count(g, Some(client), "authorize", "login");
+            (to, Vec::new())
+        }
+        Err(e) => {
+            count(g, Some(client), "authorize", e.label());
+            let mut extra = vec![("error", e.error)];
+            if !e.description.is_empty() {
+                extra.push(("error_description", e.description.as_str()));
+            }
+            (with_params(&proved, o, &extra), Vec::new())
+        }
+    };
+    let cookies = cookies.into_iter().map(|c| ("set-cookie", c)).collect();
+    write_answer(
+        session,
+        Answer::Redirect {
+            status: 302,
+            location,
+        },
+        cookies,
+    )
+    .await
+}
+
+enum Decision {
+    Code { code: String, cookies: Vec<String> },
+    Login { to: String },
+}
+
+async fn decide(
+    g: &Gateway,
+    o: &OidcState,
+    session: &Session,
+    proved: &Proved<'_>,
+    pairs: &Params,
+) -> Result<Decision, OAuthError> {
+    let one = |name: &str| pairs.one(name).map(str::to_string);
+    for name in [
+        "response_type",
+        "scope",
+        "state",
+        "nonce",
+        "code_challenge",
+        "code_challenge_method",
+        "prompt",
+        "max_age",
+        "redirect_uri",
+    ] {
+        if pairs.repeated(name) {
+            return Err(OAuthError::invalid_request(format!("{name} is repeated")));
+        }
+    }
+    if one("request").is_some() {
+        return Err(OAuthError::request_not_supported("request_not_supported"));
+    }
+    if one("request_uri").is_some() {
+        return Err(OAuthError::request_not_supported(
+            "request_uri_not_supported",
+        ));
+    }
+    match one("response_type").as_deref() {
+        Some("code") => {}
+        None => return Err(OAuthError::invalid_request("response_type is missing")),
+        Some(_) => {
+            return Err(OAuthError::unsupported_response_type(
+                "only response_type=code is supported",
+            ))
+        }
+    }
+    if one("response_mode").is_some_and(|m| m != "query") {
+        return Err(OAuthError::invalid_request(
+            "only response_mode=query is supported",
+        ));
+    }
+    let requested = one("scope").unwrap_or_default();
+    if !requested.split(' ').any(|s| s == "openid") {
+        return Err(OAuthError::invalid_scope("scope must contain openid"));
+    }
+    let scope = super::claims::grant(proved.client, &requested);
+    let challenge = pkce_challenge(
+        proved.client,
+        one("code_challenge"),
+        one("code_challenge_method"),
+    )?;
+    let nonce = one("nonce");
+    if nonce
+        .as_ref()
+        .is_some_and(|n| n.len() > MAX_NONCE || n.is_empty())
+    {
+        return Err(OAuthError::invalid_request("nonce is empty or too long"));
+    }
+    let prompt = one("prompt").unwrap_or_default();
+    let prompts: Vec<&str> = prompt.split(' ').filter(|p| !p.is_empty()).collect();
+    let none = prompts.contains(&"none");
+    if none && prompts.len() > 1 {
+        return Err(OAuthError::invalid_request("prompt=none goes alone"));
+    }
+    let max_age = match one("max_age") {
+        None => None,
+        Some(v) => Some(v.parse::<i64>().ok().filter(|v| *v >= 0).ok_or_else(|| {
+            OAuthError::invalid_request("max_age must be a whole number of seconds")
+        })?),
+    };
+    let login_after = one(LOGIN_AFTER).and_then(|v| v.parse::<i64>().ok());
+    let now = g.tokens.clock().now_secs();
+
+    // Who is signed in, from the browser's session cookie alone (renewed if its access part
+    // expired). A bearer token is an API client's, not a browser sign-in.
+    let signed_in = match authenticate(g, session).await {
+        Ok(a) if a.verified.by_cookie => Some(a),
+        Ok(_) => None,
+        Err(e) if e.status == 503 => return Err(OAuthError::temporarily_unavailable()),
+        Err(_) => None,
+    };
+    let fresh_enough = |auth_time: i64| {
+        let old = max_age.is_some_and(|m| now.saturating_sub(auth_time) > m);
+        let wants_new = prompts.contains(&"login") && login_after.is_none_or(|t| auth_time < t);
+        !old && !wants_new
+    };
+    let live = match &signed_in {
+        Some(a) => {
+            let claims = &a.verified.token.claims;
+            let auth_time = claims.ath.unwrap_or(claims.iat);
+            if fresh_enough(auth_time) {
+                let record = g.auth.sessions().get(&claims.sid).await?;
+                record
+                    .filter(|r| r.revoked_at.is_none() && r.client_id.is_none())
+                    .map(|r| (r, auth_time, a.set_cookies.clone()))
+            } else {
+                None
+            }
+        }
+        None => None,
+    };
+    let Some((browser, auth_time, cookies)) = live else {
+        if none {
+            return Err(OAuthError::login_required());
+        }
+        let parked = o
+            .pending
+            .park(&resumed_query(&pairs.0, prompts.contains(&"login"), now))
+            .await?
+            .ok_or_else(|| OAuthError::invalid_request("the authorization request is too long"))?;
+        let to = format!("{}/oidc/authorize?resume={parked}", g.auth_prefix);
+        return Ok(Decision::Login {
+            to: g.login_page_for(&to),
+        });
+    };
+    let code = o
+        .codes
+        .issue(CodeGrant {
+            client_id: proved.client.client_id.clone(),
+            redirect_uri: proved.redirect_uri.clone(),
+            session_id: browser.id.clone(),
+            scope,
+            nonce,
+            challenge,
+            auth_time_ms: auth_time.saturating_mul(1000),
+            expires_at: 0,
+        })
+        .await?;
+    Ok(Decision::Code {
+        code: code.expose().to_string(),
+        cookies,
+    })
+}
+
+/// PKCE (RFC 7636): S256 only; a public client must use it.
+fn pkce_challenge(
+    client: &OidcClient,
+    challenge: Option<String>,
+    method: Option<String>,
+) -> Result<Option<String>, OAuthError> {
+    match (challenge, method.as_deref()) {
+        (None, Some(_)) => Err(OAuthError::invalid_request(
+            "code_challenge_method without code_challenge",
+        )),
+        (None, None) if client.client_secret.is_none() => Err(OAuthError::invalid_request(
+            "a public client must use PKCE (code_challenge with S256)",
+        )),
+        (None, None) => Ok(None),
+        (Some(_), None | Some("plain")) => Err(OAuthError::invalid_request(
+            "code_challenge_method must be S256 (plain is refused)",
+        )),
+        (Some(_), Some(m)) if m != "S256" => Err(OAuthError::invalid_request(
+            "code_challenge_method must be S256",
+        )),
+        (Some(c), Some(_)) => {
+            let ok = (43..=128).contains(&c.len())
+                && c.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'));
+            if ok {
+                Ok(Some(c))
+            } else {
+                Err(OAuthError::invalid_request(
+                    "code_challenge is not 43 to 128 URL-safe characters",
+                ))
+            }
+        }
+    }
+}
+
+/// This request's parameters, to resume after signing in: `prompt=login` is kept as a
+/// "signed in after now" mark, so the fresh sign-in satisfies it and the old one does not.
+fn resumed_query(pairs: &[(String, String)], login: bool, now: i64) -> String {
+    let mut query = url::form_urlencoded::Serializer::new(String::new());
+    for (k, v) in pairs {
+        if k != LOGIN_AFTER && k != "resume" {
+            query.append_pair(k, v);
+        }
+    }
+    if login {
+        query.append_pair(LOGIN_AFTER, &now.to_string());
+    }
+    query.finish()
+}
+
+/// The client's redirect URI with `params`, `state` and `iss` (RFC 9207) added to its query.
+fn with_params(proved: &Proved<'_>, o: &OidcState, params: &[(&str, &str)]) -> String {
+    let Ok(mut url) = url::Url::parse(&proved.redirect_uri) else {
+        return proved.redirect_uri.clone();
+    };
+    {
+        let mut q = url.query_pairs_mut();
+        for (k, v) in params {
+            q.append_pair(k, v);
+        }
+        if let Some(state) = &proved.state {
+            q.append_pair("state", state);
+        }
+        q.append_pair("iss", &o.config.issuer);
+    }
+    url.to_string()
+}
+
+async fn error_page(session: &mut Session, message: &str) -> pingora::Result<()> {
+    let body = html::oidc_error_page(message);
+    write_answer(session, Answer::Page { status: 400, body }, Vec::new()).await
+}
