@@ -29,6 +29,49 @@ impl Default for IdentityHeaders {
     }
 }
 
+/// Which identity headers a route sends (`identity_headers`, default all). Stripping is
+/// total whatever it says: a header a route does not send is still never forwarded from a
+/// client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IdentitySet(u8);
+
+impl IdentitySet {
+    /// The names `identity_headers` takes, in bit order.
+    pub const NAMES: [&'static str; 6] =
+        ["user", "channel", "openid", "unionid", "phone", "assertion"];
+    pub const ALL: Self = Self(0b11_1111);
+
+    /// The set of these names; `Err` names the first unknown one.
+    pub fn parse<'a>(names: impl IntoIterator<Item = &'a str>) -> Result<Self, String> {
+        let mut bits = 0;
+        for name in names {
+            let i = Self::NAMES
+                .iter()
+                .position(|n| *n == name)
+                .ok_or_else(|| name.to_string())?;
+            bits |= 1 << i;
+        }
+        Ok(Self(bits))
+    }
+
+    pub fn has(self, name: &str) -> bool {
+        Self::NAMES
+            .iter()
+            .position(|n| *n == name)
+            .is_some_and(|i| self.0 & (1 << i) != 0)
+    }
+
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+}
+
+impl Default for IdentitySet {
+    fn default() -> Self {
+        Self::ALL
+    }
+}
+
 /// The identity a verified token carries, ready to inject.
 #[derive(Debug, Clone)]
 pub struct Identity<'a> {
@@ -37,38 +80,37 @@ pub struct Identity<'a> {
     pub openid: Option<&'a str>,
     pub unionid: Option<&'a str>,
     pub phone: Option<&'a str>,
-    pub assertion: &'a str,
+    /// Signed only for a route that sends it.
+    pub assertion: Option<&'a str>,
 }
 
 /// Identity headers built once per session, token and route, then copied onto each request by
 /// reference count.
 pub type Prepared = Vec<(bytes::Bytes, http::HeaderValue)>;
 
-/// Validates and builds the headers [`inject`] sets.
+/// Validates and builds the headers [`inject`] sets: those of `set` the identity has.
 pub fn prepare(
     names: &IdentityHeaders,
+    set: IdentitySet,
     id: &Identity<'_>,
 ) -> Result<Prepared, http::header::InvalidHeaderValue> {
     let mut out = Vec::with_capacity(6);
-    let mut push = |name: &str, value: &str| -> Result<(), http::header::InvalidHeaderValue> {
-        out.push((
-            bytes::Bytes::copy_from_slice(name.as_bytes()),
-            http::HeaderValue::from_str(value)?,
-        ));
-        Ok(())
+    let mut push = |key: &str, name: &str, value: Option<&str>| {
+        match value {
+            Some(value) if set.has(key) => out.push((
+                bytes::Bytes::copy_from_slice(name.as_bytes()),
+                http::HeaderValue::from_str(value)?,
+            )),
+            _ => {}
+        }
+        Ok::<(), http::header::InvalidHeaderValue>(())
     };
-    push(&names.user, id.user)?;
-    push(&names.channel, id.channel)?;
-    if let Some(v) = id.openid {
-        push(&names.openid, v)?;
-    }
-    if let Some(v) = id.unionid {
-        push(&names.unionid, v)?;
-    }
-    if let Some(v) = id.phone {
-        push(&names.phone, v)?;
-    }
-    push(&names.assertion, id.assertion)?;
+    push("user", &names.user, Some(id.user))?;
+    push("channel", &names.channel, Some(id.channel))?;
+    push("openid", &names.openid, id.openid)?;
+    push("unionid", &names.unionid, id.unionid)?;
+    push("phone", &names.phone, id.phone)?;
+    push("assertion", &names.assertion, id.assertion)?;
     Ok(out)
 }
 
@@ -441,11 +483,11 @@ mod tests {
             openid: Some("oA"),
             unionid: None,
             phone: Some("+8613800138000"),
-            assertion: "eyJ...",
+            assertion: Some("eyJ..."),
         };
         inject(
             &mut req,
-            &prepare(&IdentityHeaders::default(), &id).unwrap(),
+            &prepare(&IdentityHeaders::default(), IdentitySet::ALL, &id).unwrap(),
         )
         .unwrap();
         assert_eq!(req.headers["x-auth-user"], "u_42");
@@ -453,6 +495,43 @@ mod tests {
         assert_eq!(req.headers["x-auth-phone"], "+8613800138000");
         assert!(req.headers.get("x-auth-unionid").is_none());
         assert!(req.headers.get("connection").is_none());
+    }
+
+    #[test]
+    fn a_route_sends_only_the_identity_headers_it_names_and_strips_them_all() {
+        let mut req = request(&[
+            ("X-Auth-Phone", "+8613900000000"),
+            ("X-Auth-Openid", "forged"),
+        ]);
+        strip(&mut req, &IdentityHeaders::default(), true);
+        let id = Identity {
+            user: "u_42",
+            channel: "mp",
+            openid: Some("oA"),
+            unionid: Some("uA"),
+            phone: Some("+8613800138000"),
+            assertion: Some("eyJ..."),
+        };
+        let set = IdentitySet::parse(["user", "assertion"]).unwrap();
+        inject(
+            &mut req,
+            &prepare(&IdentityHeaders::default(), set, &id).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(req.headers["x-auth-user"], "u_42");
+        assert_eq!(req.headers["x-auth-assertion"], "eyJ...");
+        for gone in [
+            "x-auth-channel",
+            "x-auth-openid",
+            "x-auth-unionid",
+            "x-auth-phone",
+        ] {
+            assert!(req.headers.get(gone).is_none(), "{gone}");
+        }
+        assert_eq!(
+            IdentitySet::parse(["user", "email"]),
+            Err("email".to_string())
+        );
     }
 
     #[test]

@@ -21,6 +21,8 @@ pub struct CompiledRoute {
     /// `Some` when the upstream is sent its own name as `Host` rather than the client's.
     pub upstream_host: Option<http::HeaderValue>,
     pub auth: RouteAuth,
+    /// The identity headers it sends.
+    pub identity_headers: crate::headers::IdentitySet,
     pub login_channel: Option<String>,
     pub connect_timeout: std::time::Duration,
     pub read_timeout: std::time::Duration,
@@ -69,6 +71,7 @@ impl RouteTable {
                     tls,
                     upstream_host,
                     auth: r.auth,
+                    identity_headers: r.identity_headers,
                     login_channel: r.login_channel.clone(),
                     connect_timeout: r.connect_timeout,
                     read_timeout: r.read_timeout,
@@ -200,6 +203,7 @@ mod tests {
             upstream_tls: None,
             host_header: Default::default(),
             auth,
+            identity_headers: Default::default(),
             login_channel: None,
             connect_timeout: std::time::Duration::from_secs(2),
             read_timeout: std::time::Duration::from_secs(30),

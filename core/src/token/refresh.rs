@@ -602,6 +602,26 @@ impl Sessions {
         Ok(())
     }
 
+    /// The scope granted to the client session a refresh token belongs to, without touching
+    /// the token: a request to narrow it is judged before anything rotates.
+    pub async fn granted_scope(&self, presented: &str) -> CoreResult<Option<String>> {
+        if !well_formed_with(presented, CLIENT_PREFIX) {
+            return Ok(None);
+        }
+        let q = self.db.sql(
+            "SELECT s.scope FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id \
+             WHERE t.hash = ?",
+        );
+        let row = sqlx::query(&q)
+            .bind(hash(presented))
+            .fetch_optional(self.db.pool())
+            .await?;
+        Ok(match row {
+            Some(row) => row.try_get("scope")?,
+            None => None,
+        })
+    }
+
     pub async fn get(&self, session_id: &str) -> CoreResult<Option<SessionRecord>> {
         let q = self.db.sql_owned(format!(
             "SELECT {SESSION_COLUMNS} FROM sessions WHERE id = ?"

@@ -34,6 +34,8 @@ pub struct Route {
     pub host_header: HostHeader,
     /// Whether a valid token is required, optional or ignored.
     pub auth: RouteAuth,
+    /// The identity headers it sends (all by default).
+    pub identity_headers: crate::headers::IdentitySet,
     /// A channel with an `/authorize` page that unauthenticated browser requests on a required
     /// route are redirected to.
     pub login_channel: Option<String>,
@@ -136,6 +138,9 @@ pub(crate) struct RawRoute {
     pub host_header: HostHeader,
     /// `required`, `optional` or `public`. No default: a route's exposure is written down.
     pub auth: RouteAuth,
+    /// Which identity headers it sends: of `user`, `channel`, `openid`, `unionid`, `phone`,
+    /// `assertion`. Default all.
+    pub identity_headers: Option<Vec<String>>,
     /// Channel that unauthenticated browser requests are redirected to.
     pub login_channel: Option<String>,
     /// Longest wait for a connection to the upstream. Default `2s`.
@@ -313,6 +318,8 @@ impl Validator<'_> {
                     unread_channel_ids,
                 );
             }
+            let identity_headers =
+                self.identity_headers(&key, raw.identity_headers.as_deref(), raw.auth);
             let bounds = [
                 (
                     "connect_timeout",
@@ -347,6 +354,7 @@ impl Validator<'_> {
                 upstream_tls,
                 host_header: raw.host_header,
                 auth: raw.auth,
+                identity_headers,
                 login_channel: raw.login_channel,
                 connect_timeout: raw.connect_timeout,
                 read_timeout: raw.read_timeout,
@@ -550,6 +558,44 @@ impl Validator<'_> {
             client_cert,
             http2: raw.http2,
         })
+    }
+
+    /// `identity_headers`: known names, at least one, and none on a public route (which never
+    /// carries identity).
+    fn identity_headers(
+        &mut self,
+        key: &str,
+        names: Option<&[String]>,
+        auth: RouteAuth,
+    ) -> crate::headers::IdentitySet {
+        use crate::headers::IdentitySet;
+        let Some(names) = names else {
+            return IdentitySet::ALL;
+        };
+        let key = join_key(key, "identity_headers");
+        if auth == RouteAuth::Public {
+            self.error(
+                &key,
+                "a public route never carries identity headers; remove identity_headers",
+            );
+        }
+        match IdentitySet::parse(names.iter().map(String::as_str)) {
+            Ok(set) if set.is_empty() => {
+                self.error(&key, "is empty: make the route public to send no identity");
+                set
+            }
+            Ok(set) => set,
+            Err(unknown) => {
+                self.error(
+                    &key,
+                    format!(
+                        "unknown identity header {unknown:?}; expected one of {}",
+                        super::raw::backticked(&IdentitySet::NAMES)
+                    ),
+                );
+                IdentitySet::ALL
+            }
+        }
     }
 
     pub(super) fn login_channel(

@@ -18,7 +18,6 @@ use wxgate_core::oidc::CodeGrant;
 /// resumed request needs a sign-in at or after this time (seconds).
 const LOGIN_AFTER: &str = "wxgate_login_after";
 const MAX_NONCE: usize = 512;
-const MAX_STATE: usize = 1024;
 
 /// A request whose client and redirect are proved.
 struct Proved<'a> {
@@ -71,7 +70,8 @@ pub async fn authorize(g: &Gateway, o: &OidcState, session: &mut Session) -> pin
     let proved = Proved {
         client,
         redirect_uri,
-        state: one("state").filter(|s| s.len() <= MAX_STATE),
+        // Echoed whole, however long (the query itself is bounded).
+        state: one("state"),
     };
     let outcome = decide(g, o, session, &proved, &pairs).await;
     let (location, cookies) = match outcome {
@@ -194,10 +194,12 @@ async fn decide(
         Err(e) if e.status == 503 => return Err(OAuthError::temporarily_unavailable()),
         Err(_) => None,
     };
+    // A sign-in this very request sent the person to (prompt=login, or max_age) satisfies it,
+    // however many seconds the sign-in took; anything older is judged by the request.
+    let too_old = |auth_time: i64| max_age.is_some_and(|m| now.saturating_sub(auth_time) > m);
     let fresh_enough = |auth_time: i64| {
-        let old = max_age.is_some_and(|m| now.saturating_sub(auth_time) > m);
-        let wants_new = prompts.contains(&"login") && login_after.is_none_or(|t| auth_time < t);
-        !old && !wants_new
+        let just_signed_in = login_after.is_some_and(|t| auth_time >= t);
+        just_signed_in || (!too_old(auth_time) && !prompts.contains(&"login"))
     };
     let live = match &signed_in {
         Some(a) => {
@@ -220,7 +222,11 @@ async fn decide(
         }
         let parked = o
             .pending
-            .park(&resumed_query(&pairs.0, prompts.contains(&"login"), now))
+            .park(&resumed_query(
+                &pairs.0,
+                prompts.contains(&"login") || max_age.is_some(),
+                now,
+            ))
             .await?
             .ok_or_else(|| OAuthError::invalid_request("the authorization request is too long"))?;
         let to = format!("{}/oidc/authorize?resume={parked}", g.auth_prefix);
@@ -282,8 +288,9 @@ fn pkce_challenge(
     }
 }
 
-/// This request's parameters, to resume after signing in: `prompt=login` is kept as a
-/// "signed in after now" mark, so the fresh sign-in satisfies it and the old one does not.
+/// This request's parameters, to resume after signing in: a fresh sign-in it asks for
+/// (`prompt=login`, `max_age`) is kept as a "signed in after now" mark, so the new sign-in
+/// satisfies it and the old one does not.
 fn resumed_query(pairs: &[(String, String)], login: bool, now: i64) -> String {
     let mut query = url::form_urlencoded::Serializer::new(String::new());
     for (k, v) in pairs {

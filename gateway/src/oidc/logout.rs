@@ -63,12 +63,27 @@ pub async fn logout(g: &Gateway, o: &OidcState, session: &mut Session) -> pingor
     };
     let confirmed = session.req_header().method == http::Method::POST
         && crate::verify::same_origin(g, session.req_header());
-    if hint.is_none() && !confirmed {
+    // A hint proves which app asks, and for whom: someone else's id_token (anyone can hold
+    // their own) does not sign this browser's person out without asking.
+    let browser_sid = cookie_session(g, session.req_header());
+    let hint_is_this_person = match (&hint, &browser_sid, client) {
+        (Some(h), Some(sid), Some(c)) => match g.auth.sessions().get(sid).await {
+            Ok(Some(s)) => super::claims::subject(g, c, s.user_id.as_str()) == h.sub,
+            _ => true,
+        },
+        (Some(_), None, _) => true,
+        _ => false,
+    };
+    if !hint_is_this_person && !confirmed {
         let action = format!("{}/oidc/logout", g.auth_prefix);
         return page(session, 200, html::logout_confirm_page(&action, &pairs.0)).await;
     }
-    // The client's own session, named by its id_token.
-    if let Some(sid) = hint.as_ref().and_then(|h| h.sid.clone()) {
+    // The client's own session, named by its id_token (when it is this person's).
+    if let Some(sid) = hint
+        .as_ref()
+        .filter(|_| hint_is_this_person)
+        .and_then(|h| h.sid.clone())
+    {
         let belongs = g
             .auth
             .sessions()
@@ -85,7 +100,7 @@ pub async fn logout(g: &Gateway, o: &OidcState, session: &mut Session) -> pingor
         }
     }
     // The browser's wxgate session.
-    if let Some(sid) = cookie_session(g, session.req_header()) {
+    if let Some(sid) = browser_sid {
         g.note_revoked(std::slice::from_ref(&sid));
         if let Err(e) = g.auth.logout(&sid).await {
             tracing::warn!(error = %e, "could not end the browser session at logout");

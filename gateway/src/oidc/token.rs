@@ -120,7 +120,7 @@ async fn redeem_code(
             .await?;
         return Err(OAuthError::invalid_grant("the code was already used"));
     }
-    respond(g, o, caller, &issued, grant.nonce.as_deref()).await
+    respond(g, o, caller, &issued, grant.nonce.as_deref(), None).await
 }
 
 fn check_bindings(
@@ -175,6 +175,32 @@ async fn refresh(
     let presented = form
         .one("refresh_token")
         .ok_or_else(|| OAuthError::invalid_request("refresh_token is missing"))?;
+    // A narrower scope may be asked for this answer (RFC 6749 §6); the grant keeps its own.
+    let mut narrowed = None;
+    if let Some(asked) = form.one("scope") {
+        let granted = g
+            .auth
+            .sessions()
+            .granted_scope(presented)
+            .await?
+            .ok_or_else(|| OAuthError::invalid_grant("the grant is not valid"))?;
+        let asked: Vec<&str> = asked.split(' ').filter(|s| !s.is_empty()).collect();
+        if asked.iter().any(|s| !granted.split(' ').any(|g| g == *s)) {
+            return Err(OAuthError::invalid_scope(
+                "a refresh cannot widen the granted scope",
+            ));
+        }
+        if !asked.contains(&"openid") {
+            return Err(OAuthError::invalid_scope("scope must contain openid"));
+        }
+        narrowed = Some(
+            granted
+                .split(' ')
+                .filter(|g| asked.contains(g))
+                .collect::<Vec<_>>()
+                .join(" "),
+        );
+    }
     let how = Rotation {
         session: None,
         grace: REFRESH_GRACE,
@@ -190,18 +216,7 @@ async fn refresh(
         }
         Err(e) => return Err(not_live(e)),
     };
-    if let Some(asked) = form.one("scope") {
-        let granted = rotated.session.scope.clone().unwrap_or_default();
-        if asked
-            .split(' ')
-            .any(|s| !s.is_empty() && !granted.split(' ').any(|g| g == s))
-        {
-            return Err(OAuthError::invalid_scope(
-                "a refresh cannot widen the granted scope",
-            ));
-        }
-    }
-    respond(g, o, caller, &rotated, None).await
+    respond(g, o, caller, &rotated, None, narrowed.as_deref()).await
 }
 
 /// Refusals that mean "this grant is over"; everything else keeps its own mapping.
@@ -221,6 +236,7 @@ async fn respond(
     caller: &Caller<'_>,
     issued: &RefreshGrant,
     nonce: Option<&str>,
+    narrowed: Option<&str>,
 ) -> Result<Bytes, OAuthError> {
     let s: &SessionRecord = &issued.session;
     let user = g
@@ -228,7 +244,10 @@ async fn respond(
         .user(&s.user_id)
         .await?
         .ok_or_else(|| OAuthError::invalid_grant("the account no longer exists"))?;
-    let scope = s.scope.clone().unwrap_or_else(|| "openid".into());
+    let scope = narrowed
+        .map(str::to_string)
+        .or_else(|| s.scope.clone())
+        .unwrap_or_else(|| "openid".into());
     let internal = |_| OAuthError::from(CoreError::Keys("signing failed".into()));
     let (access, _) = g
         .tokens

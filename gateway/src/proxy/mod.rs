@@ -62,31 +62,36 @@ impl GatewayProxy {
         {
             return Ok(hit);
         }
-        let aud = g
-            .routes
-            .get(route)
-            .map(|r| r.prefix.as_str())
-            .unwrap_or("/");
-        let (assertion, _) = g
-            .tokens
-            .sign_assertion(
-                aud,
-                &claims.sub,
-                &claims.chn,
-                claims.oid.as_deref(),
-                claims.uid.as_deref(),
-                claims.phn.as_deref(),
-            )
-            .map_err(|e| Error::explain(ErrorType::InternalError, e.to_string()))?;
+        let compiled = g.routes.get(route);
+        let aud = compiled.map(|r| r.prefix.as_str()).unwrap_or("/");
+        let set = compiled.map(|r| r.identity_headers).unwrap_or_default();
+        // An assertion costs an ES256 signature: made only for a route that sends it.
+        let assertion = if set.has("assertion") {
+            let (assertion, _) = g
+                .tokens
+                .sign_assertion(
+                    aud,
+                    &claims.sub,
+                    &claims.chn,
+                    claims.oid.as_deref(),
+                    claims.uid.as_deref(),
+                    claims.phn.as_deref(),
+                )
+                .map_err(|e| Error::explain(ErrorType::InternalError, e.to_string()))?;
+            Some(assertion)
+        } else {
+            None
+        };
         let prepared = headers::prepare(
             &g.headers,
+            set,
             &Identity {
                 user: &claims.sub,
                 channel: &claims.chn,
                 openid: claims.oid.as_deref(),
                 unionid: claims.uid.as_deref(),
                 phone: claims.phn.as_deref(),
-                assertion: &assertion,
+                assertion: assertion.as_deref(),
             },
         )
         .map_err(|e| Error::explain(ErrorType::InternalError, e.to_string()))?;

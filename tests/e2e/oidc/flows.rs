@@ -92,6 +92,40 @@ async fn a_client_signs_a_person_in_with_code_pkce_and_nonce_and_sees_the_same_u
         w.userinfo(again["access_token"].as_str().unwrap()).await.0,
         200
     );
+    // A narrower scope for one answer; a wider one is refused.
+    let (status, narrow) = w
+        .token(
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", again["refresh_token"].as_str().unwrap()),
+                ("scope", "openid"),
+            ],
+            Some(&basic("app", APP_SECRET)),
+        )
+        .await
+        .into_pair();
+    assert_eq!(
+        (status, narrow["scope"].as_str()),
+        (200, Some("openid")),
+        "{narrow}"
+    );
+    let (_, info) = w.userinfo(narrow["access_token"].as_str().unwrap()).await;
+    assert!(info.get("name").is_none(), "{info}");
+    let (status, wide) = w
+        .token(
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", narrow["refresh_token"].as_str().unwrap()),
+                ("scope", "openid offline_access"),
+            ],
+            Some(&basic("app", APP_SECRET)),
+        )
+        .await
+        .into_pair();
+    assert_eq!(
+        (status, wide["error"].as_str()),
+        (400, Some("invalid_scope"))
+    );
 
     // Only the granted scopes' claims: spa may have openid and profile.
     let (code, r) = w.code(&mut b, "spa", "openid profile phone", "alice").await;

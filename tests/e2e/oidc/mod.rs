@@ -319,6 +319,17 @@ impl World {
     }
 }
 
+/// A token answer without its headers.
+pub(crate) trait IntoPair {
+    fn into_pair(self) -> (u16, Value);
+}
+
+impl IntoPair for (u16, Value, reqwest::header::HeaderMap) {
+    fn into_pair(self) -> (u16, Value) {
+        (self.0, self.1)
+    }
+}
+
 /// `at_hash` computed here, independently of the gateway.
 pub(crate) fn at_hash(access_token: &str) -> String {
     let d = digest::digest(&digest::SHA256, access_token.as_bytes());

@@ -28,6 +28,9 @@ async fn setup() -> Setup {
             .route(Route::public("/pub/", up))
             .route(Route::optional("/opt/", up))
             .route(Route::required("/api/", up))
+            .route(
+                Route::required("/min/", up).with("identity_headers = [\"user\", \"assertion\"]"),
+            )
             .route(Route::public("/down/", "127.0.0.1:1"))
             .start()
     });
@@ -133,6 +136,27 @@ async fn hop_by_hop_headers_never_reach_the_upstream() {
         }
         assert_eq!(h["x-kept"], "yes", "an end-to-end header is forwarded");
         assert_eq!(h["x-forwarded-for"], "127.0.0.1", "the gateway's own value");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_route_with_fewer_identity_headers_sends_only_those_and_strips_every_spoof() {
+    let s = setup().await;
+    let grant = login(&s.gw).await;
+    let bearer = format!("Authorization: Bearer {}", grant.access_token.expose());
+    let mut with_token = SPOOFS.to_vec();
+    with_token.push(&bearer);
+    let h = seen(&get(s.gw.addr, "/min/x", &with_token));
+    assert_eq!(h["x-auth-user"], grant.user.id.as_str());
+    let assertion = h["x-auth-assertion"].as_str().unwrap();
+    assert_ne!(assertion, "forged");
+    for k in h.keys() {
+        assert!(
+            !k.replace(['_', '.'], "-").starts_with("x-auth-")
+                || k == "x-auth-user"
+                || k == "x-auth-assertion",
+            "{k} reached an upstream that asked only for the user and the assertion"
+        );
     }
 }
 

@@ -325,3 +325,38 @@ fn dns_settings_bound_the_ttl() {
         "is not an IP address",
     );
 }
+
+#[test]
+fn identity_headers_are_known_names_and_only_on_routes_with_identity() {
+    let route = |extra: &str| {
+        format!("[[route]]\nprefix = \"/api/\"\nupstream = \"127.0.0.1:9000\"\nauth = \"required\"\n{extra}")
+    };
+    let set = load(&route("identity_headers = [\"user\", \"assertion\"]\n"))
+        .unwrap()
+        .routes[0]
+        .identity_headers;
+    assert!(set.has("user") && set.has("assertion") && !set.has("phone"));
+    assert_eq!(
+        load(&route("")).unwrap().routes[0].identity_headers,
+        crate::headers::IdentitySet::ALL
+    );
+    assert_error(
+        &route("identity_headers = [\"user\", \"email\"]\n"),
+        "route[0].identity_headers",
+        5,
+        "unknown identity header \"email\"",
+    );
+    assert_error(
+        &route("identity_headers = []\n"),
+        "route[0].identity_headers",
+        5,
+        "is empty",
+    );
+    let public = "[[route]]\nprefix = \"/pub/\"\nupstream = \"127.0.0.1:9000\"\nauth = \"public\"\nidentity_headers = [\"user\"]\n";
+    assert_error(
+        public,
+        "route[0].identity_headers",
+        5,
+        "public route never carries",
+    );
+}
