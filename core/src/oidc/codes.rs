@@ -56,17 +56,16 @@ enum Record {
 /// What presenting a code found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Redemption {
-    /// This call holds the code: check its bindings, then [`Codes::finish`] or
-    /// [`Codes::abandon`].
+    /// This call holds the code: [`Codes::finish`] it.
     Won(CodeGrant),
     /// No such code, or it expired before anyone redeemed it.
     Unknown,
-    /// Redeemed before, by `client_id`; `session` is what that redemption started (to be
-    /// revoked), when it finished.
-    Reused {
-        client_id: String,
-        session: Option<String>,
-    },
+    /// The presenter's bindings (client, `redirect_uri`, verifier) do not hold: nothing moved,
+    /// so a stolen code tried with a wrong verifier neither wins nor spoils it.
+    Refused(CodeGrant),
+    /// Redeemed before, and presented again by a caller whose bindings hold; `session` is what
+    /// the first redemption started (to be revoked), when it finished.
+    Reused { session: Option<String> },
 }
 
 #[derive(Clone)]
@@ -119,8 +118,14 @@ impl Codes {
         Ok(code)
     }
 
-    /// Presents a code: exactly one presentation of an open, unexpired code wins it.
-    pub async fn redeem(&self, code: &str) -> CoreResult<Redemption> {
+    /// Presents a code: of the presentations whose bindings hold (`binds`: client,
+    /// `redirect_uri`, PKCE verifier), exactly one wins an open, unexpired code; the bindings
+    /// are judged on the record as read, before anything moves.
+    pub async fn redeem(
+        &self,
+        code: &str,
+        binds: &(dyn Fn(&CodeGrant) -> bool + Sync),
+    ) -> CoreResult<Redemption> {
         if !well_formed(code) {
             return Ok(Redemption::Unknown);
         }
@@ -133,37 +138,37 @@ impl Codes {
             let Ok(record) = serde_json::from_str::<Record>(&raw) else {
                 return Ok(Redemption::Unknown);
             };
+            let grant = match &record {
+                Record::Open { g }
+                | Record::Redeeming { g }
+                | Record::Redeemed { g, .. }
+                | Record::Reused { g } => g,
+            };
+            if let Record::Open { g } = &record {
+                if g.expires_at <= self.store.now_ms() {
+                    return Ok(Redemption::Unknown);
+                }
+            }
+            if !binds(grant) {
+                return Ok(Redemption::Refused(grant.clone()));
+            }
             match record {
                 Record::Open { g } => {
-                    if g.expires_at <= self.store.now_ms() {
-                        return Ok(Redemption::Unknown);
-                    }
                     let next = json(&Record::Redeeming { g: g.clone() });
                     if self.store.swap(NS, &k, &raw, &next).await? {
                         return Ok(Redemption::Won(g));
                     }
                 }
                 Record::Redeeming { g } => {
-                    let next = json(&Record::Reused { g: g.clone() });
+                    let next = json(&Record::Reused { g });
                     if self.store.swap(NS, &k, &raw, &next).await? {
-                        return Ok(Redemption::Reused {
-                            client_id: g.client_id,
-                            session: None,
-                        });
+                        return Ok(Redemption::Reused { session: None });
                     }
                 }
-                Record::Redeemed { g, sid } => {
-                    return Ok(Redemption::Reused {
-                        client_id: g.client_id,
-                        session: Some(sid),
-                    })
+                Record::Redeemed { sid, .. } => {
+                    return Ok(Redemption::Reused { session: Some(sid) })
                 }
-                Record::Reused { g } => {
-                    return Ok(Redemption::Reused {
-                        client_id: g.client_id,
-                        session: None,
-                    })
-                }
+                Record::Reused { .. } => return Ok(Redemption::Reused { session: None }),
             }
         }
         Ok(Redemption::Unknown)
@@ -179,15 +184,5 @@ impl Codes {
             sid: sid.to_string(),
         });
         self.store.swap(NS, &k, &from, &to).await
-    }
-
-    /// Gives a won code back (its bindings did not hold): the rightful client may still use
-    /// it, so a stolen code presented with the wrong verifier does not burn it.
-    pub async fn abandon(&self, code: &str, grant: &CodeGrant) -> CoreResult<()> {
-        let k = key(code);
-        let from = json(&Record::Redeeming { g: grant.clone() });
-        let to = json(&Record::Open { g: grant.clone() });
-        self.store.swap(NS, &k, &from, &to).await?;
-        Ok(())
     }
 }

@@ -12,7 +12,7 @@ mod userinfo_token;
 
 pub use codes::{CodeGrant, Codes, Redemption};
 pub use id_token::{at_hash, IdTokenClaims};
-pub use pending::{Pending, MAX_REQUEST_LEN};
+pub use pending::{Parked, Pending, MAX_REQUEST_LEN};
 pub use subject::pairwise_subject;
 pub use userinfo_token::{UserinfoClaims, USERINFO_AUDIENCE};
 

@@ -156,6 +156,7 @@ impl TokenService {
                     .map(|x| x.kid.clone())
                     .collect::<Vec<_>>(),
                 k.vault.iter().map(|x| x.kid.clone()).collect::<Vec<_>>(),
+                k.oidc.iter().map(|x| x.kid.clone()).collect::<Vec<_>>(),
             )
         };
         let changed = ids(&fresh) != ids(&current);

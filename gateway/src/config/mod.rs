@@ -45,7 +45,7 @@ pub use limits::Limits;
 pub use login_page::LoginPage;
 pub use oidc::{Oidc, OidcClient, Subject, KNOWN_SCOPES};
 pub use routes::{Balance, HealthCheck, HostHeader, Route, RouteAuth, UpstreamTls};
-pub use server::{Dns, Server, Tls, UnderscoreHeaders};
+pub use server::{AccessLogFormat, Dns, Server, Tls, UnderscoreHeaders};
 pub use tokens::Tokens;
 pub use webhooks::Webhook;
 

@@ -48,7 +48,7 @@ pub enum Subject {
 /// One `[[oidc.client]]`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OidcClient {
-    /// 1 to 128 of `A-Z a-z 0-9 - . _ ~` (the same whether a client URL-encodes it or not).
+    /// 1 to 64 of `A-Z a-z 0-9 - . _ ~` (the same whether a client URL-encodes it or not).
     pub client_id: String,
     /// `None`: a public client, which must use PKCE.
     pub client_secret: Option<Secret>,
@@ -118,7 +118,7 @@ fn default_subject() -> String {
 }
 
 fn is_client_id(id: &str) -> bool {
-    (1..=128).contains(&id.len())
+    (1..=64).contains(&id.len())
         && id
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
@@ -216,7 +216,7 @@ impl Validator<'_> {
                 self.error(
                     join_key(&key, "client_id"),
                     format!(
-                        "{:?} must be 1 to 128 of A-Z, a-z, 0-9, '-', '.', '_' and '~'",
+                        "{:?} must be 1 to 64 of A-Z, a-z, 0-9, '-', '.', '_' and '~'",
                         c.client_id
                     ),
                 );

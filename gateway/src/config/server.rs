@@ -28,6 +28,8 @@ pub struct Server {
     pub trusted_proxies: Vec<ipnet::IpNet>,
     /// What happens to request headers whose name has a `_`.
     pub underscore_headers: UnderscoreHeaders,
+    /// One line per request on stdout, or none.
+    pub access_log: AccessLogFormat,
     /// HTTPS on `listen`, when set.
     pub tls: Option<Tls>,
     /// Longest time from a request's first byte to the end of its header. Default `30s`.
@@ -134,6 +136,19 @@ pub enum UnderscoreHeaders {
     Keep,
 }
 
+/// `[server] access_log`: one line per request on stdout (who reached what, when), written
+/// by a thread of its own, never by a worker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AccessLogFormat {
+    /// One JSON object per line (default).
+    #[default]
+    Json,
+    /// `key=value` pairs, for people reading a terminal.
+    Logfmt,
+    Off,
+}
+
 /// `[server]`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -154,6 +169,9 @@ pub(crate) struct RawServer {
     /// Headers whose name has a `_`: `drop` (default) or `keep`.
     #[serde(default)]
     pub underscore_headers: super::UnderscoreHeaders,
+    /// `json` (default), `logfmt` or `off`.
+    #[serde(default)]
+    pub access_log: AccessLogFormat,
     /// HTTPS: certificates and options.
     pub tls: Option<RawTls>,
     /// Whole-header deadline. Default `30s`.
@@ -271,6 +289,7 @@ impl Validator<'_> {
             metrics_listen,
             trusted_proxies,
             underscore_headers: raw.underscore_headers,
+            access_log: raw.access_log,
             tls,
             header_timeout: header_timeout?,
             idle_timeout: idle_timeout?,

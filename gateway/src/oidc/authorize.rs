@@ -33,7 +33,8 @@ pub async fn authorize(g: &Gateway, o: &OidcState, session: &mut Session) -> pin
     };
     // Back from the login page: the parked request, whole. Only a parked request carries the
     // gateway's own "signed in after" mark; a client cannot send one.
-    let pairs = match pairs.one("resume") {
+    let resumed = pairs.one("resume").map(str::to_string);
+    let pairs = match &resumed {
         None => Params(
             pairs
                 .0
@@ -41,19 +42,26 @@ pub async fn authorize(g: &Gateway, o: &OidcState, session: &mut Session) -> pin
                 .filter(|(k, _)| k != LOGIN_AFTER)
                 .collect(),
         ),
-        Some(id) => match o.pending.find(id).await {
+        Some(id) => match o
+            .pending
+            .find(
+                id,
+                crate::cookies::get(session.req_header(), &resume_cookie(g, id))
+                    .ok()
+                    .flatten(),
+            )
+            .await
+        {
             Ok(Some(query)) => Params(
                 url::form_urlencoded::parse(query.as_bytes())
                     .map(|(k, v)| (k.into_owned(), v.into_owned()))
                     .collect(),
             ),
-            Ok(None) => {
-                return error_page(
-                    session,
-                    "the sign-in took too long: start again from the app",
-                )
-                .await
-            }
+            Ok(None) => return error_page(
+                session,
+                "this sign-in is not this browser's, or took too long: start again from the app",
+            )
+            .await,
             Err(_) => return error_page(session, "the database is unavailable; try again").await,
         },
     };
@@ -75,13 +83,20 @@ pub async fn authorize(g: &Gateway, o: &OidcState, session: &mut Session) -> pin
     };
     let outcome = decide(g, o, session, &proved, &pairs).await;
     let (location, cookies) = match outcome {
-        Ok(Decision::Code { code, cookies }) => {
+        Ok(Decision::Code { code, mut cookies }) => {
             count(g, Some(client), "authorize", "ok");
+            // The parked request is spent: its id resumes nothing more.
+            if let Some(id) = &resumed {
+                if let Err(e) = o.pending.forget(id).await {
+                    tracing::warn!(error = %e, "could not forget a resumed authorization request");
+                }
+                cookies.push(g.cookies.clear(&resume_cookie(g, id)));
+            }
             (with_params(&proved, o, &[("code", code.as_str())]), cookies)
         }
-        Ok(Decision::Login { to }) => {
+        Ok(Decision::Login { to, cookie }) => {
             count(g, Some(client), "authorize", "login");
-            (to, Vec::new())
+            (to, vec![cookie])
         }
         Err(e) => {
             count(g, Some(client), "authorize", e.label());
@@ -105,8 +120,15 @@ pub async fn authorize(g: &Gateway, o: &OidcState, session: &mut Session) -> pin
 }
 
 enum Decision {
-    Code { code: String, cookies: Vec<String> },
-    Login { to: String },
+    Code {
+        code: String,
+        cookies: Vec<String>,
+    },
+    Login {
+        to: String,
+        /// Binds the parked request to this browser.
+        cookie: String,
+    },
 }
 
 async fn decide(
@@ -165,11 +187,15 @@ async fn decide(
         one("code_challenge_method"),
     )?;
     let nonce = one("nonce");
-    if nonce
-        .as_ref()
-        .is_some_and(|n| n.len() > MAX_NONCE || n.is_empty())
-    {
-        return Err(OAuthError::invalid_request("nonce is empty or too long"));
+    let nonce_ok = |n: &String| {
+        !n.is_empty()
+            && n.len() <= MAX_NONCE
+            && n.bytes().all(|b| b.is_ascii_graphic() || b == b' ')
+    };
+    if nonce.as_ref().is_some_and(|n| !nonce_ok(n)) {
+        return Err(OAuthError::invalid_request(
+            "nonce must be 1 to 512 visible ASCII characters",
+        ));
     }
     let prompt = one("prompt").unwrap_or_default();
     let prompts: Vec<&str> = prompt.split(' ').filter(|p| !p.is_empty()).collect();
@@ -220,6 +246,13 @@ async fn decide(
         if none {
             return Err(OAuthError::login_required());
         }
+        // Each parked request is a row: per network, as many as browser logins may start.
+        let network = g.client_ip(session).map(|ip| g.networks.of(ip));
+        if network.is_some_and(|n| !g.flow_starts.allow(n)) {
+            return Err(OAuthError::temporarily_unavailable_for(
+                "too many sign-ins started from this network; try again in a minute",
+            ));
+        }
         let parked = o
             .pending
             .park(&resumed_query(
@@ -229,9 +262,14 @@ async fn decide(
             ))
             .await?
             .ok_or_else(|| OAuthError::invalid_request("the authorization request is too long"))?;
-        let to = format!("{}/oidc/authorize?resume={parked}", g.auth_prefix);
+        let to = format!("{}/oidc/authorize?resume={}", g.auth_prefix, parked.id);
         return Ok(Decision::Login {
             to: g.login_page_for(&to),
+            cookie: g.cookies.set(
+                &resume_cookie(g, &parked.id),
+                parked.nonce.expose(),
+                o.pending.ttl().as_secs(),
+            ),
         });
     };
     let code = o
@@ -251,6 +289,13 @@ async fn decide(
         code: code.expose().to_string(),
         cookies,
     })
+}
+
+/// The cookie that binds a parked request to its browser: one per request, so two tabs
+/// signing in for two apps do not overwrite each other's.
+fn resume_cookie(g: &Gateway, id: &str) -> String {
+    let tag: String = id.chars().skip(3).take(12).collect();
+    g.cookies.state(&format!("oidc_{tag}"))
 }
 
 /// PKCE (RFC 7636): S256 only; a public client must use it.

@@ -48,6 +48,25 @@ pub fn scope_claims(user: &User, scope: &str) -> Map<String, Value> {
     out
 }
 
+/// The claims an id_token carries: the profile's only. A phone or unionid rides in no token
+/// a client may send back through a browser (a logout's `id_token_hint` is a URL); clients
+/// read them from userinfo (OpenID Connect Core §5.4).
+pub fn id_token_claims(user: &User, scope: &str) -> Map<String, Value> {
+    let mut claims = scope_claims(user, scope);
+    claims.retain(|k, _| k == "name" || k == "picture");
+    claims
+}
+
+/// `scope` as `client` may still have it: a scope the operator has since taken from the
+/// client is no longer released, whatever the grant said.
+pub fn still_allowed(client: &OidcClient, scope: &str) -> String {
+    scope
+        .split(' ')
+        .filter(|s| !s.is_empty() && client.allows_scope(s))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// The granted scope: what was asked and the client may have, in a fixed order.
 pub fn grant(client: &OidcClient, requested: &str) -> String {
     let asked: Vec<&str> = requested.split(' ').filter(|s| !s.is_empty()).collect();

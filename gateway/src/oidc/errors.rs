@@ -60,6 +60,10 @@ impl OAuthError {
         Self::new("invalid_token", 401, d)
     }
 
+    pub fn temporarily_unavailable_for(d: impl Into<String>) -> Self {
+        Self::new("temporarily_unavailable", 503, d)
+    }
+
     pub fn temporarily_unavailable() -> Self {
         Self::new(
             "temporarily_unavailable",
@@ -70,6 +74,11 @@ impl OAuthError {
 
     pub fn method_not_allowed() -> Self {
         Self::new("invalid_request", 405, "method not allowed")
+    }
+
+    /// A userinfo call without any token: the challenge names no error (RFC 6750 §3.1).
+    pub fn no_token() -> Self {
+        Self::new("invalid_token", 401, "no access token")
     }
 
     /// The metric label: the error code.
@@ -111,16 +120,31 @@ pub fn json_headers() -> Vec<(&'static str, String)> {
     ]
 }
 
-/// Writes `e` as JSON, with the challenge a 401 needs.
+/// Writes a token endpoint error as JSON: `invalid_client` with its Basic challenge.
 pub async fn write(session: &mut Session, e: &OAuthError) -> pingora::Result<()> {
     let mut extra = json_headers();
     match (e.status, e.error) {
         (401, "invalid_client") => {
             extra.push(("www-authenticate", "Basic realm=\"wxgate\"".to_string()));
         }
-        (401, _) => extra.push(("www-authenticate", format!("Bearer error=\"{}\"", e.error))),
-        (405, _) => extra.push(("allow", "GET, POST".to_string())),
+        (405, _) => extra.push(("allow", "POST".to_string())),
         _ => {}
     }
+    write_json(session, e.status, e.body(), &extra).await
+}
+
+/// Writes a protected resource's (userinfo's) error with its Bearer challenge (RFC 6750 §3):
+/// no error code when no token came at all.
+pub async fn write_bearer(session: &mut Session, e: &OAuthError) -> pingora::Result<()> {
+    let mut extra = json_headers();
+    if e.status == 405 {
+        extra.push(("allow", "GET, POST".to_string()));
+    }
+    let challenge = if *e == OAuthError::no_token() {
+        "Bearer realm=\"wxgate\"".to_string()
+    } else {
+        format!("Bearer realm=\"wxgate\", error=\"{}\"", e.error)
+    };
+    extra.push(("www-authenticate", challenge));
     write_json(session, e.status, e.body(), &extra).await
 }

@@ -20,14 +20,11 @@ pub async fn logout(g: &Gateway, o: &OidcState, session: &mut Session) -> pingor
         None => None,
         Some(t) => match g.tokens.read_id_token_hint(&t, &o.config.issuer) {
             Some(claims) => Some(claims),
+            // A hint this provider cannot read (forged, or signed by a key rotated out) proves
+            // nothing: the person is asked, as without one.
             None => {
-                count(g, None, "logout", "invalid_hint");
-                return page(
-                    session,
-                    400,
-                    html::oidc_error_page("id_token_hint is not an id_token of this provider"),
-                )
-                .await;
+                count(g, None, "logout", "unreadable_hint");
+                None
             }
         },
     };
@@ -69,7 +66,8 @@ pub async fn logout(g: &Gateway, o: &OidcState, session: &mut Session) -> pingor
     let hint_is_this_person = match (&hint, &browser_sid, client) {
         (Some(h), Some(sid), Some(c)) => match g.auth.sessions().get(sid).await {
             Ok(Some(s)) => super::claims::subject(g, c, s.user_id.as_str()) == h.sub,
-            _ => true,
+            // Not known to match: ask.
+            _ => false,
         },
         (Some(_), None, _) => true,
         _ => false,

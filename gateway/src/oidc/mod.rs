@@ -32,8 +32,15 @@ pub async fn handle(g: &Gateway, session: &mut Session, action: &str) -> pingora
         ("GET", "jwks.json") => discovery::serve_jwks(g, session).await?,
         ("GET" | "POST", "logout") => logout::logout(g, o, session).await?,
         ("OPTIONS", "token" | "userinfo" | "jwks.json") => preflight(session).await?,
-        (_, "authorize" | "token" | "userinfo" | "logout" | "jwks.json") => {
-            errors::write(session, &OAuthError::method_not_allowed()).await?
+        (_, "userinfo") => errors::write_bearer(session, &OAuthError::method_not_allowed()).await?,
+        (_, "token") => errors::write(session, &OAuthError::method_not_allowed()).await?,
+        (_, "authorize" | "logout" | "jwks.json") => {
+            let allow = if action == "jwks.json" {
+                "GET"
+            } else {
+                "GET, POST"
+            };
+            crate::respond::write_error(session, &ApiError::method_not_allowed(allow)).await?
         }
         _ => {
             write_error(

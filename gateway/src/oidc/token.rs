@@ -77,27 +77,27 @@ async fn redeem_code(
     let code = form
         .one("code")
         .ok_or_else(|| OAuthError::invalid_request("code is missing"))?;
-    let grant = match o.codes.redeem(code).await? {
+    let binds = |grant: &wxgate_core::oidc::CodeGrant| check_bindings(caller, grant, form).is_ok();
+    let grant = match o.codes.redeem(code, &binds).await? {
         Redemption::Won(grant) => grant,
         Redemption::Unknown => {
             return Err(OAuthError::invalid_grant("the code is unknown or expired"))
         }
-        Redemption::Reused { client_id, session } => {
-            // Only its own client's second presentation revokes: another client holding a
-            // stolen code must not be able to end someone's session with it.
-            if client_id == caller.client.client_id {
-                if let Some(sid) = session {
-                    g.note_revoked(std::slice::from_ref(&sid));
-                    g.auth.sessions().revoke(&sid, "code_reuse").await?;
-                }
+        // Judged again for its message; nothing moved.
+        Redemption::Refused(grant) => {
+            return Err(check_bindings(caller, &grant, form)
+                .err()
+                .unwrap_or_else(|| OAuthError::invalid_grant("the code does not bind")))
+        }
+        // Presented again by its own client, bindings and all: what it issued is revoked.
+        Redemption::Reused { session } => {
+            if let Some(sid) = session {
+                g.note_revoked(std::slice::from_ref(&sid));
+                g.auth.sessions().revoke(&sid, "code_reuse").await?;
             }
             return Err(OAuthError::invalid_grant("the code was already used"));
         }
     };
-    if let Err(e) = check_bindings(caller, &grant, form) {
-        o.codes.abandon(code, &grant).await?;
-        return Err(e);
-    }
     let browser = g
         .auth
         .sessions()
@@ -244,10 +244,13 @@ async fn respond(
         .user(&s.user_id)
         .await?
         .ok_or_else(|| OAuthError::invalid_grant("the account no longer exists"))?;
-    let scope = narrowed
-        .map(str::to_string)
-        .or_else(|| s.scope.clone())
-        .unwrap_or_else(|| "openid".into());
+    let scope = claims::still_allowed(
+        caller.client,
+        &narrowed
+            .map(str::to_string)
+            .or_else(|| s.scope.clone())
+            .unwrap_or_else(|| "openid".into()),
+    );
     let internal = |_| OAuthError::from(CoreError::Keys("signing failed".into()));
     let (access, _) = g
         .tokens
@@ -275,7 +278,7 @@ async fn respond(
             nonce: nonce.map(str::to_string),
             at_hash: Some(at_hash(&access)),
             sid: Some(s.id.clone()),
-            extra: claims::scope_claims(&user, &scope),
+            extra: claims::id_token_claims(&user, &scope),
         })
         .map_err(internal)?;
     Ok(Bytes::from(

@@ -18,7 +18,7 @@ pub async fn userinfo(g: &Gateway, o: &OidcState, session: &mut Session) -> ping
         }
         Err(e) => {
             count(g, None, "userinfo", e.label());
-            super::errors::write(session, &e).await
+            super::errors::write_bearer(session, &e).await
         }
     }
 }
@@ -58,7 +58,7 @@ async fn presented(session: &mut Session) -> Result<String, OAuthError> {
     match (header, posted) {
         (Some(_), Some(_)) => Err(OAuthError::invalid_request("the token is sent twice")),
         (Some(t), None) | (None, Some(t)) => Ok(t),
-        (None, None) => Err(OAuthError::invalid_token("no access token")),
+        (None, None) => Err(OAuthError::no_token()),
     }
 }
 
@@ -94,7 +94,7 @@ async fn answer(
         .user(&wxgate_core::model::UserId(claims.uid.clone()))
         .await?
         .ok_or_else(|| OAuthError::invalid_token("the account no longer exists"))?;
-    let mut body = claims::scope_claims(&user, &claims.scope);
+    let mut body = claims::scope_claims(&user, &claims::still_allowed(client, &claims.scope));
     body.insert(
         "sub".into(),
         serde_json::Value::String(claims::subject(g, client, user.id.as_str())),

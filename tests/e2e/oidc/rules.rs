@@ -472,3 +472,113 @@ async fn discovery_lists_exactly_what_is_supported_and_metrics_count_per_client(
         assert!(metrics.contains(line), "{line} in\n{metrics}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_parked_request_resumes_only_in_its_own_browser_and_parking_is_capped() {
+    let w = world_with(Backend::Sqlite, |b| {
+        b.limits("browser_logins_per_minute = 5")
+    })
+    .await
+    .unwrap();
+    // The victim's browser parks a request; its resume URL leaks (history, a screenshot).
+    let mut victim = Browser::new();
+    let (url, _) = w.authorize_url("app", "openid", &[]);
+    let (_, trail) = victim.open(&url).await;
+    let resume = param(trail.last().unwrap(), "return_to").unwrap();
+    assert!(resume.contains("resume=ar_"), "{resume}");
+    // The attacker, signed in as themselves, opens it: an error page, no code.
+    let mut attacker = Browser::new();
+    w.code(&mut attacker, "app", "openid", "bob").await;
+    let page = attacker.get(&w.gw(&resume)).await;
+    assert_eq!(page.status, 400, "{:?}", page.location());
+    assert!(page.location().is_none());
+    // The victim's own browser resumes it after signing in; once a code is issued, the id
+    // resumes nothing more.
+    let start = victim
+        .get(&w.gw(&format!("/_auth/web/authorize?return_to={}", enc(&resume))))
+        .await;
+    let (_, more) = victim
+        .open(&crate::login::browser::as_person(
+            start.location().unwrap(),
+            "alice",
+        ))
+        .await;
+    assert!(
+        more.iter()
+            .any(|u| u.starts_with(&w.redirect_uri) && u.contains("code=")),
+        "{more:?}"
+    );
+    assert_eq!(victim.get(&w.gw(&resume)).await.status, 400, "spent");
+    // Parking costs a row: per network, no more than browser logins may start.
+    let mut stranger = Browser::new();
+    let mut refused = 0;
+    for _ in 0..3 {
+        let (url, _) = w.authorize_url("app", "openid", &[]);
+        let page = stranger.get(&url).await;
+        if let Some(to) = page.location().filter(|l| l.starts_with(&w.redirect_uri)) {
+            assert_eq!(
+                param(to, "error").as_deref(),
+                Some("temporarily_unavailable"),
+                "{to}"
+            );
+            refused += 1;
+        }
+    }
+    assert!(refused >= 1, "the cap holds");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_client_or_a_used_refresh_token_gets_nothing_and_reuse_ends_the_family() {
+    let w = world().await;
+    let mut b = Browser::new();
+    let (code, r) = w.code(&mut b, "app", "openid", "alice").await;
+    let (_, first) = w.redeem(&code, &r).await;
+    // Another client presenting app's code: refused, and app's grant stands.
+    let (status, body, _) = w
+        .token(
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", &w.redirect_uri),
+                ("code_verifier", &r.verifier),
+            ],
+            Some(&basic("pw", PAIRWISE_SECRET)),
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
+    assert_eq!(
+        w.userinfo(first["access_token"].as_str().unwrap()).await.0,
+        200
+    );
+    // Rotation A → B → C, then A again: past its grace (its child moved on), so the family ends.
+    let a = first["refresh_token"].as_str().unwrap().to_string();
+    let (_, second) = w.refresh(&a).await;
+    let (_, third) = w.refresh(second["refresh_token"].as_str().unwrap()).await;
+    assert!(third["refresh_token"].is_string(), "{third}");
+    let (status, body) = w.refresh(&a).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
+    let (status, _) = w.refresh(third["refresh_token"].as_str().unwrap()).await;
+    assert_eq!(status, 400, "the whole family is revoked");
+    assert_eq!(
+        w.userinfo(third["access_token"].as_str().unwrap()).await.0,
+        401
+    );
+    // userinfo without any token: a bare Bearer challenge (RFC 6750 §3.1).
+    let bare = w
+        .http
+        .get(w.gw("/_auth/oidc/userinfo"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bare.status(), 401);
+    assert_eq!(
+        bare.headers()["www-authenticate"],
+        "Bearer realm=\"wxgate\""
+    );
+}

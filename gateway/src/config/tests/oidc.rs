@@ -31,7 +31,7 @@ fn oidc_rules_name_their_keys() {
         scopes = [\"profile\", \"email\"]\nsubject = \"secret\"\n";
     assert_error(text, "oidc.issuer", 2, "trailing '/'");
     assert_error(text, "oidc.code_ttl", 3, "between 10s and 10m");
-    assert_error(text, "oidc.client[0].client_id", 5, "1 to 128");
+    assert_error(text, "oidc.client[0].client_id", 5, "1 to 64");
     assert_error(text, "oidc.client[0].client_secret", 6, "at least 16");
     assert_error(text, "oidc.client[0].redirect_uris[0]", 7, "refused");
     assert_error(text, "oidc.client[0].redirect_uris[1]", 7, "fragment");
