@@ -6,6 +6,9 @@
 #   public   wrk -> wxgate /pub/x (auth = "public")                 -> nginx
 #   bearer   wrk -> wxgate /api/x, Authorization: Bearer            -> nginx
 #   cookie   wrk -> wxgate /api/x, the session cookie               -> nginx
+#   bearer-min  as bearer, on a route with identity_headers = ["user", "assertion"]
+#   public-nolog, bearer-nolog  as public and bearer on a second gateway with access_log = "off"
+#            (the difference is what the access log costs, its writer thread included)
 #   login    a mini-program login on SQLite (the simulator answers WeChat's part, outside valgrind)
 #   nginx-tls  wrk -> nginx proxy_pass over HTTPS (HTTP/1.1), the same certificate -> nginx
 #   tls-h1     wrk -> wxgate /pub/x over HTTPS (HTTP/1.1)                          -> nginx
@@ -29,7 +32,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 DURATION=${DURATION:-10}
 WARMUP=${WARMUP:-3}
 LOGINS=${LOGINS:-300}
-PORT_U=18181 PORT_G=18190 PORT_P=18195 PORT_SIM=18200 PORT_NT=18183 PORT_GT=18191
+PORT_U=18181 PORT_G=18190 PORT_P=18195 PORT_SIM=18200 PORT_NT=18183 PORT_GT=18191 PORT_G2=18192
 APPID=wx00000000000000d1
 export WXGATE_BENCH_MP_SECRET=bench-secret
 
@@ -56,7 +59,7 @@ fi
 GW="$ROOT/target/release/wxgate" BARE="$ROOT/target/release/examples/bare_pingora"
 SIM="$ROOT/target/release/wxgate-sim" LB="$ROOT/target/release/examples/login_bench"
 for b in "$GW" "$BARE" "$SIM" "$LB"; do [ -x "$b" ] || die "$b is missing"; done
-for port in $PORT_U $PORT_G $PORT_P $PORT_SIM $PORT_NT $PORT_GT; do
+for port in $PORT_U $PORT_G $PORT_P $PORT_SIM $PORT_NT $PORT_GT $PORT_G2; do
     if (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null; then die "port $port is already in use"; fi
 done
 
@@ -130,8 +133,17 @@ auth = "public"
 prefix = "/api/"
 upstream = "127.0.0.1:$PORT_U"
 auth = "required"
+
+[[route]]
+prefix = "/min/"
+upstream = "127.0.0.1:$PORT_U"
+auth = "required"
+identity_headers = ["user", "assertion"]
 EOF
 "$GW" check --config "$WORK/gw/gateway.toml" >/dev/null || die "the gateway rejected its config"
+# The same gateway without the access log, on its own port.
+sed -e "s/^listen = .*/listen = \"127.0.0.1:$PORT_G2\"\naccess_log = \"off\"/" \
+    "$WORK/gw/gateway.toml" >"$WORK/gw/gateway-nolog.toml"
 
 # ---------------------------------------------------------------- measuring
 callgrind() { # out-prefix, command...: starts it under callgrind, instrumentation off
@@ -219,6 +231,18 @@ TOKEN=$(curl -sf "http://127.0.0.1:$PORT_G/_auth/mp/login" -H 'content-type: app
 measure "$PID_G" public "http://127.0.0.1:$PORT_G/pub/x"
 measure "$PID_G" bearer "http://127.0.0.1:$PORT_G/api/x" -H "Authorization: Bearer $TOKEN"
 measure "$PID_G" cookie "http://127.0.0.1:$PORT_G/api/x" -H "Cookie: theme=dark; wxgate=$TOKEN"
+measure "$PID_G" bearer-min "http://127.0.0.1:$PORT_G/min/x" -H "Authorization: Bearer $TOKEN"
+
+echo "== gateway, access log off"
+RUST_LOG=warn callgrind "$WORK/gateway-nolog" "$GW" --config "$WORK/gw/gateway-nolog.toml" --threads 1
+PID_G2=$LAST_PID
+for _ in $(seq 600); do
+    curl -sf -o /dev/null "http://127.0.0.1:$PORT_G2/_auth/healthz" && break
+    kill -0 "$PID_G2" 2>/dev/null || { tail -n 20 "$WORK/gateway-nolog.log"; die "the second gateway exited"; }
+    sleep 0.1
+done
+measure "$PID_G2" public-nolog "http://127.0.0.1:$PORT_G2/pub/x"
+measure "$PID_G2" bearer-nolog "http://127.0.0.1:$PORT_G2/api/x" -H "Authorization: Bearer $TOKEN"
 
 echo "== HTTPS, one certificate for nginx and the gateway"
 make_cert "$WORK/tls"
@@ -304,10 +328,17 @@ for line in open(sys.argv[1]):
     rows[label] = int(ir) / int(n)
 floor = rows["floor"]
 print(f"   {'path':<8} {'instr/req':>10} {'x floor':>8} {'- public':>9}")
-for label in ["floor", "public", "bearer", "cookie"]:
+for label in ["floor", "public", "bearer", "cookie", "bearer-min", "public-nolog", "bearer-nolog"]:
     v = rows[label]
-    extra = f"{(v - rows['public']) / 1000:+8.1f}k" if label in ("bearer", "cookie") else ""
-    print(f"   {label:<8} {v / 1000:9.1f}k {v / floor:7.2f}x {extra:>9}")
+    extra = f"{(v - rows['public']) / 1000:+8.1f}k" if label.startswith(("bearer", "cookie")) else ""
+    print(f"   {label:<12} {v / 1000:9.1f}k {v / floor:7.2f}x {extra:>9}")
+print()
+print("== issue 22's targets, against the floor measured above")
+for label, target in [("public", 1.10), ("bearer", 1.25), ("bearer-min", 1.15)]:
+    v = rows[label] / floor
+    print(f"   {label:<12} {v:5.2f}x  target <= {target:.2f}x  {'met' if v <= target else 'NOT met'}")
+cost = (rows["public"] - rows["public-nolog"]) / 1000
+print(f"   access log   {cost:+5.1f}k per request (public; bearer {(rows['bearer'] - rows['bearer-nolog']) / 1000:+.1f}k)  target <= 3.0k  {'met' if cost <= 3.0 else 'NOT met'}")
 print(f"   {'login':<8} {rows['login'] / 1000:9.1f}k   (a repeat mini-program login on SQLite, gateway side)")
 print()
 print("== over HTTPS, beside nginx with the same certificate (kept-alive connections)")

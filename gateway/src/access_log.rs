@@ -61,22 +61,32 @@ impl AccessLog {
             Format::Json => json(e),
             Format::Logfmt => logfmt(e),
         };
-        if let Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) = self.queue.try_send(line) {
+        if let Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) =
+            self.queue.try_send(line)
+        {
             self.dropped.inc();
         }
     }
 }
 
-/// Writes lines as they come, flushing whenever the queue runs dry.
+/// Writes lines as they come, a batch at a time. Stdout is locked only while a batch is
+/// written: the gateway's own log lines share it.
 fn write_lines(lines: Receiver<String>) {
     let stdout = std::io::stdout();
-    let mut out = std::io::BufWriter::with_capacity(64 * 1024, stdout.lock());
+    let mut batch = String::with_capacity(64 * 1024);
     while let Ok(line) = lines.recv() {
-        let _ = out.write_all(line.as_bytes());
-        while let Ok(more) = lines.try_recv() {
-            let _ = out.write_all(more.as_bytes());
+        batch.push_str(&line);
+        while batch.len() < 60 * 1024 {
+            match lines.try_recv() {
+                Ok(more) => batch.push_str(&more),
+                Err(_) => break,
+            }
         }
+        let mut out = stdout.lock();
+        let _ = out.write_all(batch.as_bytes());
         let _ = out.flush();
+        drop(out);
+        batch.clear();
     }
 }
 
@@ -100,8 +110,15 @@ fn json(e: &Entry<'_>) -> String {
     if let Some(ms) = e.upstream_ms {
         s.push_str(&format!(",\"upstream_ms\":{ms:.2}"));
     }
-    s.push_str(&format!(",\"duration_ms\":{:.2},\"bytes\":{}", e.duration_ms, e.bytes));
-    for (key, value) in [("user", e.user), ("channel", e.channel), ("client", e.client)] {
+    s.push_str(&format!(
+        ",\"duration_ms\":{:.2},\"bytes\":{}",
+        e.duration_ms, e.bytes
+    ));
+    for (key, value) in [
+        ("user", e.user),
+        ("channel", e.channel),
+        ("client", e.client),
+    ] {
         if let Some(v) = value {
             s.push_str(",\"");
             s.push_str(key);
@@ -134,8 +151,15 @@ fn logfmt(e: &Entry<'_>) -> String {
     if let Some(ms) = e.upstream_ms {
         s.push_str(&format!(" upstream_ms={ms:.2}"));
     }
-    s.push_str(&format!(" duration_ms={:.2} bytes={}", e.duration_ms, e.bytes));
-    for (key, value) in [("user", e.user), ("channel", e.channel), ("client", e.client)] {
+    s.push_str(&format!(
+        " duration_ms={:.2} bytes={}",
+        e.duration_ms, e.bytes
+    ));
+    for (key, value) in [
+        ("user", e.user),
+        ("channel", e.channel),
+        ("client", e.client),
+    ] {
         if let Some(v) = value {
             s.push(' ');
             s.push_str(key);
@@ -163,7 +187,10 @@ fn json_str(s: &mut String, v: &str) {
 
 /// A logfmt value: bare when it can be, else quoted and escaped like JSON.
 fn logfmt_value(s: &mut String, v: &str) {
-    if !v.is_empty() && v.bytes().all(|b| b.is_ascii_graphic() && b != b'"' && b != b'=' && b != b'\\') {
+    if !v.is_empty()
+        && v.bytes()
+            .all(|b| b.is_ascii_graphic() && b != b'"' && b != b'=' && b != b'\\')
+    {
         s.push_str(v);
     } else {
         json_str(s, v);
@@ -193,7 +220,10 @@ mod tests {
     #[test]
     fn a_json_line_is_one_valid_object_with_hostile_characters_escaped() {
         let line = json(&entry());
-        assert!(line.ends_with("}\n") && line.matches('\n').count() == 1, "{line}");
+        assert!(
+            line.ends_with("}\n") && line.matches('\n').count() == 1,
+            "{line}"
+        );
         let v: serde_json::Value = serde_json::from_str(line.trim_end()).unwrap();
         assert_eq!(v["path"], "/api/\"x\"\n");
         assert_eq!(v["status"], 200);
@@ -206,7 +236,10 @@ mod tests {
     fn a_logfmt_line_quotes_what_needs_quoting() {
         let line = logfmt(&entry());
         assert!(line.contains(" path=\"/api/\\\"x\\\"\\n\""), "{line}");
-        assert!(line.contains(" route=/api/ status=200 upstream_ms=1.50"), "{line}");
+        assert!(
+            line.contains(" route=/api/ status=200 upstream_ms=1.50"),
+            "{line}"
+        );
         assert!(line.ends_with(" client=203.0.113.7/32\n"), "{line}");
     }
 }

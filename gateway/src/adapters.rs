@@ -85,6 +85,19 @@ fn text(e: wxgate_core::error::CoreError) -> StoreError {
 
 #[async_trait]
 impl wxgate_providers::shared_state::SharedState for DbSharedState {
+    async fn hit_all(
+        &self,
+        hits: &[(&'static str, &str, Duration)],
+    ) -> Result<Vec<u64>, StoreError> {
+        let hits: Vec<(&str, &str, Duration)> = hits.iter().map(|(n, k, w)| (*n, *k, *w)).collect();
+        self.0.hit_many(&hits).await.map_err(text)
+    }
+
+    async fn unhit_all(&self, keys: &[(&'static str, &str)]) -> Result<(), StoreError> {
+        let keys: Vec<(&str, &str)> = keys.iter().map(|(n, k)| (*n, *k)).collect();
+        self.0.unhit_many(&keys).await.map_err(text)
+    }
+
     async fn put_if_absent(
         &self,
         ns: &'static str,

@@ -98,7 +98,22 @@ pub fn build(config: &Config, rt: &tokio::runtime::Runtime) -> anyhow::Result<Ar
     let public_url = config.server.public_url.trim_end_matches('/').to_string();
     let https = url::Url::parse(&public_url).is_ok_and(|u| u.scheme() == "https");
     let cookies = CookieNames::new(https);
+    let access_log = match config.server.access_log {
+        crate::config::AccessLogFormat::Off => None,
+        format => Some(
+            crate::access_log::AccessLog::start(
+                if format == crate::config::AccessLogFormat::Logfmt {
+                    crate::access_log::Format::Logfmt
+                } else {
+                    crate::access_log::Format::Json
+                },
+                metrics.transport.access_log_dropped.clone(),
+            )
+            .context("starting the access log")?,
+        ),
+    };
     let gateway = Arc::new(Gateway {
+        access_log,
         auth_prefix: config.server.auth_prefix.clone(),
         public_origin: origin_of(&public_url),
         public_url,

@@ -5,6 +5,7 @@
 //! `verify`, `flow` → `state`, `rescue`, `cookies`, `headers`, … The modules below `state`
 //! never import the ones above it.
 
+pub mod access_log;
 pub mod adapters;
 pub mod admin;
 pub mod app;
@@ -24,6 +25,7 @@ pub mod oidc;
 pub mod path;
 pub mod proxy;
 pub mod request;
+pub mod request_id;
 pub mod rescue;
 pub mod respond;
 pub mod return_to;

@@ -122,7 +122,10 @@ fn init_logging() {
             // Pingora logs every client that hangs up as an error; the gateway logs the
             // failures that matter (upstream down or slow) itself. PostgreSQL notices a
             // rolled-back serialization conflict produces are expected, not news.
-            "info,pingora_core=warn,pingora_proxy=off,sqlx::postgres::notice=error",
+            // Pingora's connector logs a pooled upstream connection it lost a race for at ERROR
+            // (cloudflare/pingora#201): wxgate_upstream_connections_total counts what it costs.
+            "info,pingora_core=warn,pingora_core::connectors=off,pingora_proxy=off,\
+             sqlx::postgres::notice=error",
         )
     });
     tracing_subscriber::fmt()

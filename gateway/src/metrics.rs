@@ -37,6 +37,15 @@ pub struct RouteMetrics {
     label: String,
     by_status: Vec<(u16, IntCounter)>,
     pub upstream_latency: prometheus::Histogram,
+    pub new_connections: IntCounter,
+    pub reused_connections: IntCounter,
+}
+
+impl RouteMetrics {
+    /// The route's label: its prefix, `_auth` or `none`.
+    pub fn label(&self) -> &str {
+        &self.label
+    }
 }
 
 const COMMON_STATUSES: [u16; 10] = [200, 201, 204, 301, 302, 304, 400, 401, 404, 502];
@@ -76,6 +85,11 @@ pub struct TransportMetrics {
     pub upstream_tls_failures: IntCounterVec,
     /// Upstream pools: each backend's state, ejections, requests with none ready.
     pub pools: PoolMetrics,
+    /// `wxgate_upstream_connections_total{route, reused}`: each request's upstream connection,
+    /// taken from the pool or new. New ones per request is what Pingora's pool race costs.
+    pub upstream_connections: IntCounterVec,
+    /// `wxgate_access_log_dropped_total`: lines dropped because the writer fell behind.
+    pub access_log_dropped: IntCounter,
 }
 
 /// Per-backend series, labelled by route and `ip:port`.
@@ -235,7 +249,20 @@ impl Metrics {
                 &["route"],
             )?,
             pools: PoolMetrics::new()?,
+            upstream_connections: IntCounterVec::new(
+                Opts::new(
+                    "wxgate_upstream_connections_total",
+                    "Upstream connections used by requests, by route and whether reused",
+                ),
+                &["route", "reused"],
+            )?,
+            access_log_dropped: IntCounter::new(
+                "wxgate_access_log_dropped_total",
+                "Access log lines dropped because the writer fell behind",
+            )?,
         };
+        registry.register(Box::new(transport.upstream_connections.clone()))?;
+        registry.register(Box::new(transport.access_log_dropped.clone()))?;
         transport.pools.register(&registry)?;
         registry.register(Box::new(transport.cert_expiry.clone()))?;
         registry.register(Box::new(transport.cert_reloads.clone()))?;
@@ -278,6 +305,14 @@ impl Metrics {
                 })
                 .collect(),
             upstream_latency: self.upstream_latency.with_label_values(&[label]),
+            new_connections: self
+                .transport
+                .upstream_connections
+                .with_label_values(&[label, "false"]),
+            reused_connections: self
+                .transport
+                .upstream_connections
+                .with_label_values(&[label, "true"]),
         }
     }
 

@@ -155,9 +155,16 @@ impl ApiError {
     }
 
     pub fn body(&self) -> Bytes {
-        Bytes::from(
-            serde_json::json!({ "error": self.code.as_str(), "message": self.message }).to_string(),
-        )
+        self.body_with(None)
+    }
+
+    /// The JSON body, with the request's id when known (what a user quotes to support).
+    pub fn body_with(&self, request_id: Option<&str>) -> Bytes {
+        let mut body = serde_json::json!({ "error": self.code.as_str(), "message": self.message });
+        if let Some(id) = request_id {
+            body["request_id"] = serde_json::Value::String(id.to_string());
+        }
+        Bytes::from(body.to_string())
     }
 }
 

@@ -86,6 +86,23 @@ pub enum Shape<'a> {
     },
 }
 
+/// Every gateway answer carries the request's id (set on the request before anything answers).
+fn echo_request_id(session: &Session, resp: &mut ResponseHeader) -> pingora::Result<()> {
+    if let Some(id) = session.req_header().headers.get(crate::request_id::HEADER) {
+        resp.insert_header(crate::request_id::HEADER, id.clone())?;
+    }
+    Ok(())
+}
+
+/// The request's id, for an error body.
+fn request_id(session: &Session) -> Option<&str> {
+    session
+        .req_header()
+        .headers
+        .get(crate::request_id::HEADER)
+        .and_then(|v| v.to_str().ok())
+}
+
 /// Writes a complete response with `body` of `content_type`.
 pub async fn write(
     session: &mut Session,
@@ -94,10 +111,11 @@ pub async fn write(
     body: Bytes,
     extra: &[(&'static str, String)],
 ) -> pingora::Result<()> {
-    let mut resp = ResponseHeader::build(status, Some(4 + extra.len()))?;
+    let mut resp = ResponseHeader::build(status, Some(5 + extra.len()))?;
     resp.insert_header("content-type", content_type)?;
     resp.insert_header("content-length", body.len().to_string())?;
     resp.insert_header("cache-control", "no-store")?;
+    echo_request_id(session, &mut resp)?;
     for (k, v) in extra {
         resp.append_header(*k, v.as_str())?;
     }
@@ -135,7 +153,8 @@ pub async fn write_error_as(
             if e.status == 401 {
                 extra.push(("www-authenticate", "Bearer".to_string()));
             }
-            write_json(session, e.status, e.body(), &extra).await
+            let body = e.body_with(request_id(session));
+            write_json(session, e.status, body, &extra).await
         }
         Shape::Page { login_page } => {
             extra.extend(html::security_headers());
@@ -158,9 +177,10 @@ pub async fn write_empty(
     status: u16,
     extra: &[(&'static str, String)],
 ) -> pingora::Result<()> {
-    let mut resp = ResponseHeader::build(status, Some(2 + extra.len()))?;
+    let mut resp = ResponseHeader::build(status, Some(3 + extra.len()))?;
     resp.insert_header("content-length", "0")?;
     resp.insert_header("cache-control", "no-store")?;
+    echo_request_id(session, &mut resp)?;
     for (k, v) in extra {
         resp.append_header(*k, v.as_str())?;
     }
@@ -180,6 +200,7 @@ async fn write_cached(
     resp.insert_header("content-length", body.len().to_string())?;
     resp.insert_header("cache-control", format!("private, max-age={max_age}"))?;
     resp.insert_header("x-content-type-options", "nosniff")?;
+    echo_request_id(session, &mut resp)?;
     for (k, v) in extra {
         resp.append_header(*k, v.as_str())?;
     }

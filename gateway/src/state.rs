@@ -91,6 +91,8 @@ pub struct Gateway {
     pub metrics: Arc<Metrics>,
     /// `[oidc]`, when configured.
     pub oidc: Option<OidcState>,
+    /// One line per request, unless `[server] access_log = "off"`.
+    pub access_log: Option<crate::access_log::AccessLog>,
     /// Per-route metric handles, indexed by route index; then `_auth`, then unmatched.
     pub route_metrics: Vec<crate::metrics::RouteMetrics>,
 }

@@ -60,6 +60,25 @@ pub trait SharedState: Send + Sync + 'static {
     async fn hit(&self, ns: &'static str, key: &str, window: Duration) -> Result<u64, StoreError>;
     /// Takes back one event counted by `hit`.
     async fn unhit(&self, ns: &'static str, key: &str) -> Result<(), StoreError>;
+    /// `hit` for several distinct keys at once (one round trip where the store can): the
+    /// counts in the order given.
+    async fn hit_all(
+        &self,
+        hits: &[(&'static str, &str, Duration)],
+    ) -> Result<Vec<u64>, StoreError> {
+        let mut out = Vec::with_capacity(hits.len());
+        for (ns, key, window) in hits {
+            out.push(self.hit(ns, key, *window).await?);
+        }
+        Ok(out)
+    }
+    /// `unhit` for several keys at once.
+    async fn unhit_all(&self, keys: &[(&'static str, &str)]) -> Result<(), StoreError> {
+        for (ns, key) in keys {
+            self.unhit(ns, key).await?;
+        }
+        Ok(())
+    }
 }
 
 /// A keyed MAC under the gateway's secret keys, for short secrets that are checked later but

@@ -75,6 +75,7 @@ mod login {
 
 /// The proxied request: what reaches an upstream and what comes back.
 mod proxy {
+    mod access_log;
     mod hardening;
     mod pools;
     pub(crate) mod requests;

@@ -155,6 +155,8 @@ fn only_a_kind_s_own_module_names_it() {
 /// The gateway's modules in layers: a module imports only modules of lower layers, so
 /// imports point one way (`proxy` → `endpoints` → `channels` → `verify` → `state` → …).
 const LAYERS: &[(&str, u8)] = &[
+    ("access_log", 0),
+    ("request_id", 0),
     ("adapters", 0),
     ("client", 0),
     ("cookies", 0),

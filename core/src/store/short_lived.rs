@@ -366,6 +366,109 @@ impl ShortLived {
         Err(CoreError::Contention)
     }
 
+    /// [`Self::hit`] for several keys at once, in one statement (two on MySQL, which cannot
+    /// return what it wrote): the counts, in the order given. The keys must differ.
+    pub async fn hit_many(&self, hits: &[(&str, &str, Duration)]) -> CoreResult<Vec<u64>> {
+        for (ns, key, _) in hits {
+            check_key(ns, key)?;
+        }
+        let distinct = hits
+            .iter()
+            .enumerate()
+            .all(|(i, (ns, key, _))| !hits[..i].iter().any(|(n, k, _)| n == ns && k == key));
+        if hits.is_empty() || !distinct {
+            let mut out = Vec::with_capacity(hits.len());
+            for (ns, key, window) in hits {
+                out.push(self.hit(ns, key, *window).await?);
+            }
+            return Ok(out);
+        }
+        let now = self.clock.now_ms();
+        let rows = vec!["(?, ?, NULL, 1, ?)"; hits.len()].join(", ");
+        let counts: Vec<(String, String, i64)> = match self.db.dialect() {
+            // Each row opens a window or counts in the live one; an expired, unswept row
+            // starts over. Every SET expression reads the row as it was.
+            Dialect::Sqlite | Dialect::Postgres => {
+                let q = self.db.sql_owned(format!(
+                    "INSERT INTO short_lived (ns, k, v, n, expires_at) VALUES {rows}                      ON CONFLICT (ns, k) DO UPDATE SET                      n = CASE WHEN short_lived.expires_at > ? THEN short_lived.n + 1 ELSE 1 END,                      expires_at = CASE WHEN short_lived.expires_at > ? THEN short_lived.expires_at                      ELSE excluded.expires_at END                      RETURNING ns, k, n"
+                ));
+                let mut query = sqlx::query(&q);
+                for (ns, key, window) in hits {
+                    query = query
+                        .bind(*ns)
+                        .bind(*key)
+                        .bind(now.saturating_add(ms(*window)));
+                }
+                query
+                    .bind(now)
+                    .bind(now)
+                    .fetch_all(self.db.pool())
+                    .await?
+                    .iter()
+                    .map(|r| Ok((r.try_get("ns")?, r.try_get("k")?, r.try_get("n")?)))
+                    .collect::<Result<_, sqlx::Error>>()?
+            }
+            // MySQL assigns left to right, each later assignment seeing the earlier ones: the
+            // count first (from the expiry as it was), then the expiry (a count of 1 is a new
+            // window).
+            Dialect::Mysql => {
+                let q = format!(
+                    "INSERT INTO short_lived (ns, k, v, n, expires_at) VALUES {rows}                      ON DUPLICATE KEY UPDATE n = IF(expires_at > ?, n + 1, 1),                      expires_at = IF(n = 1, VALUES(expires_at), expires_at)"
+                );
+                let mut query = sqlx::query(&q);
+                for (ns, key, window) in hits {
+                    query = query
+                        .bind(*ns)
+                        .bind(*key)
+                        .bind(now.saturating_add(ms(*window)));
+                }
+                query.bind(now).execute(self.db.pool()).await?;
+                let wanted = vec!["(ns = ? AND k = ?)"; hits.len()].join(" OR ");
+                let q = format!("SELECT ns, k, n FROM short_lived WHERE {wanted}");
+                let mut query = sqlx::query(&q);
+                for (ns, key, _) in hits {
+                    query = query.bind(*ns).bind(*key);
+                }
+                query
+                    .fetch_all(self.db.pool())
+                    .await?
+                    .iter()
+                    .map(|r| Ok((r.try_get("ns")?, r.try_get("k")?, r.try_get("n")?)))
+                    .collect::<Result<_, sqlx::Error>>()?
+            }
+        };
+        self.maybe_sweep(now).await;
+        Ok(hits
+            .iter()
+            .map(|(ns, key, _)| {
+                counts
+                    .iter()
+                    .find(|(n, k, _)| n == ns && k == key)
+                    .map_or(1, |(_, _, c)| u64::try_from(*c).unwrap_or(0).max(1))
+            })
+            .collect())
+    }
+
+    /// [`Self::unhit`] for several keys, in one statement.
+    pub async fn unhit_many(&self, keys: &[(&str, &str)]) -> CoreResult<()> {
+        if keys.is_empty() {
+            return Ok(());
+        }
+        for (ns, key) in keys {
+            check_key(ns, key)?;
+        }
+        let wanted = vec!["(ns = ? AND k = ?)"; keys.len()].join(" OR ");
+        let q = self.db.sql_owned(format!(
+            "UPDATE short_lived SET n = n - 1 WHERE n > 0 AND expires_at > ? AND ({wanted})"
+        ));
+        let mut query = sqlx::query(&q).bind(self.clock.now_ms());
+        for (ns, key) in keys {
+            query = query.bind(*ns).bind(*key);
+        }
+        query.execute(self.db.pool()).await?;
+        Ok(())
+    }
+
     /// How many events the current window of `(ns, key)` holds (0 when none is open).
     pub async fn count(&self, ns: &str, key: &str) -> CoreResult<u64> {
         Ok(match self.live(ns, key).await? {

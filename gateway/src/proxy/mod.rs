@@ -38,8 +38,13 @@ pub struct RequestCtx {
     /// The TCP peer is one of `trusted_proxies`: its `X-Forwarded-*` headers are kept and
     /// extended rather than replaced.
     from_trusted_proxy: bool,
-    /// The verified user, kept only for a pool balanced by user.
-    user: Option<String>,
+    /// The verified token of a route that carries identity: the user for a pool balanced by
+    /// user, and for the access log.
+    identity: Option<Arc<wxgate_core::token::VerifiedToken>>,
+    /// `X-Request-Id` (a trusted proxy's, or made here), set on the request first of all.
+    request_id: Option<http::HeaderValue>,
+    /// When the request's header had been read.
+    started: Option<Instant>,
 }
 
 impl GatewayProxy {
@@ -194,6 +199,7 @@ impl ProxyHttp for GatewayProxy {
         }
         // Between requests a kept-alive connection waits this long (nginx's keepalive_timeout).
         session.set_keepalive(Some(self.0.idle_timeout_secs));
+        self.assign_request_id(session, ctx)?;
         step!(self.refuse_ambiguous_framing(session));
         step!(self.judge_the_forwarded_target(session));
         step!(self.normalise_path(session));
@@ -218,8 +224,8 @@ impl ProxyHttp for GatewayProxy {
             .and_then(|i| g.routes.get(i))
             .ok_or_else(|| Error::explain(ErrorType::InternalError, "no route chosen"))?;
         let addr = if route.by_user {
-            match &ctx.user {
-                Some(user) => route.choose(user.as_bytes()),
+            match &ctx.identity {
+                Some(token) => route.choose(token.claims.sub.as_bytes()),
                 None => {
                     let network = g
                         .client_ip(session)
@@ -286,6 +292,9 @@ impl ProxyHttp for GatewayProxy {
             for v in kept {
                 upstream_response.append_header(http::header::SET_COOKIE, v)?;
             }
+        }
+        if let Some(id) = &ctx.request_id {
+            upstream_response.insert_header(crate::request_id::HEADER, id.clone())?;
         }
         if !ctx.set_cookies.is_empty() {
             // A renewed session's cookies must not be stored by a shared cache and handed to
@@ -372,13 +381,60 @@ impl ProxyHttp for GatewayProxy {
             None if ctx.handled_by_gateway => n - 2,
             None => n - 1,
         };
-        if let Some(route) = g.route_metrics.get(index) {
-            g.metrics.count(route, status);
-            if let Some(started) = ctx.upstream_started {
-                route
-                    .upstream_latency
-                    .observe(started.elapsed().as_secs_f64());
+        let upstream_secs = ctx.upstream_started.map(|t| t.elapsed().as_secs_f64());
+        let Some(route) = g.route_metrics.get(index) else {
+            return;
+        };
+        g.metrics.count(route, status);
+        if let Some(secs) = upstream_secs {
+            route.upstream_latency.observe(secs);
+        }
+        if let Some(log) = &g.access_log {
+            let req = session.req_header();
+            let client = g.client_ip(session).map(|ip| g.networks.of(ip).to_string());
+            let claims = ctx.identity.as_ref().map(|t| &t.claims);
+            log.record(&crate::access_log::Entry {
+                request_id: ctx
+                    .request_id
+                    .as_ref()
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("-"),
+                method: req.method.as_str(),
+                path: req.uri.path(),
+                route: route.label(),
+                status,
+                upstream_ms: upstream_secs.map(|s| s * 1000.0),
+                duration_ms: ctx
+                    .started
+                    .map_or(0.0, |t| t.elapsed().as_secs_f64() * 1000.0),
+                bytes: session.body_bytes_sent(),
+                user: claims.map(|c| c.sub.as_str()),
+                channel: claims.map(|c| c.chn.as_str()),
+                client: client.as_deref(),
+            });
+        }
+    }
+
+    /// Counts each request's upstream connection as reused or new: Pingora drops a pooled
+    /// connection it loses a race for (cloudflare/pingora#201) and opens another, which this
+    /// shows (and its error line, which no operator can act on, is filtered out).
+    async fn connected_to_upstream(
+        &self,
+        _session: &mut Session,
+        reused: bool,
+        _peer: &HttpPeer,
+        #[cfg(unix)] _fd: std::os::unix::io::RawFd,
+        #[cfg(windows)] _sock: std::os::windows::io::RawSocket,
+        _digest: Option<&pingora::protocols::Digest>,
+        ctx: &mut Self::CTX,
+    ) -> pingora::Result<()> {
+        if let Some(route) = ctx.route.and_then(|i| self.0.route_metrics.get(i)) {
+            if reused {
+                route.reused_connections.inc();
+            } else {
+                route.new_connections.inc();
             }
         }
+        Ok(())
     }
 }

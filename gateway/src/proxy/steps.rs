@@ -4,6 +4,7 @@ use super::{GatewayProxy, RequestCtx};
 use crate::endpoints;
 use crate::headers::{self};
 use crate::path;
+use crate::request_id;
 use crate::rescue::{self, ApiError, ErrorCode};
 use crate::respond::write_error;
 use crate::verify::{self};
@@ -46,6 +47,34 @@ impl GatewayProxy {
     }
 
     /// The target forwarded is the target judged.
+    /// `X-Request-Id`: a trusted proxy's kept, anyone else's replaced by one made here. Set on
+    /// the request itself, so the upstream, every answer and the log carry the same id.
+    pub(super) fn assign_request_id(
+        &self,
+        session: &mut Session,
+        ctx: &mut RequestCtx,
+    ) -> pingora::Result<()> {
+        ctx.started = Some(std::time::Instant::now());
+        let trusted = session
+            .client_addr()
+            .and_then(|a| a.as_inet())
+            .is_some_and(|a| self.0.is_trusted_proxy(&a.ip()));
+        let kept = trusted
+            .then(|| {
+                request_id::from_proxy(session.req_header().headers.get_all(request_id::HEADER))
+            })
+            .flatten();
+        let id = kept.unwrap_or_else(request_id::generate);
+        // Both shapes are header-safe by construction.
+        let value = http::HeaderValue::from_str(&id)
+            .map_err(|e| Error::explain(ErrorType::InternalError, e.to_string()))?;
+        session
+            .req_header_mut()
+            .insert_header(request_id::HEADER, value.clone())?;
+        ctx.request_id = Some(value);
+        Ok(())
+    }
+
     pub(super) async fn judge_the_forwarded_target(
         &self,
         session: &mut Session,
@@ -277,9 +306,7 @@ impl GatewayProxy {
             (_, Ok(Some(verified))) => {
                 g.metrics.auth.inc("valid");
                 ctx.injected = Some(self.injected_for(&verified, route_index)?);
-                if g.routes.get(route_index).is_some_and(|r| r.by_user) {
-                    ctx.user = Some(verified.token.claims.sub.clone());
-                }
+                ctx.identity = Some(verified.token.clone());
             }
             (RouteAuth::Optional, Ok(None)) => g.metrics.auth.inc("missing"),
             (RouteAuth::Optional, Err(rejected)) => g.metrics.auth.inc(rejected.reason.label()),

@@ -192,12 +192,15 @@ impl PhoneSms {
         limits: &[Limit],
         budget: Option<(&str, i64)>,
     ) -> Result<(), ProviderError> {
-        for (i, limit) in limits.iter().enumerate() {
-            let n = self.state.hit(limit.ns, &limit.key, limit.window).await?;
+        // Every limit counted in one round trip; over any cap, every count is taken back.
+        let hits: Vec<(&'static str, &str, Duration)> = limits
+            .iter()
+            .map(|l| (l.ns, l.key.as_str(), l.window))
+            .collect();
+        let counts = self.state.hit_all(&hits).await?;
+        for (limit, n) in limits.iter().zip(counts) {
             if n > u64::from(limit.cap) {
-                for counted in &limits[..=i] {
-                    self.state.unhit(counted.ns, &counted.key).await?;
-                }
+                self.uncount(limits).await?;
                 if let Some((_, day)) = budget.filter(|(ns, _)| *ns == limit.ns) {
                     tracing::warn!(channel = %self.config.id, budget = limit.cap, "daily SMS budget spent: no more codes until tomorrow");
                     // The budget's key outlives its day; the next day's key starts fresh at
@@ -214,9 +217,9 @@ impl PhoneSms {
     }
 
     async fn uncount(&self, limits: &[Limit]) -> Result<(), ProviderError> {
-        for limit in limits {
-            self.state.unhit(limit.ns, &limit.key).await?;
-        }
+        let keys: Vec<(&'static str, &str)> =
+            limits.iter().map(|l| (l.ns, l.key.as_str())).collect();
+        self.state.unhit_all(&keys).await?;
         Ok(())
     }
 

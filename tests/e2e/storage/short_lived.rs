@@ -12,6 +12,7 @@ conformance!(
     put_if_absent_has_one_winner_until_expiry,
     take_gives_the_value_to_exactly_one_taker_across_replicas,
     hits_count_within_the_window_across_replicas,
+    many_hits_in_one_statement_count_like_single_ones,
     expired_rows_are_swept_by_writers,
     a_swap_has_one_winner_and_keeps_the_expiry,
 );
@@ -168,4 +169,40 @@ async fn a_swap_has_one_winner_and_keeps_the_expiry(t: TestDb) {
         "expired"
     );
     assert_eq!(a.get_expiring("ticket", "k").await.unwrap(), None);
+}
+
+/// `hit_many` (one statement for an SMS send's five limits) counts exactly as `hit` does: per
+/// key, within each key's own window, across replicas, and takes back with `unhit_many`.
+async fn many_hits_in_one_statement_count_like_single_ones(t: TestDb) {
+    let (a, b) = (store(&t), replica(&t).await);
+    let hour = Duration::from_secs(3600);
+    let day = Duration::from_secs(86_400);
+    let hits = [
+        ("ip", "n1", hour),
+        ("phone", "p1", hour),
+        ("all", "p1", day),
+    ];
+    assert_eq!(a.hit_many(&hits).await.unwrap(), [1, 1, 1]);
+    assert_eq!(b.hit_many(&hits).await.unwrap(), [2, 2, 2]);
+    // A single hit on one key and a batch agree.
+    assert_eq!(a.hit("phone", "p1", hour).await.unwrap(), 3);
+    assert_eq!(b.hit_many(&hits).await.unwrap(), [3, 4, 3]);
+    b.unhit_many(&[("ip", "n1"), ("phone", "p1")])
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            a.count("ip", "n1").await.unwrap(),
+            a.count("phone", "p1").await.unwrap()
+        ),
+        (2, 3)
+    );
+    // Each key keeps its own window: the hour's close, the day's goes on.
+    t.clock.advance_ms(3_600_000);
+    assert_eq!(a.hit_many(&hits).await.unwrap(), [1, 1, 4]);
+    // Concurrent batches on two replicas: every event counted once.
+    let (x, y) = tokio::join!(a.hit_many(&hits), b.hit_many(&hits));
+    let (x, y) = (x.unwrap(), y.unwrap());
+    assert_eq!(x[2].max(y[2]), 6, "{x:?} {y:?}");
+    assert_eq!(a.count("all", "p1").await.unwrap(), 6);
 }
