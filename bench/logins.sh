@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
-# Mini-program logins per second: the gateway (release, --threads 2) against the WeChat simulator,
-# once on SQLite and once on PostgreSQL. Loopback only.
+# Logins per second: the gateway (release, --threads 2) against the WeChat simulator, once on
+# SQLite and once on PostgreSQL. Loopback only. On PostgreSQL, pg_stat_statements counts the
+# statements each operation runs (the database's own count, not a reading of the code); the
+# script preloads the extension (ALTER SYSTEM, a restart of the cluster) when it is not.
 #
 # For each backend, on a fresh database:
 #   first   USERS logins of USERS distinct users nobody has seen (each creates a user)
 #   repeat  USERS logins of the same users again (each finds its user)
+#   sms-send   USERS phone send_codes (202; the simulator's SMS sink receives the codes)
+#   sms-login  USERS phone logins with those codes (each creates a user)
 # One wx.login code per login is minted through the simulator's control API beforehand (not
 # timed); then tests/examples/login_bench.rs fires POST /_auth/mp/login {"code"} with CONCURRENCY
 # workers. A login is good only when it answers 200 with an access_token.
@@ -93,6 +97,31 @@ wait_http "http://127.0.0.1:$PORT_SIM/_sim/health" 200 "the simulator" "$WORK/si
 "$LB" setup --sim "http://127.0.0.1:$PORT_SIM" --appid "$APPID" --secret "$WXGATE_BENCH_MP_SECRET" \
     --open-platform bench-op --users "$USERS" --prefix bench
 
+# pg_stat_statements: the database's own count of what each phase ran.
+pg_stats_ready() { # url: preloads and creates the extension when missing (root, local cluster)
+    local url=$1 preload
+    preload=$(psql "$url" -qAtc "SHOW shared_preload_libraries" 2>/dev/null || true)
+    if [[ "$preload" != *pg_stat_statements* ]]; then
+        echo "   preloading pg_stat_statements (ALTER SYSTEM and a cluster restart)"
+        psql "$url" -qAtc "ALTER SYSTEM SET shared_preload_libraries = 'pg_stat_statements'" >/dev/null
+        pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n1)" main restart
+        for _ in $(seq 1 60); do pg_isready -h 127.0.0.1 -p 5432 -q && break; sleep 0.5; done
+    fi
+    psql "$url" -qAtc "CREATE EXTENSION IF NOT EXISTS pg_stat_statements" >/dev/null
+}
+pg_reset_statements() { psql "$1" -qAtc "SELECT pg_stat_statements_reset()" >/dev/null; }
+pg_statements() { # url phase operations dir: statements per operation, the busiest listed
+    local url=$1 phase=$2 n=$3 dir=$4
+    psql "$url" -qAt -F $'\t' -c "SELECT calls, round(total_exec_time::numeric, 1), \
+        regexp_replace(left(query, 110), '\s+', ' ', 'g') FROM pg_stat_statements \
+        WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) \
+        AND query NOT ILIKE '%pg_stat_statements%' ORDER BY calls DESC" >"$dir/statements-$phase.tsv"
+    awk -F'\t' -v n="$n" -v p="$phase" '{ calls += $1 } END {
+        printf "   statements: %.2f per operation (%d in %d operations)\n", calls / n, calls, n
+        printf "%s\t%.2f\n", p, calls / n >> "'"$WORK"'/statements.tsv" }' "$dir/statements-$phase.tsv"
+    head -n 8 "$dir/statements-$phase.tsv" | awk -F'\t' -v n="$n" '{ printf "     %6.2f  %s\n", $1 / n, $3 }'
+}
+
 SUMMARY="$WORK/summary.tsv"   # backend phase rate p50 p99 max errors ok logins gw_cpu_us sim_cpu_us
 : >"$SUMMARY"
 ROUND=0
@@ -121,6 +150,15 @@ appid = "$APPID"
 secret = "\${WXGATE_BENCH_MP_SECRET}"
 api_base = "http://127.0.0.1:$PORT_SIM"
 
+[[channel]]
+id = "sms"
+kind = "phone_sms"
+sender = { kind = "webhook", url = "http://127.0.0.1:$PORT_SIM/sms" }
+# One driver on loopback sends to every phone: the per-network caps are not what is measured.
+sends_per_ip_hour = 1000000
+guesses_per_ip_hour = 1000000
+daily_budget = 1000000
+
 [[route]]
 prefix = "/api/"
 upstream = "127.0.0.1:9"
@@ -145,17 +183,32 @@ EOF
     fi
     echo "   probe: POST /_auth/mp/login with a made-up code -> $probe $(head -c 120 "$dir/probe")"
 
-    local phase g0 g1 s0 s1 d0 d1 line
-    for phase in first repeat; do
+        local phase g0 g1 s0 s1 d0 d1 line channel mode input
+    "$LB" phones --users "$USERS" --out "$dir/phones.txt" | sed 's/^/   /'
+    for phase in first repeat sms-send sms-login; do
         ROUND=$((ROUND + 1))
-        "$LB" mint --sim "http://127.0.0.1:$PORT_SIM" --appid "$APPID" --users "$USERS" \
-            --prefix bench --out "$dir/codes-$phase.txt" | sed 's/^/   /'
+        case $phase in
+            first | repeat)
+                channel=mp mode=code input="$dir/codes-$phase.txt"
+                "$LB" mint --sim "http://127.0.0.1:$PORT_SIM" --appid "$APPID" --users "$USERS" \
+                    --prefix bench --out "$input" | sed 's/^/   /'
+                ;;
+            sms-send) channel=sms mode=send input="$dir/phones.txt" ;;
+            sms-login)
+                channel=sms mode=sms input="$dir/sms-codes.txt"
+                "$LB" sms-codes --sim "http://127.0.0.1:$PORT_SIM" --codes "$dir/phones.txt" \
+                    --out "$input" | sed 's/^/   /'
+                ;;
+        esac
+        [ "$backend" = postgres ] && pg_reset_statements "$url"
         g0=$(cpu_ticks "$pid_g"); s0=$(cpu_ticks "$PID_SIM"); d0=$(pg_ticks)
         set +e
-        "$LB" login --gateway "http://127.0.0.1:$PORT_G" --channel mp --codes "$dir/codes-$phase.txt" \
-            --concurrency "$CONCURRENCY" --label "$backend/$phase" >"$dir/login-$phase.txt" 2>&1
+        "$LB" login --gateway "http://127.0.0.1:$PORT_G" --channel "$channel" --mode "$mode" \
+            --codes "$input" --concurrency "$CONCURRENCY" --label "$backend/$phase" \
+            >"$dir/login-$phase.txt" 2>&1
         set -e
         g1=$(cpu_ticks "$pid_g"); s1=$(cpu_ticks "$PID_SIM"); d1=$(pg_ticks)
+        [ "$backend" = postgres ] && pg_statements "$url" "$phase" "$USERS" "$dir"
         [ "$backend" = postgres ] || d1=$d0
         sed 's/^/   /' "$dir/login-$phase.txt"
         line=$(grep '^RESULT' "$dir/login-$phase.txt" || true)
@@ -174,7 +227,7 @@ PY
     echo "   gateway memory: VmRSS $(mem_kb "$pid_g" VmRSS) kB, VmHWM $(mem_kb "$pid_g" VmHWM) kB"
     if [ -s "$dir/gateway.log" ]; then
         echo "   gateway log (RUST_LOG=warn): $(wc -l <"$dir/gateway.log") line(s), by message:"
-        sed 's/\x1b\[[0-9;]*m//g; s/^[0-9T:.Z-]* *//' "$dir/gateway.log" | cut -c1-200 | sort | uniq -c |
+        grep -v '^{' "$dir/gateway.log" | sed 's/\x1b\[[0-9;]*m//g; s/^[0-9T:.Z-]* *//' | cut -c1-200 | sort | uniq -c |
             sort -rn | head -n 8 | sed 's/^/     /'
     fi
     stop_pids 5 "$pid_g"; forget_pid "$pid_g"
@@ -194,6 +247,7 @@ for backend in $BACKENDS; do
                 continue
             fi
             PG_CREATED=1
+            pg_stats_ready "$PG_URL/$PG_DB"
             run_backend postgres "$PG_URL/$PG_DB" || true
             ;;
         *) die "unknown backend $backend" ;;
@@ -201,11 +255,17 @@ for backend in $BACKENDS; do
 done
 
 echo
-echo "== mini-program logins: $USERS logins per phase, concurrency $CONCURRENCY (gateway --threads 2)"
-printf '%-9s %-7s %9s %7s %7s %7s %6s %10s %8s %11s %12s\n' backend phase logins/s p50_ms p99_ms max_ms errors "G us/login" "G CPU %" "pg us/login" "sim us/login"
+echo "== logins: $USERS operations per phase, concurrency $CONCURRENCY (gateway --threads 2)"
+echo "   (first/repeat: mini-program logins; sms-send: send_code; sms-login: an SMS login)"
+printf '%-9s %-9s %9s %7s %7s %7s %6s %10s %8s %11s %12s\n' backend phase logins/s p50_ms p99_ms max_ms errors "G us/login" "G CPU %" "pg us/login" "sim us/login"
 while IFS=$'\t' read -r b p rate p50 p99 max err ok n g s gpct d; do
-    printf '%-9s %-7s %9s %7s %7s %7s %6s %10s %8s %11s %12s\n' "$b" "$p" "$rate" "$p50" "$p99" "$max" "$err" "$g" "$gpct" "$d" "$s"
+    printf '%-9s %-9s %9s %7s %7s %7s %6s %10s %8s %11s %12s\n' "$b" "$p" "$rate" "$p50" "$p99" "$max" "$err" "$g" "$gpct" "$d" "$s"
 done <"$SUMMARY"
+if [ -s "$WORK/statements.tsv" ]; then
+    echo
+    echo "== PostgreSQL statements per operation (pg_stat_statements)"
+    while IFS=$'\t' read -r p per; do printf '   %-9s %6s\n' "$p" "$per"; done <"$WORK/statements.tsv"
+fi
 if awk -F'\t' '$7 != 0 {bad = 1} END {exit !bad}' "$SUMMARY"; then
     echo "!! some logins failed (see ERROR lines above)"
     exit 1

@@ -5,6 +5,10 @@
 //! login_bench setup --sim URL --appid ID --secret S --open-platform OP --users N --prefix P
 //! login_bench mint  --sim URL --appid ID --users N --prefix P --out FILE
 //! login_bench login --gateway URL --channel mp --codes FILE --concurrency C --label TEXT
+//! login_bench phones --users N --out FILE
+//! login_bench login --mode send --channel sms --codes PHONES ...   (202 from send_code)
+//! login_bench sms-codes --sim URL --codes PHONES --out FILE       (phone and texted code)
+//! login_bench login --mode sms --channel sms --codes FILE ...     (an SMS login per line)
 //! ```
 //!
 //! `setup` registers the mini-program and N users in the simulator; `mint` asks the simulator for
@@ -40,6 +44,8 @@ struct Args {
     codes: String,
     concurrency: usize,
     label: String,
+    /// `code` (a mini-program login), `send` (an SMS send_code) or `sms` (an SMS login).
+    mode: String,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -59,6 +65,7 @@ fn parse_args() -> Result<Args, String> {
         codes: String::new(),
         concurrency: 16,
         label: "logins".into(),
+        mode: "code".into(),
     };
     while let Some(flag) = it.next() {
         let value = it.next().ok_or_else(|| format!("{flag} needs a value"))?;
@@ -80,6 +87,7 @@ fn parse_args() -> Result<Args, String> {
             "--codes" => a.codes = value,
             "--concurrency" => a.concurrency = number()?.max(1),
             "--label" => a.label = value,
+            "--mode" => a.mode = value,
             other => return Err(format!("unknown flag {other}")),
         }
     }
@@ -183,17 +191,73 @@ async fn mint(a: &Args) -> Result<(), String> {
     Ok(())
 }
 
-/// One login: `Ok(latency)` for 200 with an access_token, else a short reason.
+/// `N` distinct mainland mobile numbers, one per line (the SMS phases' users).
+fn phones(a: &Args) -> Result<(), String> {
+    if a.out.is_empty() {
+        return Err("phones needs --out FILE".into());
+    }
+    let mut text = String::new();
+    for i in 0..a.users {
+        text.push_str(&format!("1390{:07}\n", i));
+    }
+    std::fs::write(&a.out, text).map_err(|e| format!("{}: {e}", a.out))?;
+    println!("phones: {} number(s) -> {}", a.users, a.out);
+    Ok(())
+}
+
+/// The code the simulator's SMS sink received for each phone: `phone code` lines (not timed).
+async fn sms_codes(a: &Args) -> Result<(), String> {
+    let text = std::fs::read_to_string(&a.codes).map_err(|e| format!("{}: {e}", a.codes))?;
+    let http = client()?;
+    let lines: Vec<String> = stream::iter(text.lines().map(str::trim).filter(|l| !l.is_empty()))
+        .map(|phone| {
+            let http = &http;
+            async move {
+                let url = format!("{}/_sim/sms/last?phone={phone}", a.sim);
+                let v: Value = http
+                    .get(&url)
+                    .send()
+                    .await
+                    .map_err(|e| format!("{url}: {e}"))?
+                    .json()
+                    .await
+                    .map_err(|e| format!("{url}: {e}"))?;
+                let code = v
+                    .get("code")
+                    .and_then(Value::as_str)
+                    .ok_or_else(|| format!("no SMS for {phone}: {v}"))?;
+                Ok::<_, String>(format!("{phone} {code}"))
+            }
+        })
+        .buffered(SETUP_CONCURRENCY)
+        .try_collect()
+        .await?;
+    std::fs::write(&a.out, lines.join("\n") + "\n").map_err(|e| format!("{}: {e}", a.out))?;
+    println!("sms-codes: {} code(s) -> {}", lines.len(), a.out);
+    Ok(())
+}
+
+/// One call: `Ok(latency)` when it answers as `mode` expects (a login: 200 with an
+/// access_token; a send: 202), else a short reason.
 async fn login_once(
     http: &reqwest::Client,
     url: &str,
-    code: &str,
+    line: &str,
+    mode: &str,
 ) -> (Duration, Result<(), String>) {
     let t0 = Instant::now();
+    let body = match mode {
+        "send" => json!({ "phone": line }),
+        "sms" => {
+            let (phone, code) = line.split_once(' ').unwrap_or((line, ""));
+            json!({ "phone": phone, "code": code })
+        }
+        _ => json!({ "code": line }),
+    };
     let outcome = async {
         let resp = http
             .post(url)
-            .json(&json!({ "code": code }))
+            .json(&body)
             .send()
             .await
             .map_err(|e| format!("send: {e}"))?;
@@ -204,7 +268,12 @@ async fn login_once(
             .get("access_token")
             .and_then(Value::as_str)
             .is_some_and(|t| !t.is_empty());
-        if status.as_u16() == 200 && has_token {
+        let good = if mode == "send" {
+            status.as_u16() == 202
+        } else {
+            status.as_u16() == 200 && has_token
+        };
+        if good {
             Ok(())
         } else {
             let mut text = String::from_utf8_lossy(&body).into_owned();
@@ -239,12 +308,24 @@ async fn login(a: &Args) -> Result<bool, String> {
             .collect(),
     );
     let http = client()?;
-    let url = Arc::new(format!("{}/_auth/{}/login", a.gateway, a.channel));
+    let action = if a.mode == "send" {
+        "send_code"
+    } else {
+        "login"
+    };
+    let url = Arc::new(format!("{}/_auth/{}/{action}", a.gateway, a.channel));
+    let mode = Arc::new(a.mode.clone());
     let next = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
     let workers: Vec<_> = (0..a.concurrency)
         .map(|_| {
-            let (http, url, codes, next) = (http.clone(), url.clone(), codes.clone(), next.clone());
+            let (http, url, codes, next, mode) = (
+                http.clone(),
+                url.clone(),
+                codes.clone(),
+                next.clone(),
+                mode.clone(),
+            );
             tokio::spawn(async move {
                 let mut latencies = Vec::new();
                 let mut errors = Vec::new();
@@ -252,7 +333,7 @@ async fn login(a: &Args) -> Result<bool, String> {
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(code) = codes.get(i) else { break };
-                    let (took, outcome) = login_once(&http, &url, code).await;
+                    let (took, outcome) = login_once(&http, &url, code, &mode).await;
                     match outcome {
                         Ok(()) => latencies.push(took),
                         Err(e) => errors.push(e),
@@ -311,6 +392,8 @@ async fn main() -> ExitCode {
         "setup" => setup(&args).await.map(|()| true),
         "mint" => mint(&args).await.map(|()| true),
         "login" => login(&args).await,
+        "phones" => phones(&args).map(|()| true),
+        "sms-codes" => sms_codes(&args).await.map(|()| true),
         other => Err(format!("unknown command {other}")),
     };
     match result {
