@@ -330,7 +330,8 @@ floor = rows["floor"]
 print(f"   {'path':<8} {'instr/req':>10} {'x floor':>8} {'- public':>9}")
 for label in ["floor", "public", "bearer", "cookie", "bearer-min", "public-nolog", "bearer-nolog"]:
     v = rows[label]
-    extra = f"{(v - rows['public']) / 1000:+8.1f}k" if label.startswith(("bearer", "cookie")) else ""
+    base = rows["public-nolog"] if label.endswith("-nolog") else rows["public"]
+    extra = f"{(v - base) / 1000:+8.1f}k" if label.startswith(("bearer", "cookie")) else ""
     print(f"   {label:<12} {v / 1000:9.1f}k {v / floor:7.2f}x {extra:>9}")
 print()
 print("== issue 22's targets, against the floor measured above")

@@ -1,14 +1,21 @@
 //! The access log: one line per request (time, request id, method, path, route, status,
 //! upstream time, bytes, user and channel, client network), never a token, cookie, query or
-//! phone. Workers only format the line and hand it to a bounded queue; a thread of its own
-//! writes it to stdout. A full queue (stdout blocked) drops the line and counts it: a worker
-//! never waits on a log.
+//! phone. A worker formats its line straight into a shared buffer (no allocation, no wake-up);
+//! a thread of its own swaps the buffer out every 100 ms (sooner when it fills) and writes it to
+//! stdout. A buffer that stdout cannot drain drops lines and counts them: a worker never waits
+//! on a log.
 
-use std::io::Write;
-use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
 
-/// Lines waiting for the writer before new ones are dropped.
-const QUEUE: usize = 16 * 1024;
+/// Pending bytes beyond which lines are dropped (stdout blocked).
+const MAX_PENDING: usize = 4 * 1024 * 1024;
+/// Pending bytes at which the writer is woken before its tick.
+const WAKE_AT: usize = 256 * 1024;
+/// How long a line may wait for the writer.
+const TICK: Duration = Duration::from_millis(100);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
@@ -33,142 +40,173 @@ pub struct Entry<'a> {
     pub user: Option<&'a str>,
     pub channel: Option<&'a str>,
     /// The client's network (`/32` or `/64` by `[limits]`), never its full address.
-    pub client: Option<&'a str>,
+    pub client: Option<std::net::IpAddr>,
+    /// The prefix length of `client`'s network.
+    pub client_prefix: u8,
+}
+
+struct Shared {
+    pending: Mutex<String>,
+    wake: Condvar,
 }
 
 pub struct AccessLog {
     format: Format,
-    queue: SyncSender<String>,
+    shared: Arc<Shared>,
     dropped: prometheus::IntCounter,
 }
 
 impl AccessLog {
     /// Starts the writer thread.
     pub fn start(format: Format, dropped: prometheus::IntCounter) -> std::io::Result<Self> {
-        let (queue, lines) = sync_channel(QUEUE);
+        let shared = Arc::new(Shared {
+            pending: Mutex::new(String::with_capacity(WAKE_AT)),
+            wake: Condvar::new(),
+        });
+        let writer = shared.clone();
         std::thread::Builder::new()
             .name("wxgate-access-log".into())
-            .spawn(move || write_lines(lines))?;
+            .spawn(move || write_lines(&writer))?;
         Ok(Self {
             format,
-            queue,
+            shared,
             dropped,
         })
     }
 
     pub fn record(&self, e: &Entry<'_>) {
-        let line = match self.format {
-            Format::Json => json(e),
-            Format::Logfmt => logfmt(e),
+        let mut pending = match self.shared.pending.lock() {
+            Ok(p) => p,
+            Err(poisoned) => poisoned.into_inner(),
         };
-        if let Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) =
-            self.queue.try_send(line)
-        {
+        if pending.len() >= MAX_PENDING {
+            drop(pending);
             self.dropped.inc();
+            return;
+        }
+        match self.format {
+            Format::Json => json(e, &mut pending),
+            Format::Logfmt => logfmt(e, &mut pending),
+        }
+        if pending.len() >= WAKE_AT {
+            self.shared.wake.notify_one();
         }
     }
 }
 
-/// Writes lines as they come, a batch at a time. Stdout is locked only while a batch is
-/// written: the gateway's own log lines share it.
-fn write_lines(lines: Receiver<String>) {
+/// Swaps the pending lines out each tick (or when woken) and writes them; stdout is locked only
+/// while a batch is written, as the gateway's own log lines share it.
+fn write_lines(shared: &Shared) {
     let stdout = std::io::stdout();
-    let mut batch = String::with_capacity(64 * 1024);
-    while let Ok(line) = lines.recv() {
-        batch.push_str(&line);
-        while batch.len() < 60 * 1024 {
-            match lines.try_recv() {
-                Ok(more) => batch.push_str(&more),
-                Err(_) => break,
-            }
+    let mut batch = String::with_capacity(WAKE_AT);
+    loop {
+        {
+            let pending = match shared.pending.lock() {
+                Ok(p) => p,
+                Err(poisoned) => poisoned.into_inner(),
+            };
+            let (mut pending, _) = match shared.wake.wait_timeout(pending, TICK) {
+                Ok(r) => r,
+                Err(poisoned) => poisoned.into_inner(),
+            };
+            std::mem::swap(&mut *pending, &mut batch);
         }
-        let mut out = stdout.lock();
-        let _ = out.write_all(batch.as_bytes());
-        let _ = out.flush();
-        drop(out);
-        batch.clear();
+        if !batch.is_empty() {
+            let mut out = stdout.lock();
+            let _ = out.write_all(batch.as_bytes());
+            let _ = out.flush();
+            drop(out);
+            batch.clear();
+        }
     }
 }
 
-fn now() -> String {
-    humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string()
+fn now(s: &mut String) {
+    let _ = write!(
+        s,
+        "{}",
+        humantime::format_rfc3339_millis(std::time::SystemTime::now())
+    );
 }
 
-fn json(e: &Entry<'_>) -> String {
-    let mut s = String::with_capacity(256);
+fn client(s: &mut String, e: &Entry<'_>) -> bool {
+    match e.client {
+        Some(ip) => {
+            let _ = write!(s, "{ip}/{}", e.client_prefix);
+            true
+        }
+        None => false,
+    }
+}
+
+fn json(e: &Entry<'_>, s: &mut String) {
     s.push_str("{\"ts\":\"");
-    s.push_str(&now());
+    now(s);
     s.push_str("\",\"request_id\":");
-    json_str(&mut s, e.request_id);
+    json_str(s, e.request_id);
     s.push_str(",\"method\":");
-    json_str(&mut s, e.method);
+    json_str(s, e.method);
     s.push_str(",\"path\":");
-    json_str(&mut s, e.path);
+    json_str(s, e.path);
     s.push_str(",\"route\":");
-    json_str(&mut s, e.route);
-    s.push_str(&format!(",\"status\":{}", e.status));
+    json_str(s, e.route);
+    let _ = write!(s, ",\"status\":{}", e.status);
     if let Some(ms) = e.upstream_ms {
-        s.push_str(&format!(",\"upstream_ms\":{ms:.2}"));
+        let _ = write!(s, ",\"upstream_ms\":{ms:.2}");
     }
-    s.push_str(&format!(
+    let _ = write!(
+        s,
         ",\"duration_ms\":{:.2},\"bytes\":{}",
         e.duration_ms, e.bytes
-    ));
-    for (key, value) in [
-        ("user", e.user),
-        ("channel", e.channel),
-        ("client", e.client),
-    ] {
+    );
+    for (key, value) in [("user", e.user), ("channel", e.channel)] {
         if let Some(v) = value {
             s.push_str(",\"");
             s.push_str(key);
             s.push_str("\":");
-            json_str(&mut s, v);
+            json_str(s, v);
         }
+    }
+    if e.client.is_some() {
+        s.push_str(",\"client\":\"");
+        client(s, e);
+        s.push('"');
     }
     s.push_str("}\n");
-    s
 }
 
-fn logfmt(e: &Entry<'_>) -> String {
-    let mut s = String::with_capacity(256);
+fn logfmt(e: &Entry<'_>, s: &mut String) {
     s.push_str("ts=");
-    s.push_str(&now());
+    now(s);
     for (key, value) in [
-        ("request_id", Some(e.request_id)),
-        ("method", Some(e.method)),
-        ("path", Some(e.path)),
-        ("route", Some(e.route)),
+        ("request_id", e.request_id),
+        ("method", e.method),
+        ("path", e.path),
+        ("route", e.route),
     ] {
-        if let Some(v) = value {
-            s.push(' ');
-            s.push_str(key);
-            s.push('=');
-            logfmt_value(&mut s, v);
-        }
+        s.push(' ');
+        s.push_str(key);
+        s.push('=');
+        logfmt_value(s, value);
     }
-    s.push_str(&format!(" status={}", e.status));
+    let _ = write!(s, " status={}", e.status);
     if let Some(ms) = e.upstream_ms {
-        s.push_str(&format!(" upstream_ms={ms:.2}"));
+        let _ = write!(s, " upstream_ms={ms:.2}");
     }
-    s.push_str(&format!(
-        " duration_ms={:.2} bytes={}",
-        e.duration_ms, e.bytes
-    ));
-    for (key, value) in [
-        ("user", e.user),
-        ("channel", e.channel),
-        ("client", e.client),
-    ] {
+    let _ = write!(s, " duration_ms={:.2} bytes={}", e.duration_ms, e.bytes);
+    for (key, value) in [("user", e.user), ("channel", e.channel)] {
         if let Some(v) = value {
             s.push(' ');
             s.push_str(key);
             s.push('=');
-            logfmt_value(&mut s, v);
+            logfmt_value(s, v);
         }
+    }
+    if e.client.is_some() {
+        s.push_str(" client=");
+        client(s, e);
     }
     s.push('\n');
-    s
 }
 
 /// A JSON string: quotes, backslashes and control characters escaped.
@@ -216,13 +254,42 @@ mod tests {
             bytes: 64,
             user: Some("u_1"),
             channel: Some("mp"),
-            client: Some("203.0.113.7/32"),
+            client: Some("203.0.113.7".parse().unwrap()),
+            client_prefix: 32,
         }
     }
 
     #[test]
+    fn a_buffer_stdout_cannot_drain_drops_lines_and_counts_them() {
+        let dropped = prometheus::IntCounter::new("dropped", "test").unwrap();
+        // No writer thread: nothing drains.
+        let log = AccessLog {
+            format: Format::Json,
+            shared: Arc::new(Shared {
+                pending: Mutex::new(String::new()),
+                wake: Condvar::new(),
+            }),
+            dropped: dropped.clone(),
+        };
+        let mut recorded = 0;
+        while dropped.get() == 0 {
+            log.record(&entry());
+            recorded += 1;
+            assert!(recorded < 100_000, "never dropped");
+        }
+        let pending = log.shared.pending.lock().unwrap().len();
+        assert!(
+            (MAX_PENDING..MAX_PENDING + 1024).contains(&pending),
+            "{pending}"
+        );
+        log.record(&entry());
+        assert_eq!(dropped.get(), 2);
+    }
+
+    #[test]
     fn a_json_line_is_one_valid_object_with_hostile_characters_escaped() {
-        let line = json(&entry());
+        let mut line = String::new();
+        json(&entry(), &mut line);
         assert!(
             line.ends_with("}\n") && line.matches('\n').count() == 1,
             "{line}"
@@ -237,7 +304,8 @@ mod tests {
 
     #[test]
     fn a_logfmt_line_quotes_what_needs_quoting() {
-        let line = logfmt(&entry());
+        let mut line = String::new();
+        logfmt(&entry(), &mut line);
         assert!(line.contains(" path=\"/api/\\\"x\\\"\\n\""), "{line}");
         assert!(
             line.contains(" route=/api/ status=200 upstream_ms=1.50"),

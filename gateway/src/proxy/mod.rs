@@ -203,7 +203,10 @@ impl ProxyHttp for GatewayProxy {
         step!(self.refuse_ambiguous_framing(session));
         step!(self.judge_the_forwarded_target(session));
         step!(self.normalise_path(session));
-        step!(self.serve_gateway_endpoints(session, ctx));
+        // Boxed: the gateway's own endpoints (logins, OpenID Connect, the database) would
+        // otherwise make every proxied request's future as large as the largest of them, and
+        // Pingora moves that future (memcpy) as it runs.
+        step!(Box::pin(self.serve_gateway_endpoints(session, ctx)));
         step!(self.choose_route(session, ctx));
         step!(self.verify_strip_and_renew(session, ctx));
         if session.is_http2() {
@@ -391,7 +394,7 @@ impl ProxyHttp for GatewayProxy {
         }
         if let Some(log) = &g.access_log {
             let req = session.req_header();
-            let client = g.client_ip(session).map(|ip| g.networks.of(ip).to_string());
+            let client = g.client_ip(session).map(|ip| g.networks.of(ip));
             let claims = ctx.identity.as_ref().map(|t| &t.claims);
             log.record(&crate::access_log::Entry {
                 request_id: ctx
@@ -410,7 +413,8 @@ impl ProxyHttp for GatewayProxy {
                 bytes: session.body_bytes_sent(),
                 user: claims.map(|c| c.sub.as_str()),
                 channel: claims.map(|c| c.chn.as_str()),
-                client: client.as_deref(),
+                client: client.map(|n| n.network()),
+                client_prefix: client.map_or(0, |n| n.prefix_len()),
             });
         }
     }

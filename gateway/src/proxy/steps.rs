@@ -268,7 +268,8 @@ impl GatewayProxy {
                 write_error(session, &ApiError::cross_origin()).await?;
                 return Ok(Next::Answered);
             }
-            match verify::renew(g, due).await {
+            // Boxed: a renewal (a database transaction) is rare; its future is large.
+            match Box::pin(verify::renew(g, due)).await {
                 Ok(renewed) => {
                     ctx.set_cookies = renewed.set_cookies;
                     verdict = Ok(Some(renewed.verified));
