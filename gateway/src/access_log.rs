@@ -33,9 +33,10 @@ pub struct Entry<'a> {
     /// The route's prefix, `_auth` for the gateway's own endpoints, `none` when nothing matched.
     pub route: &'a str,
     pub status: u16,
-    /// Time from the upstream's choice to the end of the exchange, when one was asked.
-    pub upstream_ms: Option<f64>,
-    pub duration_ms: f64,
+    /// Time from the upstream's choice to the end of the exchange, when one was asked (µs).
+    pub upstream_us: Option<u64>,
+    /// Time from the request's header to the end of the answer (µs).
+    pub duration_us: u64,
     pub bytes: usize,
     pub user: Option<&'a str>,
     pub channel: Option<&'a str>,
@@ -121,12 +122,56 @@ fn write_lines(shared: &Shared) {
     }
 }
 
+thread_local! {
+    /// The RFC 3339 second this thread last formatted, and its text: a log line costs a copy,
+    /// not a calendar computation.
+    static SECOND: std::cell::RefCell<(u64, String)> = const { std::cell::RefCell::new((u64::MAX, String::new())) };
+}
+
 fn now(s: &mut String) {
-    let _ = write!(
-        s,
-        "{}",
-        humantime::format_rfc3339_millis(std::time::SystemTime::now())
-    );
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let (secs, millis) = (since.as_secs(), since.subsec_millis());
+    SECOND.with(|cached| {
+        let mut cached = cached.borrow_mut();
+        if cached.0 != secs {
+            let text = humantime::format_rfc3339_seconds(
+                std::time::UNIX_EPOCH + Duration::from_secs(secs),
+            )
+            .to_string();
+            // "…T17:02:12Z" without its "Z": the milliseconds go in between.
+            cached.1 = text.trim_end_matches('Z').to_string();
+            cached.0 = secs;
+        }
+        s.push_str(&cached.1);
+    });
+    s.push('.');
+    push_padded(s, millis as u64, 3);
+    s.push('Z');
+}
+
+/// `n` in decimal, at least `width` digits, without the formatting machinery.
+fn push_padded(s: &mut String, mut n: u64, width: usize) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    while digits.len() - i < width {
+        i -= 1;
+        digits[i] = b'0';
+    }
+    s.push_str(std::str::from_utf8(&digits[i..]).unwrap_or("0"));
+}
+
+fn push_num(s: &mut String, n: u64) {
+    push_padded(s, n, 1);
 }
 
 fn client(s: &mut String, e: &Entry<'_>) -> bool {
@@ -150,15 +195,16 @@ fn json(e: &Entry<'_>, s: &mut String) {
     json_str(s, e.path);
     s.push_str(",\"route\":");
     json_str(s, e.route);
-    let _ = write!(s, ",\"status\":{}", e.status);
-    if let Some(ms) = e.upstream_ms {
-        let _ = write!(s, ",\"upstream_ms\":{ms:.2}");
+    s.push_str(",\"status\":");
+    push_num(s, u64::from(e.status));
+    if let Some(us) = e.upstream_us {
+        s.push_str(",\"upstream_us\":");
+        push_num(s, us);
     }
-    let _ = write!(
-        s,
-        ",\"duration_ms\":{:.2},\"bytes\":{}",
-        e.duration_ms, e.bytes
-    );
+    s.push_str(",\"duration_us\":");
+    push_num(s, e.duration_us);
+    s.push_str(",\"bytes\":");
+    push_num(s, e.bytes as u64);
     for (key, value) in [("user", e.user), ("channel", e.channel)] {
         if let Some(v) = value {
             s.push_str(",\"");
@@ -189,11 +235,16 @@ fn logfmt(e: &Entry<'_>, s: &mut String) {
         s.push('=');
         logfmt_value(s, value);
     }
-    let _ = write!(s, " status={}", e.status);
-    if let Some(ms) = e.upstream_ms {
-        let _ = write!(s, " upstream_ms={ms:.2}");
+    s.push_str(" status=");
+    push_num(s, u64::from(e.status));
+    if let Some(us) = e.upstream_us {
+        s.push_str(" upstream_us=");
+        push_num(s, us);
     }
-    let _ = write!(s, " duration_ms={:.2} bytes={}", e.duration_ms, e.bytes);
+    s.push_str(" duration_us=");
+    push_num(s, e.duration_us);
+    s.push_str(" bytes=");
+    push_num(s, e.bytes as u64);
     for (key, value) in [("user", e.user), ("channel", e.channel)] {
         if let Some(v) = value {
             s.push(' ');
@@ -249,8 +300,8 @@ mod tests {
             path: "/api/\"x\"\n",
             route: "/api/",
             status: 200,
-            upstream_ms: Some(1.5),
-            duration_ms: 2.25,
+            upstream_us: Some(1500),
+            duration_us: 2250,
             bytes: 64,
             user: Some("u_1"),
             channel: Some("mp"),
@@ -297,7 +348,13 @@ mod tests {
         let v: serde_json::Value = serde_json::from_str(line.trim_end()).unwrap();
         assert_eq!(v["path"], "/api/\"x\"\n");
         assert_eq!(v["status"], 200);
-        assert_eq!(v["upstream_ms"], 1.5);
+        assert_eq!(v["upstream_us"], 1500);
+        assert_eq!(v["duration_us"], 2250);
+        let ts = v["ts"].as_str().unwrap();
+        assert!(
+            humantime::parse_rfc3339(ts).is_ok() && ts.len() == 24,
+            "{ts}"
+        );
         assert_eq!(v["user"], "u_1");
         assert_eq!(v["client"], "203.0.113.7/32");
     }
@@ -308,7 +365,7 @@ mod tests {
         logfmt(&entry(), &mut line);
         assert!(line.contains(" path=\"/api/\\\"x\\\"\\n\""), "{line}");
         assert!(
-            line.contains(" route=/api/ status=200 upstream_ms=1.50"),
+            line.contains(" route=/api/ status=200 upstream_us=1500"),
             "{line}"
         );
         assert!(line.ends_with(" client=203.0.113.7/32\n"), "{line}");

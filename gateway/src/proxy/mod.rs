@@ -406,10 +406,10 @@ impl ProxyHttp for GatewayProxy {
                 path: req.uri.path(),
                 route: route.label(),
                 status,
-                upstream_ms: upstream_secs.map(|s| s * 1000.0),
-                duration_ms: ctx
-                    .started
-                    .map_or(0.0, |t| t.elapsed().as_secs_f64() * 1000.0),
+                upstream_us: upstream_secs.map(|s| (s * 1e6) as u64),
+                duration_us: ctx.started.map_or(0, |t| {
+                    u64::try_from(t.elapsed().as_micros()).unwrap_or(u64::MAX)
+                }),
                 bytes: session.body_bytes_sent(),
                 user: claims.map(|c| c.sub.as_str()),
                 channel: claims.map(|c| c.chn.as_str()),

@@ -68,7 +68,8 @@ async fn each_request_has_one_id_everywhere_and_one_access_line_without_secrets(
     assert_eq!(line["user"], grant.user.id.as_str());
     assert_eq!(line["channel"], "mp");
     assert_eq!(line["client"], "127.0.0.1/32");
-    assert!(line["upstream_ms"].as_f64().is_some() && line["bytes"].as_u64().unwrap() > 0);
+    assert!(line["upstream_us"].as_u64().is_some() && line["bytes"].as_u64().unwrap() > 0);
+    assert!(line["duration_us"].as_u64().unwrap() >= line["upstream_us"].as_u64().unwrap());
     // (The test gateways also log at debug level, which shows requests whole: only the
     // access lines are the access log's.)
     let access: String = gw.logs().lines().filter(|l| l.starts_with('{')).collect();
