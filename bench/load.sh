@@ -71,6 +71,8 @@ write_config() { # name port
     cat >"$WORK/$1.toml" <<EOF
 [server]
 listen = "127.0.0.1:$2"
+# Read at the end for upstream connections reused and new (Pingora's pool race).
+metrics_listen = "127.0.0.1:$(( $2 + 500 ))"
 public_url = "http://127.0.0.1:$PORT_A"
 # The driver stands in for a load balancer: client addresses arrive in X-Forwarded-For.
 trusted_proxies = ["127.0.0.1/32"]
@@ -184,10 +186,16 @@ print(ok)
 PY
 )
 for name in a b; do
-    n=$(grep -c . "$WORK/$name.log" || true)
-    echo "   replica $name log (RUST_LOG=warn): $n line(s)"
-    [ "$n" -gt 0 ] && sed 's/^[0-9T:.Z-]* *//' "$WORK/$name.log" | cut -c1-160 | sort | uniq -c | sort -rn | head -n 5
+    # Access lines (JSON) are the access log's; the rest are the gateway's own.
+    n=$(grep -vc '^{' "$WORK/$name.log" || true)
+    echo "   replica $name log (RUST_LOG=warn, access lines aside): $n line(s)"
+    [ "$n" -gt 0 ] && grep -v '^{' "$WORK/$name.log" | sed 's/^[0-9T:.Z-]* *//' | cut -c1-160 | sort | uniq -c | sort -rn | head -n 5
 done
+echo "== upstream connections (wxgate_upstream_connections_total, both replicas)"
+for port in $((PORT_A + 500)) $((PORT_B + 500)); do
+    curl -s "http://127.0.0.1:$port/metrics" | grep '^wxgate_upstream_connections_total' || true
+done | awk '/reused="true"/ { r += $NF } /reused="false"/ { n += $NF }
+    END { if (r + n > 0) printf "   %d new, %d reused: %.1f new per 1,000 proxied requests\n", n, r, n * 1000 / (r + n) }'
 
 if [ "$run_ok" = 0 ] && [ "$check_ok" = 0 ] && [ "$mem_ok" = 1 ]; then
     echo "load: PASS"
