@@ -176,6 +176,18 @@ fn push_num(s: &mut String, n: u64) {
 
 fn client(s: &mut String, e: &Entry<'_>) -> bool {
     match e.client {
+        // IPv4 by hand (most clients); IPv6 through its `Display`.
+        Some(std::net::IpAddr::V4(ip)) => {
+            for (i, octet) in ip.octets().into_iter().enumerate() {
+                if i > 0 {
+                    s.push('.');
+                }
+                push_num(s, u64::from(octet));
+            }
+            s.push('/');
+            push_num(s, u64::from(e.client_prefix));
+            true
+        }
         Some(ip) => {
             let _ = write!(s, "{ip}/{}", e.client_prefix);
             true
@@ -263,6 +275,15 @@ fn logfmt(e: &Entry<'_>, s: &mut String) {
 /// A JSON string: quotes, backslashes and control characters escaped.
 fn json_str(s: &mut String, v: &str) {
     s.push('"');
+    // Ids, routes and most paths need no escaping: copied whole, not char by char.
+    if !v
+        .bytes()
+        .any(|b| b == b'"' || b == b'\\' || b < 0x20 || b == 0x7f)
+    {
+        s.push_str(v);
+        s.push('"');
+        return;
+    }
     for c in v.chars() {
         match c {
             '"' => s.push_str("\\\""),
@@ -357,6 +378,19 @@ mod tests {
         );
         assert_eq!(v["user"], "u_1");
         assert_eq!(v["client"], "203.0.113.7/32");
+        let v6 = Entry {
+            client: Some("2001:db8::1".parse().unwrap()),
+            client_prefix: 64,
+            path: "/plain",
+            ..entry()
+        };
+        let mut line = String::new();
+        json(&v6, &mut line);
+        let v: serde_json::Value = serde_json::from_str(line.trim_end()).unwrap();
+        assert_eq!(
+            (v["client"].as_str(), v["path"].as_str()),
+            (Some("2001:db8::1/64"), Some("/plain"))
+        );
     }
 
     #[test]
