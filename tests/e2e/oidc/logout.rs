@@ -16,6 +16,15 @@ async fn rp_initiated_logout_ends_the_wxgate_session_and_the_clients_grant() {
     assert_eq!(page.status, 200);
     assert!(page.body.contains("<form method=\"post\""), "{}", page.body);
     assert_eq!(w.me(&mut b).await.status, 200);
+    // A hint this provider cannot read (its signature tampered with) proves nothing: asked too.
+    let last = if id_token.ends_with('A') { "B" } else { "A" };
+    let forged = format!("{}{last}", &id_token[..id_token.len() - 1]);
+    let page = b
+        .get(&w.gw(&format!("/_auth/oidc/logout?id_token_hint={forged}")))
+        .await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("<form method=\"post\""), "{}", page.body);
+    assert_eq!(w.me(&mut b).await.status, 200);
     // An unregistered post_logout_redirect_uri is an error page, never a redirect.
     let page = b
         .get(&w.gw(&format!(
