@@ -18,6 +18,7 @@
 #        USERS=2000 CONCURRENCY=16 BACKENDS="sqlite postgres"
 #        PG_URL=postgres://postgres@127.0.0.1:5432   (a scratch database is created and dropped)
 #        SKIP_BUILD=1 (reuse the release binaries)
+#        GATEWAY_BIN=path (another wxgate binary, e.g. a build of an earlier commit)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -59,7 +60,7 @@ if [ "${SKIP_BUILD:-0}" != 1 ]; then
     cargo build --release -p wxgate -p wxgate-sim
     cargo build --release -p wxgate-tests --examples
 fi
-GW="$ROOT/target/release/wxgate"
+GW=${GATEWAY_BIN:-$ROOT/target/release/wxgate}
 SIM="$ROOT/target/release/wxgate-sim"
 LB="$ROOT/target/release/examples/login_bench"
 for b in "$GW" "$SIM" "$LB"; do [ -x "$b" ] || die "$b is missing (build it or unset SKIP_BUILD)"; done

@@ -51,6 +51,7 @@ mod storage {
     mod binds;
     mod identity;
     mod outbox;
+    mod returning;
     mod schema;
     mod sessions;
     mod short_lived;
@@ -77,10 +78,11 @@ mod login {
 mod proxy {
     mod access_log;
     mod hardening;
+    mod header_case;
     mod pools;
     pub(crate) mod requests;
     mod slow_clients;
-    mod smuggling;
+    pub(crate) mod smuggling;
     mod tls;
     mod websocket;
 }

@@ -5,12 +5,14 @@
 //! that joins two users merges them; a verified phone change follows the configured anchor and
 //! conflict policy. Every rule runs inside one database transaction that is re-run when a
 //! concurrent login wins a unique constraint or a serialization conflict, so two logins of one
-//! person can never leave two users behind, whichever replica they hit.
+//! person can never leave two users behind, whichever replica they hit. A returning person
+//! whose login proves nothing new is found without one (`returning.rs`).
 
 pub mod accounts;
 pub mod history;
 pub(crate) mod repo;
 mod resolve;
+mod returning;
 
 pub use resolve::Resolver;
 

@@ -1,4 +1,5 @@
-//! The SQL of identity resolution. Every function runs inside the caller's transaction.
+//! The SQL of identity resolution. Every function runs inside the caller's transaction (or, on
+//! the returning person's path, on a connection in autocommit).
 
 use crate::events::outbox::{self, NewEvent};
 use crate::events::EventType;
@@ -18,6 +19,16 @@ pub(crate) struct Tx<'a> {
     /// Who made the change when it is not the person logging in (`--by` of the admin CLI, or
     /// `self` for an account deletion); recorded on every audit event.
     pub actor: Option<&'a str>,
+}
+
+/// An identity's binding as [`Tx::binding`] reads it.
+pub(crate) struct Binding {
+    pub user: User,
+    /// Neither merged into another user nor deleted.
+    pub live: bool,
+    /// The unionid recorded on the binding itself.
+    pub unionid: Option<String>,
+    pub last_login_at: i64,
 }
 
 /// An audit event before it is written.
@@ -104,6 +115,32 @@ impl Tx<'_> {
             Some(survivor) => self.user(&UserId(survivor)).await,
             None => Ok(Some(user)),
         }
+    }
+
+    /// A binding as stored, with its user's row as stored (no merge followed): what the
+    /// returning-person path needs to tell that nothing changed.
+    pub async fn binding(&mut self, appid: &str, openid: &str) -> TxResult<Option<Binding>> {
+        let q = self.db.sql(
+            "SELECT u.id, u.unionid, u.phone, u.nickname, u.avatar_url, u.created_at, u.merged_into, u.deleted_at, \
+             i.unionid AS binding_unionid, i.last_login_at \
+             FROM identities i JOIN users u ON u.id = i.user_id WHERE i.appid = ? AND i.openid = ?",
+        );
+        let Some(row) = sqlx::query(&q)
+            .bind(appid)
+            .bind(openid)
+            .fetch_optional(&mut *self.conn)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let (user, merged_into) = user_from_row(&row)?;
+        let deleted = row.try_get::<Option<i64>, _>("deleted_at")?.is_some();
+        Ok(Some(Binding {
+            user,
+            live: merged_into.is_none() && !deleted,
+            unionid: row.try_get("binding_unionid")?,
+            last_login_at: row.try_get("last_login_at")?,
+        }))
     }
 
     pub async fn user_by_unionid(&mut self, unionid: &str) -> TxResult<Option<User>> {

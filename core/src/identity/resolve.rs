@@ -43,8 +43,13 @@ impl Resolver {
 
     /// Resolves a login attempt to one user, creating, binding, moving or merging as the rules
     /// say. Safe under any concurrency: a lost race re-runs the transaction, which then sees the
-    /// winner's rows.
+    /// winner's rows. A returning person who proves nothing new takes the short path of
+    /// `returning.rs` (one read, no transaction) instead.
     pub async fn resolve(&self, attempt: &LoginAttempt) -> CoreResult<Outcome> {
+        let now = self.clock.now_ms();
+        if let Some(outcome) = super::returning::returning(&self.db, now, attempt).await? {
+            return Ok(outcome);
+        }
         self.run(attempt, None).await
     }
 
