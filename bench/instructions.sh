@@ -26,6 +26,7 @@
 #
 # Usage: bench/instructions.sh      (root; installs valgrind, wrk, nginx-light when missing)
 # Env:   DURATION=10 WARMUP=3 LOGINS=300 KEEP=1 SKIP_BUILD=1
+#        GATEWAY_BIN=path (another wxgate binary, e.g. a build of an earlier commit)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -56,7 +57,7 @@ if [ "${SKIP_BUILD:-0}" != 1 ]; then
     cargo build --release -p wxgate --example bare_pingora
     cargo build --release -p wxgate-tests --example login_bench
 fi
-GW="$ROOT/target/release/wxgate" BARE="$ROOT/target/release/examples/bare_pingora"
+GW=${GATEWAY_BIN:-$ROOT/target/release/wxgate} BARE="$ROOT/target/release/examples/bare_pingora"
 SIM="$ROOT/target/release/wxgate-sim" LB="$ROOT/target/release/examples/login_bench"
 for b in "$GW" "$BARE" "$SIM" "$LB"; do [ -x "$b" ] || die "$b is missing"; done
 for port in $PORT_U $PORT_G $PORT_P $PORT_SIM $PORT_NT $PORT_GT $PORT_G2; do

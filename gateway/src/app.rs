@@ -175,6 +175,7 @@ pub fn build(config: &Config, rt: &tokio::runtime::Runtime) -> anyhow::Result<Ar
         headers: config.headers.clone(),
         keep_underscored_headers: config.server.underscore_headers
             == crate::config::UnderscoreHeaders::Keep,
+        preserve_header_case: config.server.preserve_header_case,
         cookies,
         refresh_ttl: config.tokens.refresh_ttl,
         renewals_refused: moka::sync::Cache::builder()

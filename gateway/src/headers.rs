@@ -5,6 +5,9 @@
 
 use pingora::http::RequestHeader;
 
+pub mod additions;
+pub use additions::Additions;
+
 /// Upstream header names for the identity facts (`[headers]`; contract defaults).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IdentityHeaders {
@@ -85,25 +88,26 @@ pub struct Identity<'a> {
 }
 
 /// Identity headers built once per session, token and route, then copied onto each request by
-/// reference count.
-pub type Prepared = Vec<(bytes::Bytes, http::HeaderValue)>;
+/// reference count: each name parsed (for the map) and as configured (for a kept case).
+pub type Prepared = Vec<(http::HeaderName, bytes::Bytes, http::HeaderValue)>;
 
 /// Validates and builds the headers [`inject`] sets: those of `set` the identity has.
 pub fn prepare(
     names: &IdentityHeaders,
     set: IdentitySet,
     id: &Identity<'_>,
-) -> Result<Prepared, http::header::InvalidHeaderValue> {
+) -> Result<Prepared, http::Error> {
     let mut out = Vec::with_capacity(6);
     let mut push = |key: &str, name: &str, value: Option<&str>| {
         match value {
             Some(value) if set.has(key) => out.push((
+                http::HeaderName::from_bytes(name.as_bytes())?,
                 bytes::Bytes::copy_from_slice(name.as_bytes()),
                 http::HeaderValue::from_str(value)?,
             )),
             _ => {}
         }
-        Ok::<(), http::header::InvalidHeaderValue>(())
+        Ok::<(), http::Error>(())
     };
     push("user", &names.user, Some(id.user))?;
     push("channel", &names.channel, Some(id.channel))?;
@@ -385,9 +389,9 @@ fn name_shape(name: &str) -> (bool, bool) {
 }
 
 /// Sets the prepared identity headers (after [`strip`]).
-pub fn inject(req: &mut RequestHeader, prepared: &Prepared) -> pingora::Result<()> {
-    for (name, value) in prepared {
-        req.insert_header(name.clone(), value.clone())?;
+pub fn inject(add: &mut Additions<'_>, prepared: &Prepared) -> pingora::Result<()> {
+    for (name, case, value) in prepared {
+        add.insert(name, case.clone(), value.clone())?;
     }
     Ok(())
 }

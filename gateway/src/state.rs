@@ -81,6 +81,8 @@ pub struct Gateway {
     pub headers: IdentityHeaders,
     /// Forward request headers whose name has a `_` (`[server] underscore_headers = "keep"`).
     pub keep_underscored_headers: bool,
+    /// `[server] preserve_header_case`: see `proxy::additions`.
+    pub preserve_header_case: bool,
     pub cookies: CookieNames,
     /// How long a browser session's cookies live (the refresh token's life).
     pub refresh_ttl: Duration,

@@ -30,6 +30,9 @@ pub struct Server {
     pub underscore_headers: UnderscoreHeaders,
     /// One line per request on stdout, or none.
     pub access_log: AccessLogFormat,
+    /// Send request header names upstream in the case the client wrote them. Default `false`:
+    /// lower case, as HTTP/2 clients send them and as Envoy and HAProxy forward them.
+    pub preserve_header_case: bool,
     /// HTTPS on `listen`, when set.
     pub tls: Option<Tls>,
     /// Longest time from a request's first byte to the end of its header. Default `30s`.
@@ -172,6 +175,9 @@ pub(crate) struct RawServer {
     /// `json` (default), `logfmt` or `off`.
     #[serde(default)]
     pub access_log: AccessLogFormat,
+    /// Header names upstream as the client wrote them. Default `false`.
+    #[serde(default)]
+    pub preserve_header_case: bool,
     /// HTTPS: certificates and options.
     pub tls: Option<RawTls>,
     /// Whole-header deadline. Default `30s`.
@@ -290,6 +296,7 @@ impl Validator<'_> {
             trusted_proxies,
             underscore_headers: raw.underscore_headers,
             access_log: raw.access_log,
+            preserve_header_case: raw.preserve_header_case,
             tls,
             header_timeout: header_timeout?,
             idle_timeout: idle_timeout?,

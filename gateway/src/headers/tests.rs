@@ -74,7 +74,7 @@ fn injected_headers_survive_a_connection_header_naming_them() {
         assertion: Some("eyJ..."),
     };
     inject(
-        &mut req,
+        &mut Additions::open(&mut req, true),
         &prepare(&IdentityHeaders::default(), IdentitySet::ALL, &id).unwrap(),
     )
     .unwrap();
@@ -102,7 +102,7 @@ fn a_route_sends_only_the_identity_headers_it_names_and_strips_them_all() {
     };
     let set = IdentitySet::parse(["user", "assertion"]).unwrap();
     inject(
-        &mut req,
+        &mut Additions::open(&mut req, true),
         &prepare(&IdentityHeaders::default(), set, &id).unwrap(),
     )
     .unwrap();

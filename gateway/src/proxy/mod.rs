@@ -8,6 +8,7 @@ use crate::respond::{write_empty, write_error};
 use crate::state::Gateway;
 use crate::verify::Verified;
 use async_trait::async_trait;
+use bytes::Bytes;
 use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::prelude::HttpPeer;
 use pingora::proxy::{FailToProxy, ProxyHttp, Session};
@@ -258,16 +259,17 @@ impl ProxyHttp for GatewayProxy {
         upstream: &mut RequestHeader,
         ctx: &mut Self::CTX,
     ) -> pingora::Result<()> {
-        forwarded_headers(session, upstream, ctx.from_trusted_proxy)?;
+        let mut add = headers::Additions::open(upstream, self.0.preserve_header_case);
+        forwarded_headers(session, &mut add, ctx.from_trusted_proxy)?;
         if let Some(host) = ctx
             .route
             .and_then(|i| self.0.routes.get(i))
             .and_then(|r| r.upstream_host.clone())
         {
-            upstream.insert_header(http::header::HOST, host)?;
+            add.insert(&http::header::HOST, Bytes::from_static(b"Host"), host)?;
         }
         if let Some(prepared) = &ctx.injected {
-            headers::inject(upstream, prepared)?;
+            headers::inject(&mut add, prepared)?;
         }
         Ok(())
     }

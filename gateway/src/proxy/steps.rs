@@ -2,7 +2,7 @@
 
 use super::{GatewayProxy, RequestCtx};
 use crate::endpoints;
-use crate::headers::{self};
+use crate::headers::{self, Additions};
 use crate::path;
 use crate::request_id;
 use crate::rescue::{self, ApiError, ErrorCode};
@@ -334,11 +334,14 @@ impl GatewayProxy {
 /// `request_filter`); otherwise replaced by what the gateway saw itself.
 pub(super) fn forwarded_headers(
     session: &Session,
-    upstream: &mut RequestHeader,
+    upstream: &mut Additions<'_>,
     trusted: bool,
 ) -> pingora::Result<()> {
+    use bytes::Bytes;
     use http::header::HeaderValue;
     const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+    const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+    let for_case = || Bytes::from_static(b"X-Forwarded-For");
 
     // A dual-stack listener's IPv4 peer (`::ffff:a.b.c.d`) is written as the IPv4 address.
     let peer = session
@@ -349,7 +352,7 @@ pub(super) fn forwarded_headers(
         .map(ip_header_value)
         .unwrap_or(HeaderValue::from_static(""));
     if trusted {
-        let chain = match upstream.headers.get(&X_FORWARDED_FOR) {
+        let chain = match upstream.get(&X_FORWARDED_FOR) {
             Some(v) => {
                 let mut joined = Vec::with_capacity(v.len() + 2 + peer_ip.len());
                 joined.extend_from_slice(v.as_bytes());
@@ -361,18 +364,22 @@ pub(super) fn forwarded_headers(
             }
             None => peer_ip,
         };
-        upstream.insert_header("x-forwarded-for", chain)?;
+        upstream.insert(&X_FORWARDED_FOR, for_case(), chain)?;
     } else {
         // Every `x-forwarded-*` (and its `_`/`.` spellings) the client sent is gone already
         // (`headers::strip_with`): upstream frameworks also believe `X-Forwarded-Prefix`,
         // `-Port`, `X-Original-URL`…
-        upstream.insert_header("x-forwarded-for", peer_ip)?;
+        upstream.insert(&X_FORWARDED_FOR, for_case(), peer_ip)?;
         let proto = if session.digest().is_some_and(|d| d.ssl_digest.is_some()) {
             "https"
         } else {
             "http"
         };
-        upstream.insert_header("x-forwarded-proto", HeaderValue::from_static(proto))?;
+        upstream.insert(
+            &X_FORWARDED_PROTO,
+            Bytes::from_static(b"X-Forwarded-Proto"),
+            HeaderValue::from_static(proto),
+        )?;
     }
     Ok(())
 }

@@ -11,12 +11,12 @@ use wxgate_tests::gateway::TestGateway;
 use wxgate_tests::{Backend, TestDb};
 
 /// An upstream that records what arrives and answers every request with a small 200.
-struct Recorder {
-    addr: SocketAddr,
-    seen: Arc<Mutex<Vec<u8>>>,
+pub(crate) struct Recorder {
+    pub(crate) addr: SocketAddr,
+    pub(crate) seen: Arc<Mutex<Vec<u8>>>,
 }
 
-fn recorder() -> Recorder {
+pub(crate) fn recorder() -> Recorder {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     let seen = Arc::new(Mutex::new(Vec::new()));
@@ -44,7 +44,7 @@ fn recorder() -> Recorder {
 }
 
 /// Sends raw bytes and reads whatever comes back until the gateway closes or goes quiet.
-fn exchange(gw: SocketAddr, request: &[u8]) -> String {
+pub(crate) fn exchange(gw: SocketAddr, request: &[u8]) -> String {
     let mut stream = TcpStream::connect(gw).unwrap();
     stream
         .set_read_timeout(Some(Duration::from_millis(1500)))
