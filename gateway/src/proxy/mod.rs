@@ -204,10 +204,12 @@ impl ProxyHttp for GatewayProxy {
         step!(self.refuse_ambiguous_framing(session));
         step!(self.judge_the_forwarded_target(session));
         step!(self.normalise_path(session));
-        // Boxed: the gateway's own endpoints (logins, OpenID Connect, the database) would
-        // otherwise make every proxied request's future as large as the largest of them, and
-        // Pingora moves that future (memcpy) as it runs.
-        step!(Box::pin(self.serve_gateway_endpoints(session, ctx)));
+        // Boxed, and built only for the gateway's own paths: the endpoints (logins, OpenID
+        // Connect, the database) would otherwise make every request's future as large as the
+        // largest of them, and building one copies it.
+        if self.is_the_gateways(session) {
+            step!(Box::pin(self.serve_gateway_endpoints(session, ctx)));
+        }
         step!(self.choose_route(session, ctx));
         step!(self.verify_strip_and_renew(session, ctx));
         if session.is_http2() {

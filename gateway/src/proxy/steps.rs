@@ -117,31 +117,37 @@ impl GatewayProxy {
         Ok(Next::Go)
     }
 
-    /// `{auth_prefix}/…` is the gateway's own.
+    /// Whether the gateway answers this path itself: `{auth_prefix}/…` or the OpenID Connect
+    /// discovery document. Decided before [`Self::serve_gateway_endpoints`]' future is built:
+    /// that future is as large as the largest login flow (12 KB), and building one, even boxed,
+    /// copies it whole, which a proxied request should not pay.
+    pub(super) fn is_the_gateways(&self, session: &Session) -> bool {
+        let g = &self.0;
+        let path = session.req_header().uri.path();
+        gateway_sub_path(path, &g.auth_prefix).is_some()
+            || g.oidc
+                .as_ref()
+                .is_some_and(|o| path == o.config.discovery_path)
+    }
+
+    /// `{auth_prefix}/…` and the discovery document (see [`Self::is_the_gateways`]).
     pub(super) async fn serve_gateway_endpoints(
         &self,
         session: &mut Session,
         ctx: &mut RequestCtx,
     ) -> pingora::Result<Next> {
         let g = &self.0;
+        ctx.handled_by_gateway = true;
         let path = session.req_header().uri.path().to_string();
         if crate::oidc::serve_discovery(g, session, &path).await? {
-            ctx.handled_by_gateway = true;
             return Ok(Next::Answered);
         }
-        let gateway_sub = session
-            .req_header()
-            .uri
-            .path()
-            .strip_prefix(g.auth_prefix.as_str())
-            .filter(|rest| rest.is_empty() || rest.starts_with('/'))
-            .map(|rest| rest.trim_start_matches('/').to_string());
-        if let Some(sub) = gateway_sub {
-            ctx.handled_by_gateway = true;
+        if let Some(sub) = gateway_sub_path(&path, &g.auth_prefix) {
+            let sub = sub.to_string();
             endpoints::handle(g, session, &sub).await?;
             return Ok(Next::Answered);
         }
-
+        ctx.handled_by_gateway = false;
         Ok(Next::Go)
     }
 
@@ -463,10 +469,26 @@ fn rebuild_uri(uri: &http::Uri, path: &str) -> pingora::Result<http::Uri> {
         .map_err(|e| Error::explain(ErrorType::InvalidHTTPHeader, e.to_string()))
 }
 
+/// The part of `path` under the gateway's prefix, without its leading `/`, if it is there.
+fn gateway_sub_path<'p>(path: &'p str, prefix: &str) -> Option<&'p str> {
+    path.strip_prefix(prefix)
+        .filter(|rest| rest.is_empty() || rest.starts_with('/'))
+        .map(|rest| rest.trim_start_matches('/'))
+}
+
 #[cfg(test)]
 mod tests {
-    use super::ip_header_value;
+    use super::{gateway_sub_path, ip_header_value};
     use std::net::IpAddr;
+
+    #[test]
+    fn only_the_prefix_itself_or_paths_under_it_are_the_gateways() {
+        assert_eq!(gateway_sub_path("/_auth", "/_auth"), Some(""));
+        assert_eq!(gateway_sub_path("/_auth/", "/_auth"), Some(""));
+        assert_eq!(gateway_sub_path("/_auth/mp/login", "/_auth"), Some("mp/login"));
+        assert_eq!(gateway_sub_path("/_authx/login", "/_auth"), None);
+        assert_eq!(gateway_sub_path("/api/_auth/login", "/_auth"), None);
+    }
 
     #[test]
     fn addresses_format_as_the_standard_library_does() {
