@@ -485,7 +485,10 @@ mod tests {
     fn only_the_prefix_itself_or_paths_under_it_are_the_gateways() {
         assert_eq!(gateway_sub_path("/_auth", "/_auth"), Some(""));
         assert_eq!(gateway_sub_path("/_auth/", "/_auth"), Some(""));
-        assert_eq!(gateway_sub_path("/_auth/mp/login", "/_auth"), Some("mp/login"));
+        assert_eq!(
+            gateway_sub_path("/_auth/mp/login", "/_auth"),
+            Some("mp/login")
+        );
         assert_eq!(gateway_sub_path("/_authx/login", "/_auth"), None);
         assert_eq!(gateway_sub_path("/api/_auth/login", "/_auth"), None);
     }

@@ -93,3 +93,52 @@ async fn deleting_the_account_revokes_its_oidc_grants() {
         401
     );
 }
+
+/// docs/oidc.md: unbinding the WeChat identity a sign-in used ends the client's grant too (its
+/// session carries the browser session's identity, which the unbind's revocation matches).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unbinding_the_identity_a_sign_in_used_ends_the_clients_grant() {
+    let w = world().await;
+    let mut b = Browser::new();
+    let (code, r) = w.code(&mut b, "app", "openid profile", "alice").await;
+    let (_, tokens) = w.redeem(&code, &r).await;
+    let access = b.cookie("127.0.0.1", "wxgate").unwrap().to_string();
+    let me: serde_json::Value = w
+        .http
+        .get(w.gw("/_auth/me"))
+        .bearer_auth(&access)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let user = me["user"]["id"].as_str().unwrap();
+    let identity = &me["user"]["identities"][0];
+    let binding = format!(
+        "{}:{}",
+        identity["appid"].as_str().unwrap(),
+        identity["openid"].as_str().unwrap()
+    );
+    let out = tokio::task::block_in_place(|| {
+        wxgate_tests::gateway::cli(
+            &["user", "unbind", user, &binding, "--by", "ops"],
+            &w.gw.config_path(),
+        )
+    });
+    assert!(
+        out.contains("2 session(s) ended"),
+        "browser and client: {out}"
+    );
+    let (status, body) = w.refresh(tokens["refresh_token"].as_str().unwrap()).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "{body}"
+    );
+    assert_eq!(
+        w.userinfo(tokens["access_token"].as_str().unwrap()).await.0,
+        401,
+        "the grant's access token is refused at once"
+    );
+}
