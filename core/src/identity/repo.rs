@@ -24,8 +24,9 @@ pub(crate) struct Tx<'a> {
 /// An identity's binding as [`Tx::binding`] reads it.
 pub(crate) struct Binding {
     pub user: User,
-    /// Neither merged into another user nor deleted.
-    pub live: bool,
+    /// The user this one was merged into, if it was.
+    pub merged_into: Option<String>,
+    pub deleted: bool,
     /// The unionid recorded on the binding itself.
     pub unionid: Option<String>,
     pub last_login_at: i64,
@@ -95,30 +96,17 @@ impl Tx<'_> {
     /// The user an identity is bound to: one query for the binding and its user, a second only
     /// when that user was merged away (a repeat login is the hot path).
     pub async fn user_by_identity(&mut self, appid: &str, openid: &str) -> TxResult<Option<User>> {
-        let q = self.db.sql(
-            "SELECT u.id, u.unionid, u.phone, u.nickname, u.avatar_url, u.created_at, u.merged_into, u.deleted_at \
-             FROM identities i JOIN users u ON u.id = i.user_id WHERE i.appid = ? AND i.openid = ?",
-        );
-        let Some(row) = sqlx::query(&q)
-            .bind(appid)
-            .bind(openid)
-            .fetch_optional(&mut *self.conn)
-            .await?
-        else {
+        let Some(binding) = self.binding(appid, openid).await? else {
             return Ok(None);
         };
-        let (user, merged_into) = user_from_row(&row)?;
-        if row.try_get::<Option<i64>, _>("deleted_at")?.is_some() {
-            return Ok(None);
-        }
-        match merged_into {
-            Some(survivor) => self.user(&UserId(survivor)).await,
-            None => Ok(Some(user)),
+        match (binding.deleted, binding.merged_into) {
+            (true, _) => Ok(None),
+            (false, Some(survivor)) => self.user(&UserId(survivor)).await,
+            (false, None) => Ok(Some(binding.user)),
         }
     }
 
-    /// A binding as stored, with its user's row as stored (no merge followed): what the
-    /// returning-person path needs to tell that nothing changed.
+    /// A binding as stored, with its user's row as stored (no merge followed).
     pub async fn binding(&mut self, appid: &str, openid: &str) -> TxResult<Option<Binding>> {
         let q = self.db.sql(
             "SELECT u.id, u.unionid, u.phone, u.nickname, u.avatar_url, u.created_at, u.merged_into, u.deleted_at, \
@@ -134,10 +122,10 @@ impl Tx<'_> {
             return Ok(None);
         };
         let (user, merged_into) = user_from_row(&row)?;
-        let deleted = row.try_get::<Option<i64>, _>("deleted_at")?.is_some();
         Ok(Some(Binding {
             user,
-            live: merged_into.is_none() && !deleted,
+            merged_into,
+            deleted: row.try_get::<Option<i64>, _>("deleted_at")?.is_some(),
             unionid: row.try_get("binding_unionid")?,
             last_login_at: row.try_get("last_login_at")?,
         }))

@@ -43,7 +43,8 @@ pub(super) async fn returning(
         return Ok(None);
     };
     let unionid = wechat.unionid.as_deref();
-    let nothing_new = binding.live
+    let nothing_new = binding.merged_into.is_none()
+        && !binding.deleted
         && unionid.is_none_or(|u| {
             binding.unionid.as_deref() == Some(u) && binding.user.unionid.as_deref() == Some(u)
         });
