@@ -34,6 +34,7 @@ DURATION=${DURATION:-10}
 WARMUP=${WARMUP:-3}
 LOGINS=${LOGINS:-300}
 PORT_U=18181 PORT_G=18190 PORT_P=18195 PORT_SIM=18200 PORT_NT=18183 PORT_GT=18191 PORT_G2=18192
+PORT_M=18196 PORT_M2=18197
 APPID=wx00000000000000d1
 export WXGATE_BENCH_MP_SECRET=bench-secret
 
@@ -60,7 +61,7 @@ fi
 GW=${GATEWAY_BIN:-$ROOT/target/release/wxgate} BARE="$ROOT/target/release/examples/bare_pingora"
 SIM="$ROOT/target/release/wxgate-sim" LB="$ROOT/target/release/examples/login_bench"
 for b in "$GW" "$BARE" "$SIM" "$LB"; do [ -x "$b" ] || die "$b is missing"; done
-for port in $PORT_U $PORT_G $PORT_P $PORT_SIM $PORT_NT $PORT_GT $PORT_G2; do
+for port in $PORT_U $PORT_G $PORT_P $PORT_SIM $PORT_NT $PORT_GT $PORT_G2 $PORT_M $PORT_M2; do
     if (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null; then die "port $port is already in use"; fi
 done
 
@@ -106,6 +107,7 @@ wait_http "http://127.0.0.1:$PORT_SIM/_sim/health" 200 "the simulator" "$WORK/si
 cat >"$WORK/gw/gateway.toml" <<EOF
 [server]
 listen = "127.0.0.1:$PORT_G"
+metrics_listen = "127.0.0.1:$PORT_M"
 
 [database]
 url = "sqlite://$WORK/gw/wxgate.db?mode=rwc"
@@ -144,6 +146,7 @@ EOF
 "$GW" check --config "$WORK/gw/gateway.toml" >/dev/null || die "the gateway rejected its config"
 # The same gateway without the access log, on its own port.
 sed -e "s/^listen = .*/listen = \"127.0.0.1:$PORT_G2\"\naccess_log = \"off\"/" \
+    -e "s/^metrics_listen = .*/metrics_listen = \"127.0.0.1:$PORT_M2\"/" \
     "$WORK/gw/gateway.toml" >"$WORK/gw/gateway-nolog.toml"
 
 # ---------------------------------------------------------------- measuring
@@ -166,14 +169,25 @@ dumped_ir() { # pid
 }
 
 # Instructions per request of `wrk` against URL, headers as further args.
+# New upstream connections a gateway has opened (its metrics port): each costs a connect and a
+# pool entry, so a scenario that lost more pool races (docs/pingora-proposals.md §1) counts
+# more instructions per request; printed beside each gateway scenario to tell that noise apart.
+declare -A METRICS_PORT=()
+new_upstream_connections() { # metrics-port
+    curl -sf "http://127.0.0.1:$1/metrics" |
+        awk '/^wxgate_upstream_connections_total/ && /reused="false"/ { s += $NF } END { print s + 0 }'
+}
+
 measure() { # pid label url [wrk header args...]
-    local pid=$1 label=$2 url=$3
+    local pid=$1 label=$2 url=$3 mport=${METRICS_PORT[$1]:-} opened=""
     shift 3
     wrk -t1 -c4 -d"${WARMUP}s" "$@" "$url" >/dev/null 2>&1
+    [ -z "$mport" ] || opened=$(new_upstream_connections "$mport")
     callgrind_control -z "$pid" >/dev/null 2>&1
     callgrind_control -i on "$pid" >/dev/null 2>&1
     wrk -t1 -c4 -d"${DURATION}s" "$@" "$url" >"$WORK/wrk-$label.txt" 2>&1
     callgrind_control -i off "$pid" >/dev/null 2>&1
+    [ -z "$mport" ] || opened=$(( $(new_upstream_connections "$mport") - opened ))
     callgrind_control -d "$label" "$pid" >/dev/null 2>&1
     local requests ir non2xx
     requests=$(awk '/requests in/ {print $1}' "$WORK/wrk-$label.txt")
@@ -181,8 +195,10 @@ measure() { # pid label url [wrk header args...]
     [ -z "$non2xx" ] || die "$label: $non2xx answers were not 2xx"
     ir=$(dumped_ir "$pid")
     printf '%s %s %s\n' "$label" "$requests" "$ir" >>"$WORK/results"
-    awk -v l="$label" -v n="$requests" -v ir="$ir" \
-        'BEGIN { printf "   %-9s %8d requests  %14d instructions  %8.1fk per request\n", l, n, ir, ir / n / 1000 }'
+    awk -v l="$label" -v n="$requests" -v ir="$ir" -v o="$opened" \
+        'BEGIN { printf "   %-9s %8d requests  %14d instructions  %8.1fk per request", l, n, ir, ir / n / 1000
+                 if (o != "") printf "  (%d new upstream connections, %.1f per 1000)", o, o * 1000 / n
+                 printf "\n" }'
 }
 
 # Instructions per request of `h2load` (HTTP/2, 4 connections, one stream each) against URL.
@@ -217,6 +233,7 @@ measure "$PID_P" floor "http://127.0.0.1:$PORT_P/pub/x"
 echo "== gateway"
 RUST_LOG=warn callgrind "$WORK/gateway" "$GW" --config "$WORK/gw/gateway.toml" --threads 1
 PID_G=$LAST_PID
+METRICS_PORT[$PID_G]=$PORT_M
 for _ in $(seq 600); do
     curl -sf -o /dev/null "http://127.0.0.1:$PORT_G/_auth/healthz" && break
     kill -0 "$PID_G" 2>/dev/null || { tail -n 20 "$WORK/gateway.log"; die "the gateway exited"; }
@@ -237,6 +254,7 @@ measure "$PID_G" bearer-min "http://127.0.0.1:$PORT_G/min/x" -H "Authorization: 
 echo "== gateway, access log off"
 RUST_LOG=warn callgrind "$WORK/gateway-nolog" "$GW" --config "$WORK/gw/gateway-nolog.toml" --threads 1
 PID_G2=$LAST_PID
+METRICS_PORT[$PID_G2]=$PORT_M2
 for _ in $(seq 600); do
     curl -sf -o /dev/null "http://127.0.0.1:$PORT_G2/_auth/healthz" && break
     kill -0 "$PID_G2" 2>/dev/null || { tail -n 20 "$WORK/gateway-nolog.log"; die "the second gateway exited"; }
@@ -275,7 +293,8 @@ NGINX
 callgrind "$WORK/nginx-tls" nginx -c "$WORK/nginx-tls/nginx.conf"
 PID_NT=$LAST_PID
 {
-    sed "s|^listen = .*|listen = \"127.0.0.1:$PORT_GT\"|" "$WORK/gw/gateway.toml" | sed -n '1,/^\[database\]/p' | sed '$d'
+    sed "s|^listen = .*|listen = \"127.0.0.1:$PORT_GT\"|" "$WORK/gw/gateway.toml" | grep -v '^metrics_listen' |
+        sed -n '1,/^\[database\]/p' | sed '$d'
     echo "tls = { cert = \"$WORK/tls/cert.pem\", key = \"$WORK/tls/key.pem\" }"
     echo
     sed -n '/^\[database\]/,$p' "$WORK/gw/gateway.toml"

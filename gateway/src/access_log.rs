@@ -151,27 +151,19 @@ fn now(s: &mut String) {
     s.push('Z');
 }
 
-/// `n` in decimal, at least `width` digits, without the formatting machinery.
-fn push_padded(s: &mut String, mut n: u64, width: usize) {
-    let mut digits = [0u8; 20];
-    let mut i = digits.len();
-    loop {
-        i -= 1;
-        digits[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
+/// `n` in decimal, at least `width` digits, without the formatting machinery (itoa writes
+/// the digits without the `fmt` calls or a UTF-8 check).
+fn push_padded(s: &mut String, n: u64, width: usize) {
+    let mut digits = itoa::Buffer::new();
+    let text = digits.format(n);
+    for _ in text.len()..width {
+        s.push('0');
     }
-    while digits.len() - i < width {
-        i -= 1;
-        digits[i] = b'0';
-    }
-    s.push_str(std::str::from_utf8(&digits[i..]).unwrap_or("0"));
+    s.push_str(text);
 }
 
 fn push_num(s: &mut String, n: u64) {
-    push_padded(s, n, 1);
+    s.push_str(itoa::Buffer::new().format(n));
 }
 
 fn client(s: &mut String, e: &Entry<'_>) -> bool {
@@ -329,6 +321,17 @@ mod tests {
             client: Some("203.0.113.7".parse().unwrap()),
             client_prefix: 32,
         }
+    }
+
+    #[test]
+    fn numbers_are_written_in_decimal_padded_where_asked() {
+        let mut s = String::new();
+        for (n, width) in [(7, 3), (42, 3), (999, 3), (1000, 3), (0, 1), (u64::MAX, 1)] {
+            push_padded(&mut s, n, width);
+            s.push(' ');
+        }
+        push_num(&mut s, 12_345);
+        assert_eq!(s, format!("007 042 999 1000 0 {} 12345", u64::MAX));
     }
 
     #[test]
