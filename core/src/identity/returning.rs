@@ -2,7 +2,8 @@
 //!
 //! Most logins are this one, and the full resolution would spend a serializable transaction
 //! (BEGIN, reads, writes, COMMIT) to change nothing but a timestamp. Here it is one read of the
-//! binding with its user, and a write of the binding's last login when that is over an hour old.
+//! binding with its user; a write of the binding's last login only when that is over an hour
+//! old, and of the display profile only when the channel reported a different one.
 //! Anything that is not plainly a return (a unionid the binding or user lacks, a merged or
 //! deleted user, a phone to attach) takes the full transaction instead. A merge or deletion
 //! committed between the two statements is what any login can meet between its resolution and
@@ -58,7 +59,12 @@ pub(super) async fn returning(
     let mut user = binding.user;
     if let Some(profile) = &attempt.profile {
         let (nickname, avatar) = (profile.nickname.as_deref(), profile.avatar_url.as_deref());
-        if quiet(tx.update_profile(&user.id, nickname, avatar).await)?.is_none() {
+        // A reported field that is absent or already stored changes nothing (`COALESCE`).
+        let differs = |new: Option<&str>, old: &Option<String>| {
+            new.is_some_and(|n| Some(n) != old.as_deref())
+        };
+        let changed = differs(nickname, &user.nickname) || differs(avatar, &user.avatar_url);
+        if changed && quiet(tx.update_profile(&user.id, nickname, avatar).await)?.is_none() {
             return Ok(None);
         }
         user.nickname = nickname.map(str::to_string).or(user.nickname);

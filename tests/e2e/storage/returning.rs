@@ -14,6 +14,7 @@ conformance!(
     a_return_with_a_unionid_the_binding_lacks_records_it,
     a_return_after_deletion_is_somebody_new,
     a_return_after_an_operator_merge_is_the_survivor,
+    a_return_writes_the_profile_only_when_it_changed,
 );
 
 use super::support::*;
@@ -141,4 +142,43 @@ async fn a_return_after_an_operator_merge_is_the_survivor(t: TestDb) {
         "the absorbed user's identity returns as the survivor"
     );
     assert!(!back.is_new);
+}
+
+async fn a_return_writes_the_profile_only_when_it_changed(t: TestDb) {
+    let r = t.resolver(IdentityPolicy::default());
+    let with_name = |name: &str| {
+        let mut a = wechat("oa", MP, "oA", None);
+        a.profile = Some(Profile {
+            nickname: Some(name.into()),
+            avatar_url: None,
+        });
+        a
+    };
+    let user = r.resolve(&with_name("阿青")).await.unwrap().user;
+    let updated_at = |t: &TestDb| {
+        let q = t.db.sql("SELECT updated_at FROM users WHERE id = ?");
+        let (pool, id) = (t.db.pool().clone(), user.id.as_str().to_string());
+        async move {
+            sqlx::query(&q)
+                .bind(id)
+                .fetch_one(&pool)
+                .await
+                .unwrap()
+                .try_get::<i64, _>("updated_at")
+                .unwrap()
+        }
+    };
+    let before = updated_at(&t).await;
+    t.clock.advance_ms(1_000);
+    let same = r.resolve(&with_name("阿青")).await.unwrap();
+    assert_eq!(same.user.nickname.as_deref(), Some("阿青"));
+    assert_eq!(
+        updated_at(&t).await,
+        before,
+        "the same profile is not written again"
+    );
+    t.clock.advance_ms(1_000);
+    let renamed = r.resolve(&with_name("青青")).await.unwrap();
+    assert_eq!(renamed.user.nickname.as_deref(), Some("青青"));
+    assert_eq!(updated_at(&t).await, before + 2_000, "a new one is");
 }
